@@ -1,0 +1,178 @@
+"""Seeded comparison of policies (trained agents, oracles, baselines) on the same scenarios.
+
+Protocol: episode ``i`` of every policy resets its env with ``seed + i`` (so every policy faces
+the same channels and target), acts for ``steps`` steps, and is scored on the configuration of
+its last step. Solver policies act in the ``direct`` action mode, solve once per scenario and
+hold that configuration; a checkpoint acts in the mode it was trained in.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+import isac_gym  # noqa: F401  (registers the ids)
+from isac_gym import oracles
+from isac_gym.physics.units import linear_to_db
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing or does not fit the env."""
+
+
+@dataclass
+class EpisodeResult:
+    policy: str
+    episode: int
+    seed: int
+    objective: float
+    score: float
+    reward: float
+    feasible: bool
+    sinr_min_db: float
+    rate_sum: float
+    power_w: float
+    decision_ms: float
+    solve_s: float
+
+
+class CheckpointPolicy:
+    """A saved SB3 model acting deterministically."""
+
+    name = "checkpoint"
+
+    def __init__(self, path: str | Path, env: gym.Env):
+        from .algorithms import load_model
+
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint not found: {path}")
+        if not zipfile.is_zipfile(path):
+            raise CheckpointError(f"checkpoint is not an SB3 model archive: {path}")
+        try:
+            self.model = load_model(str(path))
+        except Exception as exc:  # SB3 raises many types for a bad archive
+            raise CheckpointError(f"checkpoint could not be loaded ({type(exc).__name__}): {path}") from exc
+        for what, got, want in (("observation", self.model.observation_space, env.observation_space),
+                                ("action", self.model.action_space, env.action_space)):
+            if got.shape != want.shape:
+                raise CheckpointError(f"checkpoint {path} expects {what} shape {got.shape}, the env has {want.shape} "
+                                      "(was it trained on another env or action_mode?)")
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        return self.model.predict(observation, state=state, episode_start=episode_start, deterministic=True)
+
+
+def make_env(env_cfg: dict[str, Any], action_mode: str | None = None) -> gym.Env:
+    kwargs = dict(env_cfg.get("kwargs") or {})
+    if action_mode is not None:
+        kwargs["action_mode"] = action_mode
+    return gym.make(env_cfg["id"], max_episode_steps=env_cfg.get("max_episode_steps"), **kwargs)
+
+
+def run_policy(name: str, env_cfg: dict[str, Any], episodes: int, seed: int, steps: int | None = None,
+               checkpoint: str | None = None, progress=None) -> list[EpisodeResult]:
+    """Run one policy on ``episodes`` seeded scenarios; see the module docstring for the protocol."""
+    if name == "checkpoint":
+        env = make_env(env_cfg)
+        policy = CheckpointPolicy(checkpoint or "", env)
+    elif name == "random":
+        env = make_env(env_cfg)
+        policy = oracles.make(env, "random", seed=seed)
+    else:
+        env = make_env(env_cfg, action_mode="direct")
+        policy = oracles.make(env, name)
+    n_steps = int(steps or env_cfg.get("max_episode_steps") or 1)
+    objective_name = env.unwrapped.system.objective_name
+    results = []
+    for ep in range(episodes):
+        obs, info = env.reset(seed=seed + ep)
+        spent = 0.0
+        reward = 0.0
+        decisions = 0
+        for _ in range(n_steps):
+            t0 = time.perf_counter()
+            action, _ = policy.predict(obs, deterministic=True)
+            spent += time.perf_counter() - t0
+            decisions += 1
+            obs, reward, terminated, truncated, info = env.step(action)
+            if terminated or truncated:
+                break
+        sinr = np.atleast_1d(info["sinr"])
+        results.append(EpisodeResult(
+            policy=name, episode=ep, seed=seed + ep, objective=float(info[objective_name]),
+            score=float(info["score"]), reward=float(reward), feasible=bool(info["feasible"]),
+            sinr_min_db=float(np.min(linear_to_db(sinr))), rate_sum=float(np.sum(info["rate"])),
+            power_w=float(info["power"]), decision_ms=1e3 * spent / max(decisions, 1), solve_s=spent))
+        if progress is not None:
+            progress(name, ep)
+    env.close()
+    return results
+
+
+def summarise(results: list[EpisodeResult]) -> list[dict[str, Any]]:
+    """One row per policy: objective mean / std / median, feasibility rate, SINR, runtimes."""
+    rows = []
+    for name in dict.fromkeys(r.policy for r in results):
+        rs = [r for r in results if r.policy == name]
+        obj = np.array([r.objective for r in rs])
+        rows.append({
+            "policy": name, "episodes": len(rs),
+            "objective_mean": float(obj.mean()), "objective_std": float(obj.std()),
+            "objective_median": float(np.median(obj)),
+            "score_mean": float(np.mean([r.score for r in rs])),
+            "feasible_rate": float(np.mean([r.feasible for r in rs])),
+            "sinr_min_db_mean": float(np.mean([r.sinr_min_db for r in rs])),
+            "decision_ms": float(np.mean([r.decision_ms for r in rs])),
+            "solve_s_per_scenario": float(np.mean([r.solve_s for r in rs])),
+        })
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]], objective_name: str) -> str:
+    """Plain-text comparison table."""
+    head = (f"{'policy':<12}{objective_name + ' mean':>14}{'± std':>12}{'median':>12}{'score':>8}"
+            f"{'feasible':>10}{'min SINR dB':>13}{'ms/decision':>13}{'s/scenario':>12}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['policy']:<12}{r['objective_mean']:>14.4g}{r['objective_std']:>12.3g}"
+                     f"{r['objective_median']:>12.4g}{r['score_mean']:>8.3f}{r['feasible_rate']:>10.0%}"
+                     f"{r['sinr_min_db_mean']:>13.2f}{r['decision_ms']:>13.3f}{r['solve_s_per_scenario']:>12.3f}")
+    return "\n".join(lines)
+
+
+def evaluate_policies(policies: list[str], env_cfg: dict[str, Any], episodes: int, seed: int, out_dir: Path,
+                      steps: int | None = None, checkpoint: str | None = None, show_progress: bool = True):
+    """Run every policy, write ``evaluation.csv`` / ``evaluation.json`` to ``out_dir``, return (rows, table)."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(policies) * episodes, desc="evaluating", disable=not show_progress)
+
+    def progress(name, ep):
+        bar.set_postfix_str(f"{name} #{ep}")
+        bar.update(1)
+
+    results: list[EpisodeResult] = []
+    for name in policies:
+        bar.set_postfix_str(f"{name} (solving)" if name not in ("random", "checkpoint") else name)
+        results += run_policy(name, env_cfg, episodes, seed, steps, checkpoint, progress)
+    bar.close()
+    objective_name = make_env(env_cfg).unwrapped.system.objective_name
+    rows = summarise(results)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "evaluation.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(EpisodeResult.__dataclass_fields__))
+        writer.writeheader()
+        writer.writerows(r.__dict__ for r in results)
+    with open(out_dir / "evaluation.json", "w") as fh:
+        json.dump({"env": env_cfg["id"], "objective": objective_name, "episodes": episodes, "seed": seed,
+                   "summary": rows}, fh, indent=2)
+    return rows, format_table(rows, objective_name)

@@ -1,0 +1,1 @@
+"""Speed benchmarks (``python -m benchmarks``); figures are ratios measured in one process run."""

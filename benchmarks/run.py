@@ -1,0 +1,139 @@
+"""Step throughput, vector speed-up, memory and oracle runtime (spec README, "Speed").
+
+Usage: ``python -m benchmarks [--ids ISAC-FIM-v0] [--steps 3000] [--num-envs 256] [--json out.json]``.
+Throughputs are reported as ratios over Gymnasium's ``Pendulum-v1`` measured in the same run,
+because these machines are shared and absolute times are not comparable from run to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import gymnasium as gym
+import numpy as np
+
+import isac_gym
+from isac_gym import oracles
+
+GOALS = {"ISAC-FIM-v0": 1.0}
+DEFAULT_GOAL = 0.25
+
+
+def single_steps_per_second(env_id: str, steps: int, **kwargs) -> float:
+    """Steps/s of ``gym.make(env_id)`` (with its default wrappers) under pre-drawn random actions."""
+    env = gym.make(env_id, **kwargs)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(env.action_space.low, env.action_space.high,
+                          (steps,) + env.action_space.shape).astype(env.action_space.dtype)
+    for a in actions[:50]:  # warm-up
+        env.step(a)
+    best = 0.0
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for a in actions:
+            _, _, term, trunc, _ = env.step(a)
+            if term or trunc:
+                env.reset()
+        best = max(best, steps / (time.perf_counter() - t0))
+    return best
+
+
+def vector_steps_per_second(env_id: str, num_envs: int, steps: int) -> float:
+    """Env-steps/s of ``make_vec(..., vectorization_mode="vector_entry_point")``."""
+    env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(-1, 1, (8, num_envs) + env.single_action_space.shape).astype(np.float32)
+    env.step(actions[0])
+    best = 0.0
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for i in range(steps):
+            env.step(actions[i % 8])
+        best = max(best, num_envs * steps / (time.perf_counter() - t0))
+    return best
+
+
+def _peak_rss_child(env_id: str, num_envs: int) -> None:
+    env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
+    env.reset(seed=0)
+    for _ in range(20):
+        env.step(env.action_space.sample())
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux
+
+
+def peak_rss_gib(env_id: str, num_envs: int) -> float:
+    """Peak resident memory (GiB) of a fresh process that builds and steps the vector env."""
+    code = f"from benchmarks.run import _peak_rss_child; _peak_rss_child({env_id!r}, {num_envs})"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip().splitlines()[-1]) / 2**20
+
+
+def oracle_seconds(env_id: str, name: str, scenarios: int) -> float:
+    env = gym.make(env_id, action_mode="direct")
+    policy = oracles.make(env, name)
+    times = []
+    for s in range(scenarios):
+        env.reset(seed=10_000 + s)
+        t0 = time.perf_counter()
+        policy.solve(env.unwrapped.current_scenario)
+        times.append(time.perf_counter() - t0)
+    return float(np.mean(times))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ids", nargs="*", default=sorted(isac_gym.ENVIRONMENTS))
+    parser.add_argument("--steps", type=int, default=3000, help="single-env steps per timing")
+    parser.add_argument("--num-envs", type=int, default=256)
+    parser.add_argument("--vector-steps", type=int, default=40)
+    parser.add_argument("--oracle-scenarios", type=int, default=2)
+    parser.add_argument("--oracles", nargs="*", default=["oracle", "rigid"])
+    parser.add_argument("--json", help="write the figures to this file")
+    args = parser.parse_args(argv)
+
+    pendulum = single_steps_per_second("Pendulum-v1", args.steps)
+    print(f"Pendulum-v1: {pendulum:,.0f} steps/s (reference)")
+    report = {"pendulum_steps_per_s": pendulum, "envs": {}}
+    for env_id in args.ids:
+        single = single_steps_per_second(env_id, args.steps)
+        vec = vector_steps_per_second(env_id, args.num_envs, args.vector_steps)
+        rss = peak_rss_gib(env_id, args.num_envs)
+        row = {"single_steps_per_s": single, "single_ratio_vs_pendulum": single / pendulum,
+               "single_goal": GOALS.get(env_id, DEFAULT_GOAL),
+               "vector_env_steps_per_s": vec, "vector_speedup": vec / single, "vector_goal": 20.0,
+               "vector_peak_rss_gib": rss, "oracle_seconds": {}}
+        if "direct" not in env_id:
+            try:
+                row["single_direct_ratio_vs_pendulum"] = (
+                    single_steps_per_second(env_id, args.steps, action_mode="direct") / pendulum)
+            except Exception:  # an env without a separate direct mode
+                pass
+        for name in args.oracles:
+            if args.oracle_scenarios > 0:
+                row["oracle_seconds"][name] = oracle_seconds(env_id, name, args.oracle_scenarios)
+        report["envs"][env_id] = row
+        print(f"\n{env_id}")
+        print(f"  single env        {single:>10,.0f} steps/s  ratio {row['single_ratio_vs_pendulum']:.3f} "
+              f"(goal >= {row['single_goal']})")
+        if "single_direct_ratio_vs_pendulum" in row:
+            print(f"  single env direct                      ratio {row['single_direct_ratio_vs_pendulum']:.3f}")
+        print(f"  vector x{args.num_envs:<8} {vec:>10,.0f} env-steps/s  speed-up {row['vector_speedup']:.1f}x "
+              f"(goal >= 20)")
+        print(f"  vector peak RSS   {rss:.2f} GiB (goal < 2)")
+        for name, sec in row["oracle_seconds"].items():
+            print(f"  {name:<17} {sec:.2f} s / scenario")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(report, fh, indent=2)
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Compare policies on the same seeded scenarios: ``python evaluate.py env=fim policy=oracle``.
+
+``policy`` is one name (``oracle``, ``rigid``, ``tx_only``, ``rx_only``, ``random``,
+``checkpoint``) or ``all`` (every oracle and baseline, plus ``checkpoint`` when one is given).
+Prints the comparison table and writes ``evaluation.csv`` and ``evaluation.json`` to the run dir.
+A missing or incompatible checkpoint exits with status 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+import isac_gym  # noqa: F401
+from agents.config import register
+from agents.evaluation import CheckpointError, CheckpointPolicy, evaluate_policies, make_env
+from isac_gym import oracles
+
+register()
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    env_cfg = OmegaConf.to_container(cfg.env, resolve=True)
+    probe: gym.Env = make_env(env_cfg)
+    available = oracles.names(probe)
+    checkpoint = hydra.utils.to_absolute_path(cfg.checkpoint) if cfg.checkpoint else None
+    if cfg.policy == "all":
+        policies = ([n for n in ("oracle", "rigid", "tx_only", "rx_only") if n in available]
+                    + [n for n in available if n not in ("oracle", "rigid", "tx_only", "rx_only", "random")]
+                    + ["random"] + (["checkpoint"] if checkpoint else []))
+    elif cfg.policy in available or cfg.policy == "checkpoint":
+        policies = [cfg.policy]
+    else:
+        print(f"error: policy must be one of {available + ['checkpoint', 'all']}, got {cfg.policy!r}", file=sys.stderr)
+        sys.exit(2)
+    if "checkpoint" in policies:
+        if not checkpoint:
+            print("error: policy=checkpoint needs checkpoint=PATH", file=sys.stderr)
+            sys.exit(2)
+        try:
+            CheckpointPolicy(checkpoint, probe)
+        except CheckpointError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+    probe.close()
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    rows, table = evaluate_policies(policies, env_cfg, cfg.episodes, cfg.seed, run_dir, steps=cfg.steps,
+                                    checkpoint=checkpoint, show_progress=cfg.progress_bar)
+    print(f"\n{env_cfg['id']}: {cfg.episodes} seeded scenarios (seeds {cfg.seed}..{cfg.seed + cfg.episodes - 1})")
+    print(table)
+    print(f"\nwritten: {run_dir / 'evaluation.csv'}, {run_dir / 'evaluation.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+"""isac-gym: Gymnasium environments for integrated sensing and communication with metasurfaces.
+
+Importing the package registers every environment id (``gym.make("ISAC-FIM-v0")``); the
+``isac_gym:`` prefix (``gym.make("isac_gym:ISAC-FIM-v0")``) imports it on demand.
+"""
+
+from __future__ import annotations
+
+from gymnasium.envs.registration import register, registry
+
+__version__ = "0.1.0"
+
+#: Registered ids -> (entry point, vector entry point, max_episode_steps).
+ENVIRONMENTS = {
+    "ISAC-FIM-v0": ("isac_gym.envs.fim:FIMEnv", "isac_gym.envs.fim:FIMVectorEnv", 200),
+}
+
+for _env_id, (_entry, _vector_entry, _steps) in ENVIRONMENTS.items():
+    if _env_id not in registry:
+        register(id=_env_id, entry_point=_entry, vector_entry_point=_vector_entry, max_episode_steps=_steps)

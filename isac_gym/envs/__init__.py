@@ -1,0 +1,1 @@
+"""Gymnasium adapters over the batch-first physics."""

@@ -1,0 +1,110 @@
+"""Fisher information and CRB of the angles of a point target (eqs. (10)-(19) of seeds/000).
+
+The echo is ``Y = alpha b a^H W S + N`` with ``S S^H = T I``. Write ``A = b a^H`` and
+its angle derivatives ``A_i = b_i a^H + b a_i^H`` (``i`` = phi, theta; ``a_i``,
+``b_i`` the steering-vector derivatives). Every Fisher entry is a multiple of
+``T_ij = Tr(A_i R A_j^H)`` with ``R = W W^H`` (index 0 is ``A`` itself), and
+
+``Tr(b_p a_q^H R a_s b_r^H) = (b_r^H b_p) (a_q^H R a_s)``
+
+so only the two 3x3 Gram matrices ``a_q^H R a_s`` and ``b_r^H b_p`` are needed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Selector so that ``A_i = sum_{p,q} SELECT[i, p, q] b_p a_q^H`` (0: the vector, 1: d/dphi, 2: d/dtheta).
+_SELECT = np.zeros((3, 3, 3))
+_SELECT[0, 0, 0] = 1.0
+_SELECT[1, 1, 0] = _SELECT[1, 0, 1] = 1.0
+_SELECT[2, 2, 0] = _SELECT[2, 0, 2] = 1.0
+_SELECT_FLAT = _SELECT.reshape(3, 9)
+
+#: CRB reported for a singular Fisher matrix (no echo energy, or ambiguous angles), in rad^2.
+CRB_WORST = 1.0e6
+
+
+def trace_products(rx_set: np.ndarray, tx_gram: np.ndarray) -> np.ndarray:
+    """``T_ij = Tr(A_i R A_j^H)`` for ``i, j`` in (A, A_phi, A_theta).
+
+    Args:
+        rx_set: ``[..., 3, Nr]`` receive steering vector and derivatives.
+        tx_gram: ``[..., 3, 3]`` with entries ``a_q^H R a_s`` (see :func:`covariance_gram`).
+
+    Returns:
+        ``[..., 3, 3]`` complex Hermitian matrix ``T``.
+    """
+    rx_gram_t = np.swapaxes(np.conj(rx_set) @ np.swapaxes(rx_set, -1, -2), -1, -2)  # [p, r] = b_r^H b_p
+    kron = (rx_gram_t[..., :, None, :, None] * tx_gram[..., None, :, None, :]).reshape(*tx_gram.shape[:-2], 9, 9)
+    return _SELECT_FLAT @ kron @ _SELECT_FLAT.T
+
+
+def beam_gram(tx_set: np.ndarray, beams: np.ndarray) -> np.ndarray:
+    """``a_q^H W W^H a_s`` for the transmit steering set, ``[..., 3, 3]``.
+
+    Args:
+        tx_set: ``[..., 3, Nt]`` transmit steering vector and derivatives.
+        beams: ``[..., Nt, S]`` beamformer W (sqrt(W)).
+    """
+    v = np.conj(tx_set) @ beams  # [..., 3, S], row q = a_q^H W
+    return v @ np.conj(np.swapaxes(v, -1, -2))
+
+
+def covariance_gram(tx_set: np.ndarray, covariance: np.ndarray) -> np.ndarray:
+    """``a_q^H R a_s`` for a transmit covariance ``R`` (``[..., Nt, Nt]``, W), ``[..., 3, 3]``."""
+    return np.conj(tx_set) @ covariance @ np.swapaxes(tx_set, -1, -2)
+
+
+def fisher_matrix(t: np.ndarray, alpha: np.ndarray, snapshots: float, noise_w: float) -> np.ndarray:
+    """Full 4x4 Fisher matrix of ``xi = [phi, theta, Re alpha, Im alpha]``, eqs. (14)-(18) of seeds/000.
+
+    ``F_{i,j} = (2T|alpha|^2/sigma^2) Re T_ij``,
+    ``F_{i,alpha} = (2T/sigma^2) Re{alpha^* T_0i [1, j]}``,
+    ``F_{alpha,alpha} = (2T/sigma^2) T_00 I_2``.
+
+    Args:
+        t: ``[..., 3, 3]`` trace products from :func:`trace_products`.
+        alpha: ``[...]`` complex reflection coefficient (sqrt of round-trip power gain).
+        snapshots: T; noise_w: receive noise power ``sigma_r^2`` in W.
+
+    Returns:
+        ``[..., 4, 4]`` real symmetric Fisher matrix (units: 1/rad^2, 1/(rad*gain), 1/gain^2).
+    """
+    c = 2.0 * snapshots / noise_w
+    alpha = np.asarray(alpha)
+    f = np.zeros(t.shape[:-2] + (4, 4))
+    f[..., :2, :2] = c * np.abs(alpha)[..., None, None] ** 2 * t[..., 1:, 1:].real
+    u = np.conj(alpha)[..., None] * t[..., 0, 1:]  # alpha^* Tr(A R A_i^H)
+    f[..., :2, 2] = c * u.real
+    f[..., :2, 3] = c * (1j * u).real
+    f[..., 2:, :2] = np.swapaxes(f[..., :2, 2:], -1, -2)
+    f[..., 2, 2] = f[..., 3, 3] = c * t[..., 0, 0].real
+    return f
+
+
+def angle_crb(t: np.ndarray, alpha_power: np.ndarray, snapshots: float, noise_w: float) -> np.ndarray:
+    """``CRB = Tr((F_thth - F_tha F_aa^-1 F_tha^T)^-1)`` of eq. (19) of seeds/000, in rad^2.
+
+    The Schur complement has the closed form
+    ``J_ij = (2T|alpha|^2/sigma^2) (Re T_ij - Re(T_0i conj(T_0j)) / T_00)``
+    (the phase of alpha cancels). A singular ``J`` (no echo energy, or an angle
+    the echo does not depend on) gives the finite worst case :data:`CRB_WORST`.
+
+    Args:
+        t: ``[..., 3, 3]`` trace products; alpha_power: ``[...]`` ``|alpha|^2``.
+
+    Returns:
+        ``[...]`` CRB of (phi, theta) in rad^2, in ``(0, CRB_WORST]``.
+    """
+    t00 = t[..., 0, 0].real
+    safe00 = np.where(t00 > 0.0, t00, 1.0)
+    t0 = t[..., 0, 1:]
+    schur = t[..., 1:, 1:].real - (t0[..., :, None] * np.conj(t0[..., None, :])).real / safe00[..., None, None]
+    j = (2.0 * snapshots / noise_w) * np.asarray(alpha_power)[..., None, None] * schur
+    det = j[..., 0, 0] * j[..., 1, 1] - j[..., 0, 1] * j[..., 1, 0]
+    trace = j[..., 0, 0] + j[..., 1, 1]
+    # det is tiny relative to trace^2 when one direction carries no information
+    ok = (t00 > 0.0) & (det > 1e-12 * trace**2) & (trace > 0.0)
+    crb = np.where(ok, trace / np.where(ok, det, 1.0), CRB_WORST)
+    return np.minimum(crb, CRB_WORST)
