@@ -71,7 +71,9 @@ class FIMSystem(System):
     def references(self, scenario: fim.FIMScenario) -> dict[str, Any]:
         geom = fim.geometry(self.params, scenario)
         worst, target = fim.reference_crbs(self.params, geom)
-        return {"geometry": geom, "crb_worst": worst, "crb_target": target}
+        # ZF ridge: 1e-9 of the mean channel energy Nt beta_k
+        ridge = 1e-9 * self.params.n_tx * np.mean(scenario.beta, axis=-1)[:, None, None] * np.eye(self.params.n_users)
+        return {"geometry": geom, "crb_worst": worst, "crb_target": target, "ridge": ridge}
 
     def initial_config(self, scenario, refs) -> fim.FIMConfiguration:
         """Flat surfaces and the paper-mode beamformer of the all-zero action (equal shares, even splits)."""
@@ -80,7 +82,7 @@ class FIMSystem(System):
         y_tx, y_rx = np.zeros((b, p.n_tx)), np.zeros((b, p.n_rx))
         zero = np.zeros((b, 2 + 2 * p.n_users))
         kin = fim.kinematics(refs["geometry"], y_tx, y_rx)
-        return fim.FIMConfiguration(self._paper_beams(zero, kin), y_tx, y_rx)
+        return fim.FIMConfiguration(self._paper_beams(zero, kin, refs["ridge"]), y_tx, y_rx)
 
     # -- actions ----------------------------------------------------------------------
     def decode(self, action, scenario, refs, previous):
@@ -102,7 +104,7 @@ class FIMSystem(System):
         y_tx, y_rx = y[:, : p.n_tx], y[:, p.n_tx:]
         kin = fim.kinematics(refs["geometry"], y_tx, y_rx)
         if beams is None:
-            beams = self._paper_beams(action[:, : 2 + 2 * p.n_users], kin)
+            beams = self._paper_beams(action[:, : 2 + 2 * p.n_users], kin, refs["ridge"])
         return fim.FIMConfiguration(beams, y_tx, y_rx), {"position": clipped, "kinematics": kin}
 
     def _direct_beams(self, a: np.ndarray) -> np.ndarray:
@@ -115,33 +117,42 @@ class FIMSystem(System):
         scale = np.sqrt(s * p.p_max_w) / np.where(norm > 0, norm, 1.0)
         return mat * scale[:, None, None]
 
-    def _paper_beams(self, a: np.ndarray, kin: fim.FIMKinematics) -> np.ndarray:
+    def _paper_beams(self, a: np.ndarray, kin: fim.FIMKinematics, ridge: np.ndarray) -> np.ndarray:
         """Structured beamformer of the paper's action (Sec. III-B of seeds/000, spec fim.md).
 
         ``a = [shares (K), mrt/zf mixes (K), comm/sensing split, sensing mix]``. User k gets power
         ``g P share_k`` on the normalised mix of its MRT and ZF directions; the sensing stream gets
         ``(1 - g) P`` on the mix of the target steering vector and its projection orthogonal to
-        the user channels. ``||W||_F^2 = P_max`` exactly.
+        the user channels. ``||W||_F^2 = P_max`` exactly. ``ridge`` (``[B, K, K]``, from the
+        references) regularises the ZF inverse for nearly dependent channels.
         """
         p = self.params
         k, nt = p.n_users, p.n_tx
-        shares = (a[:, :k] + 1.0) / 2.0 + SHARE_FLOOR
-        shares = shares / shares.sum(axis=-1, keepdims=True)
-        mix = (a[:, k: 2 * k] + 1.0) / 2.0
-        g = (a[:, 2 * k] + 1.0) / 2.0
-        c_s = (a[:, 2 * k + 1] + 1.0) / 2.0
+        f = (a + 1.0) * 0.5
+        shares = f[:, :k] + SHARE_FLOOR
+        mix = f[:, k: 2 * k]
+        g, c_s = f[:, 2 * k], f[:, 2 * k + 1, None]
         h = kin.channels  # [B, K, Nt]
-        hc = np.conj(h)
-        mrt = np.swapaxes(h, -1, -2)  # [B, Nt, K], column k = h_k
-        gram = hc @ mrt  # [B, K, K] = H^H H in column form
-        ridge = 1e-9 * np.trace(gram, axis1=-2, axis2=-1).real[:, None, None] / k
-        zf = mrt @ np.linalg.inv(gram + ridge * np.eye(k))  # columns satisfy h_i^H zf_k ~ delta_ik
-        direction = (1.0 - mix[:, None, :]) * _unit_columns(mrt) + mix[:, None, :] * _unit_columns(zf)
-        user_beams = _unit_columns(direction) * np.sqrt(g[:, None, None] * shares[:, None, :] * p.p_max_w)
-        tgt = kin.tx_set[:, 0, :]  # [B, Nt]
-        orth = tgt - (zf @ (hc @ tgt[..., None]))[..., 0]
-        sense = (1.0 - c_s[:, None]) * _unit(tgt) + c_s[:, None] * _unit(orth, fallback=tgt)
-        sense = _unit(sense, fallback=tgt) * np.sqrt((1.0 - g) * p.p_max_w)[:, None]
+        hc = h.conj()
+        mrt = h.swapaxes(-1, -2)  # [B, Nt, K], column k = h_k
+        gram = hc @ mrt  # G = H^H H in column form, [B, K, K]
+        ginv = np.linalg.inv(gram + ridge)  # ZF beams are mrt @ ginv, with ||zf_k||^2 ~ ginv_kk
+        diag = np.arange(k)
+        g_kk, ginv_kk = gram[:, diag, diag].real, ginv[:, diag, diag].real
+        # user beam directions mrt @ M with M = diag((1-m)/||h_k||) + ginv diag(m/||zf_k||): one K x K mix
+        mat = ginv * (mix / np.sqrt(ginv_kk))[:, None, :]
+        mat[:, diag, diag] += (1.0 - mix) / np.sqrt(g_kk)
+        norm2 = np.sum((mat.conj() * (gram @ mat)).real, axis=-2)  # ||mrt @ M_k||^2 = M_k^H G M_k
+        power = (g * p.p_max_w / shares.sum(axis=-1))[:, None] * shares  # g P share_k
+        user_beams = mrt @ (mat * np.sqrt(power / norm2)[:, None, :])
+        tgt = kin.tx_set[:, 0, :]  # [B, Nt], unit-modulus entries: norm sqrt(Nt)
+        tgt_u = tgt * (1.0 / np.sqrt(nt))
+        orth = tgt - (mrt @ (ginv @ (hc @ tgt[..., None])))[..., 0]
+        n2 = np.sum(orth.real**2 + orth.imag**2, axis=-1, keepdims=True)
+        # with K >= Nt nothing is orthogonal to the users: fall back to the target direction
+        orth_u = np.where(n2 > 1e-20 * nt, orth / np.sqrt(np.maximum(n2, 1e-300)), tgt_u)
+        sense = (1.0 - c_s) * tgt_u + c_s * orth_u  # the projection has Re<tgt, orth> >= 0: norm >= 1/sqrt 2
+        sense *= np.sqrt((1.0 - g) * p.p_max_w / np.sum(sense.real**2 + sense.imag**2, axis=-1))[:, None]
         beams = np.zeros((a.shape[0], nt, p.n_streams), dtype=complex)
         beams[:, :, :k] = user_beams
         beams[:, :, k] = sense
@@ -203,25 +214,6 @@ class FIMSystem(System):
 
     def config_dict(self, config) -> dict[str, np.ndarray]:
         return {"beams": config.beams, "y_tx": config.y_tx, "y_rx": config.y_rx}
-
-
-def _sq(v: np.ndarray, axis: int) -> np.ndarray:
-    return np.sum(v.real**2 + v.imag**2, axis=axis, keepdims=True)
-
-
-def _unit(v: np.ndarray, fallback: np.ndarray | None = None) -> np.ndarray:
-    """Normalise the last axis; (numerically) zero vectors become the normalised fallback, or stay zero."""
-    n2 = _sq(v, -1)
-    small = n2 <= 1e-24 * np.maximum(1.0, _sq(fallback, -1) if fallback is not None else 1.0)
-    out = v / np.sqrt(np.where(small, 1.0, n2))
-    if fallback is not None:
-        out = np.where(small, fallback / np.sqrt(np.maximum(_sq(fallback, -1), 1e-300)), out)
-    return out
-
-
-def _unit_columns(m: np.ndarray) -> np.ndarray:
-    n2 = _sq(m, -2)
-    return m / np.sqrt(np.where(n2 > 0, n2, 1.0))
 
 
 _SYSTEM_KWARGS = tuple(inspect.signature(FIMSystem.__init__).parameters)[1:]
