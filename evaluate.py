@@ -1,6 +1,7 @@
 """Compare policies on the same seeded scenarios: ``python evaluate.py env=fim policy=oracle``.
 
-``policy`` is one name (``oracle``, ``rigid``, ``tx_only``, ``rx_only``, ``random``,
+``policy`` is one name (the env's oracles and baselines, e.g. ``oracle``, ``rigid``, ``random``
+for ``fim``; ``oracle``, ``no_ris``, ``random_ris``, ``radar_only`` for ``ris_slp``; or
 ``checkpoint``) or ``all`` (every oracle and baseline, plus ``checkpoint`` when one is given).
 Prints the comparison table and writes ``evaluation.csv`` and ``evaluation.json`` to the run dir.
 A missing or incompatible checkpoint exits with status 2 and one line on stderr.
@@ -31,8 +32,7 @@ def main(cfg: DictConfig) -> None:
     available = oracles.names(probe)
     checkpoint = hydra.utils.to_absolute_path(cfg.checkpoint) if cfg.checkpoint else None
     if cfg.policy == "all":
-        policies = ([n for n in ("oracle", "rigid", "tx_only", "rx_only") if n in available]
-                    + [n for n in available if n not in ("oracle", "rigid", "tx_only", "rx_only", "random")]
+        policies = (["oracle"] + [n for n in available if n not in ("oracle", "random")]
                     + ["random"] + (["checkpoint"] if checkpoint else []))
     elif cfg.policy in available or cfg.policy == "checkpoint":
         policies = [cfg.policy]

@@ -1,9 +1,10 @@
 """Seeded comparison of policies (trained agents, oracles, baselines) on the same scenarios.
 
 Protocol: episode ``i`` of every policy resets its env with ``seed + i`` (so every policy faces
-the same channels and target), acts for ``steps`` steps, and is scored on the configuration of
-its last step. Solver policies act in the ``direct`` action mode, solve once per scenario and
-hold that configuration; a checkpoint acts in the mode it was trained in.
+the same channels and target). Solver policies (oracles and the papers' baselines) solve that
+scenario once and are scored on their configuration through ``env.unwrapped.evaluate``;
+acting policies (``random``, ``checkpoint``) act for ``steps`` steps in the env's own action mode
+and are scored on the configuration of their last step.
 """
 
 from __future__ import annotations
@@ -81,15 +82,12 @@ def make_env(env_cfg: dict[str, Any], action_mode: str | None = None) -> gym.Env
 def run_policy(name: str, env_cfg: dict[str, Any], episodes: int, seed: int, steps: int | None = None,
                checkpoint: str | None = None, progress=None) -> list[EpisodeResult]:
     """Run one policy on ``episodes`` seeded scenarios; see the module docstring for the protocol."""
+    env = make_env(env_cfg)
+    solver = name not in ("checkpoint", "random")
     if name == "checkpoint":
-        env = make_env(env_cfg)
         policy = CheckpointPolicy(checkpoint or "", env)
-    elif name == "random":
-        env = make_env(env_cfg)
-        policy = oracles.make(env, "random", seed=seed)
     else:
-        env = make_env(env_cfg, action_mode="direct")
-        policy = oracles.make(env, name)
+        policy = oracles.make(env, name, seed=seed)
     n_steps = int(steps or env_cfg.get("max_episode_steps") or 1)
     objective_name = env.unwrapped.system.objective_name
     results = []
@@ -98,7 +96,13 @@ def run_policy(name: str, env_cfg: dict[str, Any], episodes: int, seed: int, ste
         spent = 0.0
         reward = 0.0
         decisions = 0
-        for _ in range(n_steps):
+        if solver:
+            t0 = time.perf_counter()
+            config = policy.solve(env.unwrapped.current_scenario)
+            spent, decisions = time.perf_counter() - t0, 1
+            info = env.unwrapped.evaluate(config)
+            reward = info["reward"]
+        for _ in range(0 if solver else n_steps):
             t0 = time.perf_counter()
             action, _ = policy.predict(obs, deterministic=True)
             spent += time.perf_counter() - t0

@@ -10,11 +10,16 @@ from gymnasium.envs.registration import register, registry
 
 __version__ = "0.1.0"
 
-#: Registered ids -> (entry point, vector entry point, max_episode_steps).
+#: Registered ids -> (entry point, vector entry point, max_episode_steps, default kwargs).
 ENVIRONMENTS = {
-    "ISAC-FIM-v0": ("isac_gym.envs.fim:FIMEnv", "isac_gym.envs.fim:FIMVectorEnv", 200),
+    "ISAC-FIM-v0": ("isac_gym.envs.fim:FIMEnv", "isac_gym.envs.fim:FIMVectorEnv", 200, {}),
+    "ISAC-RIS-SLP-v0": ("isac_gym.envs.ris_slp:RISSLPEnv", "isac_gym.envs.ris_slp:RISSLPVectorEnv", 100,
+                        {"task": "detection"}),
+    "ISAC-RIS-SLP-DoA-v0": ("isac_gym.envs.ris_slp:RISSLPEnv", "isac_gym.envs.ris_slp:RISSLPVectorEnv", 100,
+                            {"task": "doa"}),
 }
 
-for _env_id, (_entry, _vector_entry, _steps) in ENVIRONMENTS.items():
+for _env_id, (_entry, _vector_entry, _steps, _kwargs) in ENVIRONMENTS.items():
     if _env_id not in registry:
-        register(id=_env_id, entry_point=_entry, vector_entry_point=_vector_entry, max_episode_steps=_steps)
+        register(id=_env_id, entry_point=_entry, vector_entry_point=_vector_entry, max_episode_steps=_steps,
+                 kwargs=_kwargs)

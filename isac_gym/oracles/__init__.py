@@ -16,11 +16,14 @@ __all__ = ["Policy", "RandomPolicy", "make", "names"]
 
 def _table(env: Any) -> dict[str, Any]:
     from ..envs.fim import FIMSystem
-    from . import fim
+    from ..envs.ris_slp import RISSLPSystem
+    from . import fim, ris_slp
 
     system = getattr(env, "unwrapped", env).system
     if isinstance(system, FIMSystem):
         return fim.POLICIES
+    if isinstance(system, RISSLPSystem):
+        return ris_slp.POLICIES
     raise ValueError(f"env has no oracles registered (system {type(system).__name__})")
 
 

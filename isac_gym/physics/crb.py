@@ -108,3 +108,26 @@ def angle_crb(t: np.ndarray, alpha_power: np.ndarray, snapshots: float, noise_w:
     ok = (t00 > 0.0) & (det > 1e-12 * trace**2) & (trace > 0.0)
     crb = np.where(ok, trace / np.where(ok, det, 1.0), CRB_WORST)
     return np.minimum(crb, CRB_WORST)
+
+
+def schur_crb(fisher: np.ndarray, n_interest: int) -> np.ndarray:
+    """``Tr((F_aa - F_ab F_bb^-1 F_ab^T)^-1)`` for the first ``n_interest`` parameters (nuisance: the rest).
+
+    Args:
+        fisher: ``[..., P, P]`` real symmetric Fisher matrix.
+
+    Returns:
+        ``[...]`` CRB sum, :data:`CRB_WORST` where a block is singular or the bound is not finite.
+    """
+    f_aa = fisher[..., :n_interest, :n_interest]
+    f_ab = fisher[..., :n_interest, n_interest:]
+    f_bb = fisher[..., n_interest:, n_interest:]
+    eye_b = np.eye(f_bb.shape[-1])
+    scale_b = np.maximum(np.abs(np.trace(f_bb, axis1=-2, axis2=-1)), 1e-300)[..., None, None]
+    j = f_aa - f_ab @ np.linalg.solve(f_bb + 1e-14 * scale_b * eye_b, np.swapaxes(f_ab, -1, -2))
+    j = 0.5 * (j + np.swapaxes(j, -1, -2))
+    w = np.linalg.eigvalsh(j)
+    top = np.max(np.abs(w), axis=-1)
+    ok = np.all(w > 1e-12 * np.maximum(top, 1e-300)[..., None], axis=-1) & np.all(np.isfinite(w), axis=-1)
+    crb = np.sum(1.0 / np.where(ok[..., None], w, 1.0), axis=-1)
+    return np.minimum(np.where(ok, crb, CRB_WORST), CRB_WORST)

@@ -100,6 +100,14 @@ def test_td3_trains(tmp_path):
     assert (tmp_path / "model.zip").is_file()
 
 
+def test_train_and_evaluate_ris_slp(tmp_path):
+    _run("train.py", "env=ris_slp", "agent=td3", *SMALL, "total_timesteps=200", "eval_episodes=1",
+         "eval_policies=[checkpoint,no_ris,random]", "eval_steps=3", f"hydra.run.dir={tmp_path}")
+    assert (tmp_path / "model.zip").is_file()
+    summary = json.loads((tmp_path / "evaluation.json").read_text())
+    assert summary["objective"] == "radar_sinr" and len(summary["summary"]) == 3
+
+
 def test_sigterm_saves_the_model(tmp_path):
     proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *SMALL, "total_timesteps=100000",
                              "eval_episodes=0", f"hydra.run.dir={tmp_path}"], cwd=ROOT,

@@ -1,0 +1,425 @@
+"""System model of RIS-aided symbol-level precoding for ISAC (seeds/003, spec ris_slp.md).
+
+An M-antenna ULA base station transmits the constant-modulus waveform
+``x = [x[1]; ...; x[L]]`` (``[..., L, M]`` here) to K single-antenna users through the direct
+channels and an N-element RIS, and receives the echo of a target and Q clutters (monostatic,
+time division). Equation numbers are the paper's.
+
+Every cascaded response has the form ``H(phi) = c r`` with a column ``c`` and a row ``r``
+(eq. (6)): ``c_j = h_{b,j} + G^H Phi h_{r,j}`` and ``r_j = h_{b,j}^H + h_{r,j}^H Phi G`` for
+the target (j = 0) and clutter q (j = q). The stacked echo of eq. (8) is therefore a sum of
+Kronecker products ``t_j (x) c_j`` with slot responses ``t_j[l] = r_j x[l - d_j]``, so every
+inner product of stacked vectors factorises into an L-dimensional and an M-dimensional one.
+With the Woodbury identity over the rank-Q clutter this gives the radar SINR (eq. (21a)) and
+the DoA Fisher information (eqs. (39)-(41), Appendix A) from (Q+3) x (Q+3) Gram matrices: no
+ML x ML matrix is ever formed.
+
+Geometry (spec ris_slp.md): BS ULA along the y axis at the origin facing +x (angle from +x,
+``sin(angle) = dy/d``); RIS ULA along the x axis at ``ris_position`` facing -y (angle from -y,
+``sin(angle) = dx/d``); half-wavelength spacing for both.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import units
+from .channels import rayleigh_gains
+from .crb import schur_crb
+
+
+@dataclass(frozen=True)
+class RISSLPParams:
+    """Parameters of the RIS-SLP system (defaults: the paper's Sec. V and spec ris_slp.md)."""
+
+    n_tx: int = 6  # M
+    n_elements: int = 64  # N
+    n_users: int = 3  # K
+    n_slots: int = 20  # L
+    psk_order: int = 4  # Omega
+    p_max_dbm: float = 50.0  # P = 20 dBW
+    noise_dbm: float = -80.0  # xi_z^2 = sigma_k^2
+    qos_db: float = 10.0  # Gamma_k
+    target_rcs: float = 1.0  # xi_0^2
+    clutter_rcs: float = 1.0  # xi_q^2
+    target_angle_deg: float = 0.0
+    target_distance_m: float = 30.0
+    clutter_angles_deg: tuple[float, ...] = (-60.0, -20.0, 45.0)
+    clutter_bins: tuple[int, ...] = (0, 1, 2)
+    clutter_distance_m: float = 30.0
+    ris_position_m: tuple[float, float] = (27.0, 5.0)
+    user_center_m: tuple[float, float] = (20.0, 35.0)
+    user_radius_m: float = 10.0
+    c0_db: float = -30.0
+    exp_bs_ris: float = 2.3
+    exp_ris_target: float = 2.3
+    exp_ris_user: float = 2.5
+    exp_bs_target: float = 2.8
+    exp_bs_user: float = 3.0
+    rician_db: float = 10.0
+    _derived: dict = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
+
+    @property
+    def n_clutter(self) -> int:
+        return len(self.clutter_angles_deg)
+
+    @property
+    def amplitude(self) -> float:
+        """Per-entry modulus ``sqrt(P/M)`` of the waveform (constraint (18c))."""
+        return math.sqrt(float(units.dbm_to_watt(self.p_max_dbm)) / self.n_tx)
+
+    @property
+    def noise_w(self) -> float:
+        return float(units.dbm_to_watt(self.noise_dbm))
+
+    @property
+    def half_angle(self) -> float:
+        """``Theta = pi / Omega``, half the angular width of a PSK decision region."""
+        return math.pi / self.psk_order
+
+    @property
+    def qos_threshold(self) -> float:
+        """``gamma_{k,l} = sigma_k sqrt(Gamma_k) sin(Theta)`` of eq. (2)."""
+        return math.sqrt(self.noise_w * float(units.db_to_linear(self.qos_db))) * math.sin(self.half_angle)
+
+
+@dataclass(frozen=True)
+class RISSLPScenario:
+    """One realisation (fields may carry leading batch axes).
+
+    Attributes:
+        g: ``[N, M]`` BS-RIS channel G.
+        h_user: ``[K, M]`` BS-user channels (row k is ``h_k``; user k receives ``h_k^H x``).
+        h_ris_user: ``[K, N]`` RIS-user channels ``h_{r,k}``.
+        h_b: ``[Q+1, M]`` BS-target (row 0) and BS-clutter LoS channels.
+        h_r: ``[Q+1, N]`` RIS-target and RIS-clutter LoS channels.
+        dh_b: ``[M]`` ``d h_{bt} / d theta_0`` (1/rad); dh_r: ``[N]`` ``d h_{rt} / d theta_RIS``.
+        symbols: ``[K, L]`` PSK symbol indices in ``0..Omega-1``.
+    """
+
+    g: np.ndarray
+    h_user: np.ndarray
+    h_ris_user: np.ndarray
+    h_b: np.ndarray
+    h_r: np.ndarray
+    dh_b: np.ndarray
+    dh_r: np.ndarray
+    symbols: np.ndarray
+
+
+def ula(n: int, angle: np.ndarray) -> np.ndarray:
+    """Half-wavelength ULA steering vector ``exp(j pi m sin(angle))``, ``[..., n]`` for angles ``[...]`` in rad."""
+    return np.exp(1j * np.pi * np.arange(n) * np.sin(np.asarray(angle, float))[..., None])
+
+
+def ula_derivative(n: int, angle: np.ndarray) -> np.ndarray:
+    """``d ula(n, angle) / d angle = j pi m cos(angle) ula``, ``[..., n]`` in 1/rad."""
+    angle = np.asarray(angle, float)
+    return 1j * np.pi * np.arange(n) * np.cos(angle)[..., None] * ula(n, angle)
+
+
+def bs_angle(point: np.ndarray) -> np.ndarray:
+    """Angle of ``point`` (``[..., 2]``, m) seen from the BS array (from +x)."""
+    return np.arctan2(point[..., 1], point[..., 0])
+
+
+def ris_angle(params: RISSLPParams, point: np.ndarray) -> np.ndarray:
+    """Angle of ``point`` seen from the RIS array (from its broadside -y, positive toward +x)."""
+    d = point - np.asarray(params.ris_position_m)
+    return np.arctan2(d[..., 0], -d[..., 1])
+
+
+def _distance(a, b) -> np.ndarray:
+    return np.linalg.norm(np.asarray(a, float) - np.asarray(b, float), axis=-1)
+
+
+def los_channels(params: RISSLPParams, points: np.ndarray):
+    """Line-of-sight BS and RIS channels (and their angle derivatives) toward ``points`` ``[P, 2]``.
+
+    ``h_b = sqrt(PL_bt) a_M(theta_BS)``, ``h_r = sqrt(PL_rt) a_N(theta_RIS)`` with the
+    BS-target and RIS-target path-loss exponents.
+    """
+    ris = np.asarray(params.ris_position_m, float)
+    amp_b = np.sqrt(units.path_loss(_distance(points, [0.0, 0.0]), params.c0_db, params.exp_bs_target))
+    amp_r = np.sqrt(units.path_loss(_distance(points, ris), params.c0_db, params.exp_ris_target))
+    th_b, th_r = bs_angle(points), ris_angle(params, points)
+    return (amp_b[:, None] * ula(params.n_tx, th_b), amp_r[:, None] * ula(params.n_elements, th_r),
+            amp_b[:, None] * ula_derivative(params.n_tx, th_b), amp_r[:, None] * ula_derivative(params.n_elements, th_r))
+
+
+def sensing_points(params: RISSLPParams) -> np.ndarray:
+    """``[Q+1, 2]`` positions (m) of the target (row 0) and the clutters."""
+    ang = np.deg2rad(np.r_[params.target_angle_deg, params.clutter_angles_deg])
+    dist = np.r_[params.target_distance_m, np.full(params.n_clutter, params.clutter_distance_m)]
+    return np.stack([dist * np.cos(ang), dist * np.sin(ang)], axis=-1)
+
+
+def draw_scenario(params: RISSLPParams, rng: np.random.Generator) -> RISSLPScenario:
+    """Draw channels and symbols: Rician BS-RIS (LoS between the two arrays), Rayleigh user links,
+    users uniform in a disc, LoS target/clutter links, uniform PSK symbols."""
+    m, n, k = params.n_tx, params.n_elements, params.n_users
+    ris = np.asarray(params.ris_position_m, float)
+    pl_br = units.path_loss(_distance(ris, [0.0, 0.0]), params.c0_db, params.exp_bs_ris)
+    kf = float(units.db_to_linear(params.rician_db))
+    los = np.outer(ula(n, ris_angle(params, np.zeros(2))), np.conj(ula(m, bs_angle(ris))))
+    g = np.sqrt(pl_br) * (math.sqrt(kf / (kf + 1)) * los + math.sqrt(1 / (kf + 1)) * rayleigh_gains(rng, (n, m), 1.0))
+    radius = params.user_radius_m * np.sqrt(rng.uniform(size=k))
+    ang = rng.uniform(0.0, 2 * math.pi, size=k)
+    users = np.asarray(params.user_center_m) + np.stack([radius * np.cos(ang), radius * np.sin(ang)], axis=-1)
+    pl_bu = units.path_loss(_distance(users, [0.0, 0.0]), params.c0_db, params.exp_bs_user)
+    pl_ru = units.path_loss(_distance(users, ris), params.c0_db, params.exp_ris_user)
+    h_user = rayleigh_gains(rng, (k, m), pl_bu[:, None])
+    h_ris_user = rayleigh_gains(rng, (k, n), pl_ru[:, None])
+    h_b, h_r, dh_b, dh_r = los_channels(params, sensing_points(params))
+    symbols = rng.integers(0, params.psk_order, size=(k, params.n_slots))
+    return RISSLPScenario(g, h_user, h_ris_user, h_b, h_r, dh_b[0], dh_r[0], symbols)
+
+
+def psk(params: RISSLPParams, symbols: np.ndarray) -> np.ndarray:
+    """Omega-PSK points ``exp(j pi (2 i + 1) / Omega)`` of symbol indices (QPSK: odd multiples of pi/4)."""
+    return np.exp(1j * np.pi * (2 * np.asarray(symbols) + 1) / params.psk_order)
+
+
+# ---------------------------------------------------------------------------------------- responses
+def cascaded(scenario: RISSLPScenario, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Columns ``c_j = h_{b,j} + G^H Phi h_{r,j}`` and rows ``r_j = h_{b,j}^H + h_{r,j}^H Phi G`` of eq. (6).
+
+    Args:
+        phi: ``[..., N]`` unit-modulus RIS coefficients.
+
+    Returns:
+        ``(c [..., Q+1, M], r [..., Q+1, M])``; the cascaded response is ``H_j = c_j r_j``.
+    """
+    g = scenario.g
+    c = scenario.h_b + (scenario.h_r * phi[..., None, :]) @ np.conj(g)  # (G^H (phi o h_r))^T = (phi o h_r)^T G^*
+    r = np.conj(scenario.h_b) + (np.conj(scenario.h_r) * phi[..., None, :]) @ g
+    return c, r
+
+
+def slot_responses(rows: np.ndarray, x: np.ndarray, delays) -> np.ndarray:
+    """``t_j[l] = r_j x[l - d_j]`` (zero before the echo arrives): the delay shift ``J_q`` of eq. (9).
+
+    Args:
+        rows: ``[..., J, M]``; x: ``[..., L, M]`` waveform; delays: J range bins ``d_j``.
+
+    Returns:
+        ``[..., L, J]`` complex.
+    """
+    resp = x @ np.swapaxes(rows, -1, -2)  # [..., L, J]: r_j x[l]
+    out = np.zeros_like(resp)
+    n_slots = x.shape[-2]
+    for j, d in enumerate(delays):  # J = Q + 1 (a handful of range bins), not users or elements
+        if d < n_slots:
+            out[..., d:, j] = resp[..., : n_slots - d, j]
+    return out
+
+
+def user_responses(scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """Noise-free received signals ``(h_k^H + h_{r,k}^H Phi G) x[l]`` of eq. (1), ``[..., K, L]``."""
+    eff = np.conj(scenario.h_user) + (np.conj(scenario.h_ris_user) * phi[..., None, :]) @ scenario.g  # [..., K, M]
+    return eff @ np.swapaxes(x, -1, -2)
+
+
+def ci_margins(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """Constructive-interference QoS functions ``g_{k,l}`` of eq. (19) (feasible when ``<= 0``), ``[..., K, L]``.
+
+    ``g = gamma - Re{y e^{-j angle s}} sin(Theta) + |Im{y e^{-j angle s}}| cos(Theta)``, in sqrt(W).
+    """
+    y = user_responses(scenario, x, phi) * np.conj(psk(params, scenario.symbols))
+    th = params.half_angle
+    return params.qos_threshold - y.real * math.sin(th) + np.abs(y.imag) * math.cos(th)
+
+
+def _gram(vectors: np.ndarray) -> np.ndarray:
+    """``[..., J, J]`` Gram ``v_i^H v_j`` of the columns of ``[..., D, J]``."""
+    return np.swapaxes(np.conj(vectors), -1, -2) @ vectors
+
+
+def sinr_terms(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray):
+    """Pieces of the radar SINR: ``A = (T^H T) o (C^H C)`` over (target, clutters) and the
+    column/row/slot responses it is built from (used by the SINR and by its gradient)."""
+    c, r = cascaded(scenario, phi)
+    t = slot_responses(r, x, (0,) + tuple(params.clutter_bins))  # [..., L, Q+1]
+    a = _gram(t) * _gram(np.swapaxes(c, -1, -2))  # [..., Q+1, Q+1]
+    return a, c, r, t
+
+
+def _woodbury(params: RISSLPParams, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(quad, z)``: ``quad = A_00 - a^H K^-1 a`` with ``a = A[1:, 0]``, ``K = xi_z^2/xi_q^2 I + A[1:, 1:]``,
+    and ``z = [1, -K^-1 a]``, the minimiser of ``z^H A z + (xi_z^2/xi_q^2) |z_c|^2`` over ``z_0 = 1``."""
+    q = a.shape[-1] - 1
+    k = a[..., 1:, 1:] + params.noise_w / params.clutter_rcs * np.eye(q)
+    col = a[..., 1:, 0]
+    y = np.linalg.solve(k, col[..., None])[..., 0]
+    quad = (a[..., 0, 0] - np.sum(np.conj(col) * y, axis=-1)).real
+    return quad, np.concatenate([np.ones(y.shape[:-1] + (1,), y.dtype), -y], axis=-1)
+
+
+def radar_sinr(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """MVDR radar output SINR of eq. (21a) (eq. (17) with the filter (20)), linear, ``[...]``.
+
+    ``SINR = xi_0^2 x^H H~_0^H [sum_q xi_q^2 H~_q x x^H H~_q^H + xi_z^2 I]^-1 H~_0 x``; with the
+    Woodbury identity ``= (xi_0^2/xi_z^2) (A_00 - a^H K^-1 a)``, ``a = A[1:, 0]``,
+    ``K = xi_z^2/xi_q^2 I + A[1:, 1:]`` where ``A_ij = (t_i^H t_j)(c_i^H c_j)``.
+
+    Args:
+        x: ``[..., L, M]`` waveform (sqrt(W)); phi: ``[..., N]``.
+    """
+    quad, _ = _woodbury(params, sinr_terms(params, scenario, x, phi)[0])
+    return np.maximum(params.target_rcs / params.noise_w * quad, 0.0)
+
+
+def radar_sinr_gradient(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray):
+    """Radar SINR and its gradients ``(SINR, dSINR/dx*, dSINR/dphi*)`` (Wirtinger, ``df = 2 Re(g^H dv)``).
+
+    ``SINR / kappa = min_z z^H A z + (xi_z^2/xi_q^2)|z_c|^2`` over ``z_0 = 1`` (the MVDR filter), so by
+    the envelope theorem ``dSINR = kappa z^H dA z`` with ``A = (T^H T) o (C^H C)``; the chain rule through
+    ``t_j[l] = r_j x[l - d_j]`` and the affine maps ``c(phi)``, ``r(phi)`` gives the gradients.
+    Shapes: ``x [..., L, M]`` -> ``[..., L, M]``; ``phi [..., N]`` -> ``[..., N]``.
+    """
+    kappa = params.target_rcs / params.noise_w
+    a, c, r, t = sinr_terms(params, scenario, x, phi)
+    quad, z = _woodbury(params, a)
+    sinr = kappa * quad
+    zc = np.conj(z)
+    omega = zc[..., :, None] * _gram(np.swapaxes(c, -1, -2)) * z[..., None, :]  # z_i^* (C^H C)_ij z_j
+    psi = zc[..., :, None] * _gram(t) * z[..., None, :]
+    grad_t = kappa * t @ np.swapaxes(omega, -1, -2)  # [..., L, J]: dSINR/dt*
+    grad_c = kappa * np.swapaxes(c, -1, -2) @ np.swapaxes(psi, -1, -2)  # [..., M, J]: dSINR/dc*
+    delays = (0,) + tuple(params.clutter_bins)
+    n_slots = x.shape[-2]
+    # un-shift: slot m of x feeds t_j[m + d_j]
+    back = np.zeros_like(grad_t)
+    for j, d in enumerate(delays):
+        if d < n_slots:
+            back[..., : n_slots - d, j] = grad_t[..., d:, j]
+    grad_x = back @ np.conj(r)  # sum_j back_j[m] r_j^H  -> [..., L, M]
+    # phi enters r_j = h_bj^H + (h_rj^* o phi) G and c_j = h_bj + G^H (phi o h_rj)
+    gx = x @ np.swapaxes(scenario.g, -1, -2)  # [..., L, N]: G x[l]
+    # dt_j[l] = sum_n conj(h_rj[n]) (G x[l - d_j])_n dphi_n ; shifted G x per delay
+    gx_shift = np.zeros(gx.shape[:-2] + (len(delays),) + gx.shape[-2:], dtype=complex)  # [..., J, L, N]
+    for j, d in enumerate(delays):
+        if d < n_slots:
+            gx_shift[..., j, d:, :] = gx[..., : n_slots - d, :]
+    # dSINR = 2 Re sum_{j,l} conj(grad_t[l,j]) dt_j[l] + 2 Re sum_j grad_c_j^H dc_j
+    from_t = np.einsum("...lj,...jln,...jn->...n", grad_t, np.conj(gx_shift), scenario.h_r)
+    from_c = np.einsum("...nm,...mj,...jn->...n", scenario.g, grad_c, np.conj(scenario.h_r))
+    return np.maximum(sinr, 0.0), grad_x, from_t + from_c
+
+
+# ---------------------------------------------------------------------------------------- DoA (Sec. IV)
+def _doa_coefficients(n_clutter: int) -> np.ndarray:
+    """Coefficients of the stacked vectors over Kronecker basis pairs ``t_a (x) c_b``.
+
+    Basis index 0: target response, 1: d/d theta_0, 2: d/d theta_RIS, 3..: clutters. Vectors:
+    ``d mu/d theta_0``, ``d mu/d theta_RIS`` (per unit alpha_0), ``d mu/d Re alpha``,
+    ``d mu/d Im alpha`` (eqs. (56a)-(56d)), then the clutter echoes ``u_q = t_q (x) c_q``.
+    """
+    nb = n_clutter + 3
+    coef = np.zeros((4 + n_clutter, nb, nb), dtype=complex)
+    coef[0, 0, 1] = coef[0, 1, 0] = 1.0
+    coef[1, 0, 2] = coef[1, 2, 0] = 1.0
+    coef[2, 0, 0] = 1.0
+    coef[3, 0, 0] = 1.0j
+    for q in range(n_clutter):
+        coef[4 + q, 3 + q, 3 + q] = 1.0
+    return coef
+
+
+def doa_fisher(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """Fisher matrix of ``eps = [theta_0, theta_RIS, Re alpha_0, Im alpha_0]``, eq. (39) and Appendix A.
+
+    ``r ~ CN(mu, C)`` with ``mu = alpha_0 H~_0(phi) x`` and ``C = sum_q xi_q^2 H~_q x x^H H~_q^H +
+    xi_z^2 I`` independent of ``eps``, so ``F_ij = 2 Re{d mu_i^H C^-1 d mu_j}``. ``C^-1`` is applied
+    through the Woodbury identity over the Q clutter echoes; ``alpha_0 = xi_0`` (the DoA bound
+    does not depend on the phase of alpha_0).
+
+    Returns:
+        ``[..., 4, 4]`` real symmetric (1/rad^2 for the angles).
+    """
+    q = params.n_clutter
+    c, r = cascaded(scenario, phi)
+    g = scenario.g
+    dc_ris = ((scenario.dh_r * phi)[..., None, :] @ np.conj(g))[..., 0, :]  # G^H (phi o dh_r)
+    dr_ris = ((np.conj(scenario.dh_r) * phi)[..., None, :] @ g)[..., 0, :]  # (dh_r^* o phi) G
+    dh_b = np.broadcast_to(scenario.dh_b, dc_ris.shape)
+    rows = np.concatenate([r[..., :1, :], np.conj(dh_b)[..., None, :], dr_ris[..., None, :], r[..., 1:, :]], axis=-2)
+    cols = np.concatenate([c[..., :1, :], dh_b[..., None, :], dc_ris[..., None, :], c[..., 1:, :]], axis=-2)
+    t = slot_responses(rows, x, (0, 0, 0) + tuple(params.clutter_bins))  # [..., L, Q+3]
+    gram_t, gram_c = _gram(t), _gram(np.swapaxes(cols, -1, -2))
+    coef = _doa_coefficients(q)
+    coef[:2] *= math.sqrt(params.target_rcs)
+    nb = q + 3
+    flat = coef.reshape(coef.shape[0], nb * nb)
+    # inner products of basis pairs: <t_a (x) c_b, t_c (x) c_d> = (t_a^H t_c)(c_b^H c_d)
+    pairs = (gram_t[..., :, None, :, None] * gram_c[..., None, :, None, :]).reshape(*gram_t.shape[:-2], nb * nb, nb * nb)
+    ip = np.conj(flat) @ pairs @ flat.T
+    ivv, iuv, iuu = ip[..., :4, :4], ip[..., 4:, :4], ip[..., 4:, 4:]
+    k = iuu + params.noise_w / params.clutter_rcs * np.eye(q)
+    cinv = (ivv - np.swapaxes(np.conj(iuv), -1, -2) @ np.linalg.solve(k, iuv)) / params.noise_w
+    return 2.0 * cinv.real
+
+
+def doa_crb(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """DoA CRB ``Tr((F_thth - F_tha F_aa^-1 F_tha^T)^-1)`` of eq. (41), ``[...]`` in rad^2."""
+    return schur_crb(doa_fisher(params, scenario, x, phi), 2)
+
+
+# ---------------------------------------------------------------------------------------- QoS metrics
+def effective_user_channels(scenario: RISSLPScenario, phi: np.ndarray) -> np.ndarray:
+    """Rows ``h_k^H + h_{r,k}^H Phi G`` of eq. (1), ``[..., K, M]``."""
+    return np.conj(scenario.h_user) + (np.conj(scenario.h_ris_user) * phi[..., None, :]) @ scenario.g
+
+
+def ci_snr(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """The SNR each received symbol guarantees under the CI criterion, ``[..., K, L]`` (linear).
+
+    Inverting eq. (2): the largest ``Gamma`` with ``g_{k,l} <= 0`` is
+    ``((Re{y e^{-j angle s}} sin Theta - |Im{y e^{-j angle s}}| cos Theta) / (sigma_k sin Theta))^2``,
+    and 0 when the noise-free signal lies outside the constructive region.
+    """
+    th = params.half_angle
+    y = user_responses(scenario, x, phi) * np.conj(psk(params, scenario.symbols))
+    dist = y.real * math.sin(th) - np.abs(y.imag) * math.cos(th)
+    return np.maximum(dist, 0.0) ** 2 / (params.noise_w * math.sin(th) ** 2)
+
+
+def ci_margins_gradient(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray,
+                        weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients ``(d/dx*, d/dphi*)`` of ``sum_{k,l} weights_{k,l} g_{k,l}`` (eq. (19); ``df = 2 Re(g^H dv)``).
+
+    ``dg = Re{conj(w) dy}`` with ``w = -sin Theta + j cos Theta sign(Im y)`` and
+    ``dy = e^{-j angle s} (h~_k dx[l] + sum_n h_{r,k,n}^* (G x[l])_n dphi_n)``.
+    Shapes: weights ``[..., K, L]``; returns ``[..., L, M]`` and ``[..., N]``.
+    """
+    th = params.half_angle
+    rot = np.conj(psk(params, scenario.symbols))
+    heff = effective_user_channels(scenario, phi)  # [..., K, M]
+    y = (heff @ np.swapaxes(x, -1, -2)) * rot
+    w = -math.sin(th) + 1j * math.cos(th) * np.sign(y.imag)
+    coef = 0.5 * weights * w * np.conj(rot)  # [..., K, L]
+    grad_x = np.swapaxes(coef, -1, -2) @ np.conj(heff)
+    gx = x @ np.swapaxes(scenario.g, -1, -2)  # [..., L, N]
+    grad_phi = np.einsum("...kl,...kn,...ln->...n", coef, scenario.h_ris_user, np.conj(gx))
+    return grad_x, grad_phi
+
+
+# ---------------------------------------------------------------------------------------- references
+def matched_design(params: RISSLPParams, scenario: RISSLPScenario) -> tuple[np.ndarray, np.ndarray]:
+    """A closed-form radar reference: the RIS phase-aligned to the strongest BS-RIS mode and the
+    waveform matched to the resulting target row, ``x[l] = sqrt(P/M) exp(-j angle r_0)`` in every slot.
+
+    Returns ``(x [..., L, M], phi [..., N])``.
+    """
+    u, _, vh = np.linalg.svd(scenario.g, full_matrices=False)
+    g_r, g_b = u[..., :, 0], np.conj(vh[..., 0, :])  # G ~ s g_r g_b^H
+    direct = np.sum(np.conj(scenario.h_b[..., 0, :]) * g_b, axis=-1)  # h_bt^H g_b
+    per_elem = np.conj(scenario.h_r[..., 0, :]) * g_r  # coefficient of phi_n in r_0 g_b
+    phi = np.exp(1j * (np.angle(direct)[..., None] - np.angle(per_elem)))
+    _, r = cascaded(scenario, phi)
+    x_slot = params.amplitude * np.exp(-1j * np.angle(r[..., 0, :]))
+    x = np.broadcast_to(x_slot[..., None, :], x_slot.shape[:-1] + (params.n_slots, params.n_tx)).copy()
+    return x, phi

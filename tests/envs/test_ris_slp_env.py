@@ -1,0 +1,76 @@
+"""ISAC-RIS-SLP-v0 / -DoA-v0 specifics: action mapping, encoding, defaults, bad input."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import isac_gym  # noqa: F401
+from isac_gym.envs.ris_slp import config_from_dict
+
+
+@pytest.mark.parametrize("env_id, objective", [("ISAC-RIS-SLP-v0", "radar_sinr"), ("ISAC-RIS-SLP-DoA-v0", "crb")])
+def test_spaces_defaults_and_modulus(env_id, objective):
+    env = gym.make(env_id)
+    system = env.unwrapped.system
+    p = system.params
+    assert env.action_space.shape == (p.n_tx * p.n_slots + p.n_elements,) == (184,)
+    assert env.spec.max_episode_steps == 100
+    assert system.objective_name == objective
+    assert p.p_max_dbm == (50.0 if objective == "radar_sinr" else 40.0)
+    env.reset(seed=0)
+    *_, info = env.step(env.action_space.sample())
+    assert np.allclose(np.abs(info["config"]["x"]), p.amplitude)
+    assert np.allclose(np.abs(info["config"]["phi"]), 1.0)
+    assert info["power"] == pytest.approx(10 ** ((p.p_max_dbm - 30) / 10))
+    assert info[objective] == info["objective"]
+
+
+def test_encode_inverts_the_action_map():
+    env = gym.make("ISAC-RIS-SLP-v0")
+    env.reset(seed=1)
+    a = env.action_space.sample()
+    *_, info = env.step(a)
+    cfg = config_from_dict(info["config"])
+    again = env.unwrapped.encode(cfg)
+    *_, info2 = env.step(again)
+    assert info2["objective"] == pytest.approx(info["objective"], rel=1e-5)
+
+
+def test_qos_violation_is_zero_exactly_when_every_symbol_is_constructive():
+    env = gym.make("ISAC-RIS-SLP-v0")
+    env.reset(seed=2)
+    for _ in range(5):
+        *_, info = env.step(env.action_space.sample())
+        assert (info["violation"]["qos"] == 0.0) == bool(np.all(info["sinr"] >= 10.0 ** (10.0 / 10)))
+
+
+def test_score_anchors():
+    """The matched radar reference scores 1; the fixed random anchor 0."""
+    env = gym.make("ISAC-RIS-SLP-v0")
+    env.reset(seed=3)
+    u = env.unwrapped
+    from isac_gym.envs.ris_slp import RISSLPConfiguration
+    from isac_gym.physics import ris_slp
+
+    x, phi = ris_slp.matched_design(u.system.params, u.current_scenario)
+    assert u.evaluate(RISSLPConfiguration(x, phi))["score"] == pytest.approx(1.0)
+    anchor = u.system._anchor
+    assert u.evaluate(RISSLPConfiguration(anchor.x[0], anchor.phi[0]))["score"] == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"task": "tracking"}, "task"), ({"n_elements": 0}, "n_elements"), ({"psk_order": 1}, "psk_order"),
+    ({"n_slots": 2}, "n_slots"), ({"p_max_dbm": float("inf")}, "p_max_dbm"), ({"action_mode": "paper"}, "action_mode"),
+    ({"w_qos": -1.0}, "w_qos"),
+])
+def test_bad_kwargs_raise_value_error_naming_argument(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        gym.make("ISAC-RIS-SLP-v0", **kwargs)
+
+
+def test_zero_ris_configuration_is_finite():
+    env = gym.make("ISAC-RIS-SLP-DoA-v0")
+    env.reset(seed=0)
+    cfg = config_from_dict(env.unwrapped._last_info["config"])
+    info = env.unwrapped.evaluate(type(cfg)(cfg.x, np.zeros_like(cfg.phi)))
+    assert np.isfinite(info["objective"]) and np.isfinite(info["reward"])
