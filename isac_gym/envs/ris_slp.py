@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..physics import ris_slp
+from ..physics.arrays import cis
 from .base import ISACEnv, ISACVectorEnv, System, check_choice, check_finite, check_positive, log_score
 
 TASKS = ("detection", "doa")
@@ -27,6 +28,13 @@ class RISSLPConfiguration:
 
     x: np.ndarray
     phi: np.ndarray
+
+
+def _normalised_rows(h: np.ndarray) -> np.ndarray:
+    """Rows of ``[B, K, M]`` divided by their RMS, flattened as ``[Re..., Im...]``."""
+    rms = np.sqrt(np.mean(h.real**2 + h.imag**2, axis=-1, keepdims=True))
+    h = h / np.where(rms > 0, rms, 1.0)
+    return np.concatenate([h.real.reshape(h.shape[0], -1), h.imag.reshape(h.shape[0], -1)], axis=-1)
 
 
 def _signed_log(v: np.ndarray) -> np.ndarray:
@@ -89,8 +97,11 @@ class RISSLPSystem(System):
         batch = scenario.symbols.shape[0]
         anchor = RISSLPConfiguration(np.broadcast_to(self._anchor.x, (batch,) + self._anchor.x.shape[1:]),
                                      np.broadcast_to(self._anchor.phi, (batch,) + self._anchor.phi.shape[1:]))
+        static = np.concatenate([scenario.symbols.reshape(batch, -1) / self.params.psk_order,
+                                 _normalised_rows(np.conj(scenario.h_user)),
+                                 np.broadcast_to(self._geometry_obs, (batch, self._geometry_obs.size))], axis=-1)
         return {"worst": self.objective(anchor, scenario),
-                "target": self.objective(RISSLPConfiguration(x, phi), scenario)}
+                "target": self.objective(RISSLPConfiguration(x, phi), scenario), "static_obs": static}
 
     def initial_config(self, scenario, refs) -> RISSLPConfiguration:
         """The configuration of the all-zero action: equal phases on every antenna and element."""
@@ -100,8 +111,9 @@ class RISSLPSystem(System):
     def config_from_action(self, action: np.ndarray) -> RISSLPConfiguration:
         """``x = sqrt(P/M) exp(j pi a_x)``, ``phi = exp(j pi a_phi)``: the modulus constraints hold by construction."""
         p = self.params
-        x = p.amplitude * np.exp(1j * np.pi * action[:, : self.n_x]).reshape(-1, p.n_slots, p.n_tx)
-        return RISSLPConfiguration(x, np.exp(1j * np.pi * action[:, self.n_x:]))
+        phases = cis(np.pi * action)
+        x = (p.amplitude * phases[:, : self.n_x]).reshape(-1, p.n_slots, p.n_tx)
+        return RISSLPConfiguration(x, phases[:, self.n_x:])
 
     def decode(self, action, scenario, refs, previous):
         return self.config_from_action(action), {}
@@ -115,8 +127,9 @@ class RISSLPSystem(System):
     def metrics(self, config, scenario, refs, aux=None) -> dict[str, np.ndarray]:
         p = self.params
         obj = self.objective(config, scenario)
-        margins = ris_slp.ci_margins(p, scenario, config.x, config.phi)
-        snr = ris_slp.ci_snr(p, scenario, config.x, config.phi)
+        frame = ris_slp.symbol_frame(p, scenario, config.x, config.phi)
+        margins = ris_slp.ci_margins(p, scenario, config.x, config.phi, frame)
+        snr = ris_slp.ci_snr(p, scenario, config.x, config.phi, frame)
         sinr = np.min(snr, axis=-1)
         out = {"objective": obj, self.objective_name: obj, "sinr": sinr, "rate": np.log2(1.0 + sinr),
                "power": np.sum(np.abs(config.x) ** 2, axis=(-2, -1)) / p.n_slots,
@@ -139,23 +152,10 @@ class RISSLPSystem(System):
         return log_score(obj, refs["worst"], refs["target"])
 
     def observe(self, metrics, violations, score, config, scenario, refs, prev_action) -> np.ndarray:
-        p = self.params
-        b = prev_action.shape[0]
-
-        def normalised(h):
-            rms = np.sqrt(np.mean(np.abs(h) ** 2, axis=-1, keepdims=True))
-            h = h / np.where(rms > 0, rms, 1.0)
-            return np.concatenate([h.real.reshape(b, -1), h.imag.reshape(b, -1)], axis=-1)
-
         heff = ris_slp.effective_user_channels(scenario, config.phi)
-        parts = [
-            scenario.symbols.reshape(b, -1) / p.psk_order,
-            normalised(np.conj(scenario.h_user)), normalised(heff),
-            np.broadcast_to(self._geometry_obs, (b, self._geometry_obs.size)),
-            prev_action,
-            _signed_log(metrics["ci_margin_worst"]),
-            score[:, None],
-        ]
+        # static part: symbols, direct channels, geometry (see references())
+        parts = [refs["static_obs"], _normalised_rows(heff), prev_action, _signed_log(metrics["ci_margin_worst"]),
+                 score[:, None]]
         return np.concatenate(parts, axis=-1)
 
     def config_dict(self, config) -> dict[str, np.ndarray]:

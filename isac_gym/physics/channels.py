@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arrays import direction_cosines, phase_split
+from .arrays import cis, direction_cosines, phase_split
 
 
 def multipath_split(xz: np.ndarray, gains: np.ndarray, phi: np.ndarray, theta: np.ndarray,
@@ -20,7 +20,7 @@ def multipath_split(xz: np.ndarray, gains: np.ndarray, phi: np.ndarray, theta: n
         ``(weighted_base [..., K, L, N] complex, slope [..., K, L] rad/m)`` for :func:`multipath_from_split`.
     """
     base, slope = phase_split(xz, direction_cosines(phi, theta)[..., 0, :], wavelength_m)
-    return gains[..., None] * np.exp(1j * base), slope
+    return gains[..., None] * cis(base), slope
 
 
 def multipath_from_split(weighted_base: np.ndarray, slope: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -33,7 +33,7 @@ def multipath_from_split(weighted_base: np.ndarray, slope: np.ndarray, y: np.nda
         ``[..., K, N]`` complex; row k is ``h_k`` (user k receives ``h_k^H x``).
     """
     phase = slope[..., None] * y[..., None, None, :]
-    return np.sum(weighted_base * np.exp(1j * phase), axis=-2)
+    return np.sum(weighted_base * cis(phase), axis=-2)
 
 
 def rayleigh_gains(rng: np.random.Generator, shape: tuple[int, ...], power: np.ndarray) -> np.ndarray:

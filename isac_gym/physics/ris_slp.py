@@ -22,7 +22,8 @@ Geometry (spec ris_slp.md): BS ULA along the y axis at the origin facing +x (ang
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -60,27 +61,31 @@ class RISSLPParams:
     exp_bs_target: float = 2.8
     exp_bs_user: float = 3.0
     rician_db: float = 10.0
-    _derived: dict = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
 
     @property
     def n_clutter(self) -> int:
         return len(self.clutter_angles_deg)
 
-    @property
+    @cached_property
     def amplitude(self) -> float:
         """Per-entry modulus ``sqrt(P/M)`` of the waveform (constraint (18c))."""
         return math.sqrt(float(units.dbm_to_watt(self.p_max_dbm)) / self.n_tx)
 
-    @property
+    @cached_property
     def noise_w(self) -> float:
         return float(units.dbm_to_watt(self.noise_dbm))
 
-    @property
+    @cached_property
     def half_angle(self) -> float:
         """``Theta = pi / Omega``, half the angular width of a PSK decision region."""
         return math.pi / self.psk_order
 
-    @property
+    @cached_property
+    def psk_points(self) -> np.ndarray:
+        """Omega-PSK constellation ``exp(j pi (2 i + 1) / Omega)``, ``i = 0..Omega-1`` (QPSK: odd multiples of pi/4)."""
+        return np.exp(1j * np.pi * (2 * np.arange(self.psk_order) + 1) / self.psk_order)
+
+    @cached_property
     def qos_threshold(self) -> float:
         """``gamma_{k,l} = sigma_k sqrt(Gamma_k) sin(Theta)`` of eq. (2)."""
         return math.sqrt(self.noise_w * float(units.db_to_linear(self.qos_db))) * math.sin(self.half_angle)
@@ -180,7 +185,7 @@ def draw_scenario(params: RISSLPParams, rng: np.random.Generator) -> RISSLPScena
 
 def psk(params: RISSLPParams, symbols: np.ndarray) -> np.ndarray:
     """Omega-PSK points ``exp(j pi (2 i + 1) / Omega)`` of symbol indices (QPSK: odd multiples of pi/4)."""
-    return np.exp(1j * np.pi * (2 * np.asarray(symbols) + 1) / params.psk_order)
+    return params.psk_points[np.asarray(symbols)]
 
 
 # ---------------------------------------------------------------------------------------- responses
@@ -223,12 +228,19 @@ def user_responses(scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray) -> 
     return eff @ np.swapaxes(x, -1, -2)
 
 
-def ci_margins(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray) -> np.ndarray:
+def symbol_frame(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """Received noise-free signals rotated by their symbols, ``y_{k,l} e^{-j angle s_k[l]}``, ``[..., K, L]``."""
+    return user_responses(scenario, x, phi) * np.conj(psk(params, scenario.symbols))
+
+
+def ci_margins(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray,
+               frame: np.ndarray | None = None) -> np.ndarray:
     """Constructive-interference QoS functions ``g_{k,l}`` of eq. (19) (feasible when ``<= 0``), ``[..., K, L]``.
 
     ``g = gamma - Re{y e^{-j angle s}} sin(Theta) + |Im{y e^{-j angle s}}| cos(Theta)``, in sqrt(W).
+    ``frame`` may pass :func:`symbol_frame` when it is already known.
     """
-    y = user_responses(scenario, x, phi) * np.conj(psk(params, scenario.symbols))
+    y = symbol_frame(params, scenario, x, phi) if frame is None else frame
     th = params.half_angle
     return params.qos_threshold - y.real * math.sin(th) + np.abs(y.imag) * math.cos(th)
 
@@ -311,22 +323,25 @@ def radar_sinr_gradient(params: RISSLPParams, scenario: RISSLPScenario, x: np.nd
 
 
 # ---------------------------------------------------------------------------------------- DoA (Sec. IV)
-def _doa_coefficients(n_clutter: int) -> np.ndarray:
-    """Coefficients of the stacked vectors over Kronecker basis pairs ``t_a (x) c_b``.
+def _doa_coefficients(n_clutter: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stacked vectors as combinations of Kronecker basis pairs ``t_a (x) c_b``.
 
-    Basis index 0: target response, 1: d/d theta_0, 2: d/d theta_RIS, 3..: clutters. Vectors:
+    Basis index 0: target response, 1: d/d theta_0, 2: d/d theta_RIS, 3..: clutters. Vectors (rows):
     ``d mu/d theta_0``, ``d mu/d theta_RIS`` (per unit alpha_0), ``d mu/d Re alpha``,
     ``d mu/d Im alpha`` (eqs. (56a)-(56d)), then the clutter echoes ``u_q = t_q (x) c_q``.
+
+    Returns ``(a, b, coef)``: the pairs used (``t_a (x) c_b`` for column i) and ``coef [V, pairs]``.
     """
-    nb = n_clutter + 3
-    coef = np.zeros((4 + n_clutter, nb, nb), dtype=complex)
-    coef[0, 0, 1] = coef[0, 1, 0] = 1.0
-    coef[1, 0, 2] = coef[1, 2, 0] = 1.0
-    coef[2, 0, 0] = 1.0
-    coef[3, 0, 0] = 1.0j
+    pairs = [(0, 1), (1, 0), (0, 2), (2, 0), (0, 0)] + [(3 + q, 3 + q) for q in range(n_clutter)]
+    coef = np.zeros((4 + n_clutter, len(pairs)), dtype=complex)
+    coef[0, 0] = coef[0, 1] = 1.0
+    coef[1, 2] = coef[1, 3] = 1.0
+    coef[2, 4] = 1.0
+    coef[3, 4] = 1.0j
     for q in range(n_clutter):
-        coef[4 + q, 3 + q, 3 + q] = 1.0
-    return coef
+        coef[4 + q, 5 + q] = 1.0
+    a, b = np.array(pairs).T
+    return a, b, coef
 
 
 def doa_fisher(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray) -> np.ndarray:
@@ -350,13 +365,11 @@ def doa_fisher(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, ph
     cols = np.concatenate([c[..., :1, :], dh_b[..., None, :], dc_ris[..., None, :], c[..., 1:, :]], axis=-2)
     t = slot_responses(rows, x, (0, 0, 0) + tuple(params.clutter_bins))  # [..., L, Q+3]
     gram_t, gram_c = _gram(t), _gram(np.swapaxes(cols, -1, -2))
-    coef = _doa_coefficients(q)
+    a, b, coef = _doa_coefficients(q)
     coef[:2] *= math.sqrt(params.target_rcs)
-    nb = q + 3
-    flat = coef.reshape(coef.shape[0], nb * nb)
-    # inner products of basis pairs: <t_a (x) c_b, t_c (x) c_d> = (t_a^H t_c)(c_b^H c_d)
-    pairs = (gram_t[..., :, None, :, None] * gram_c[..., None, :, None, :]).reshape(*gram_t.shape[:-2], nb * nb, nb * nb)
-    ip = np.conj(flat) @ pairs @ flat.T
+    # inner products of the basis pairs used: <t_a (x) c_b, t_c (x) c_d> = (t_a^H t_c)(c_b^H c_d)
+    pairs = gram_t[..., a[:, None], a[None, :]] * gram_c[..., b[:, None], b[None, :]]
+    ip = np.conj(coef) @ pairs @ coef.T
     ivv, iuv, iuu = ip[..., :4, :4], ip[..., 4:, :4], ip[..., 4:, 4:]
     k = iuu + params.noise_w / params.clutter_rcs * np.eye(q)
     cinv = (ivv - np.swapaxes(np.conj(iuv), -1, -2) @ np.linalg.solve(k, iuv)) / params.noise_w
@@ -374,7 +387,8 @@ def effective_user_channels(scenario: RISSLPScenario, phi: np.ndarray) -> np.nda
     return np.conj(scenario.h_user) + (np.conj(scenario.h_ris_user) * phi[..., None, :]) @ scenario.g
 
 
-def ci_snr(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray) -> np.ndarray:
+def ci_snr(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray,
+           frame: np.ndarray | None = None) -> np.ndarray:
     """The SNR each received symbol guarantees under the CI criterion, ``[..., K, L]`` (linear).
 
     Inverting eq. (2): the largest ``Gamma`` with ``g_{k,l} <= 0`` is
@@ -382,7 +396,7 @@ def ci_snr(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: n
     and 0 when the noise-free signal lies outside the constructive region.
     """
     th = params.half_angle
-    y = user_responses(scenario, x, phi) * np.conj(psk(params, scenario.symbols))
+    y = symbol_frame(params, scenario, x, phi) if frame is None else frame
     dist = y.real * math.sin(th) - np.abs(y.imag) * math.cos(th)
     return np.maximum(dist, 0.0) ** 2 / (params.noise_w * math.sin(th) ** 2)
 
