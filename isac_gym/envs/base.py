@@ -11,6 +11,7 @@ single implementation of every equation.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 from abc import ABC, abstractmethod
 from typing import Any
@@ -205,15 +206,31 @@ class _ScenarioSource:
         return self.system.draw(rng)
 
 
+def build_system(system_class: type[System], kwargs: dict[str, Any]) -> System:
+    """Instantiate ``system_class`` from env kwargs, naming any unknown argument in a ``ValueError``."""
+    accepted = tuple(inspect.signature(system_class.__init__).parameters)[1:]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ValueError(f"unknown argument(s) {unknown}; accepted: {sorted(accepted)} "
+                         "and scenario, scenario_seed, render_mode")
+    return system_class(**kwargs)
+
+
 class ISACEnv(gym.Env):
-    """Single-environment shell around a :class:`System` (batch of one)."""
+    """Single-environment shell around a :class:`System` (batch of one).
+
+    Subclasses set ``system_class``; every keyword argument other than ``scenario``,
+    ``scenario_seed`` and ``render_mode`` goes to it.
+    """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    system_class: type[System]
 
-    def __init__(self, system: System, scenario: str = "random", scenario_seed: int | None = None,
-                 render_mode: str | None = None):
+    def __init__(self, scenario: str = "random", scenario_seed: int | None = None,
+                 render_mode: str | None = None, **kwargs: Any):
         if render_mode is not None:
             check_choice("render_mode", render_mode, tuple(self.metadata["render_modes"]))
+        system = build_system(self.system_class, kwargs)
         self.system = system
         self.render_mode = render_mode
         self._source = _ScenarioSource(system, scenario, scenario_seed)
@@ -301,10 +318,14 @@ class ISACVectorEnv(VectorEnv):
     """
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
+    system_class: type[System]
 
-    def __init__(self, system: System, num_envs: int, max_episode_steps: int | None = None,
-                 scenario: str = "random", scenario_seed: int | None = None):
+    def __init__(self, num_envs: int = 1, max_episode_steps: int | None = None, scenario: str = "random",
+                 scenario_seed: int | None = None, render_mode: str | None = None, **kwargs: Any):
+        if render_mode is not None:
+            raise ValueError(f"render_mode must be None for the vector env, got {render_mode!r}")
         check_positive("num_envs", num_envs, integer=True)
+        system = build_system(self.system_class, kwargs)
         if max_episode_steps is not None:
             check_positive("max_episode_steps", max_episode_steps, integer=True)
         self.system = system

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import numpy as np
@@ -216,9 +215,6 @@ class FIMSystem(System):
         return {"beams": config.beams, "y_tx": config.y_tx, "y_rx": config.y_rx}
 
 
-_SYSTEM_KWARGS = tuple(inspect.signature(FIMSystem.__init__).parameters)[1:]
-
-
 class FIMEnv(ISACEnv):
     """Flexible intelligent metasurface (FIM) ISAC: minimise the angle CRB of a point target under QoS.
 
@@ -284,28 +280,13 @@ class FIMEnv(ISACEnv):
     spec ``fim.md``.
     """
 
-    def __init__(self, scenario: str = "random", scenario_seed: int | None = None,
-                 render_mode: str | None = None, **kwargs: Any):
-        _check_kwargs(kwargs)
-        super().__init__(FIMSystem(**kwargs), scenario=scenario, scenario_seed=scenario_seed,
-                         render_mode=render_mode)
+    system_class = FIMSystem
 
 
 class FIMVectorEnv(ISACVectorEnv):
     """``num_envs`` :class:`FIMEnv` s in one batched call; same arguments plus ``num_envs``, ``max_episode_steps``."""
 
-    def __init__(self, num_envs: int = 1, max_episode_steps: int | None = 200, scenario: str = "random",
-                 scenario_seed: int | None = None, render_mode: str | None = None, **kwargs: Any):
-        if render_mode is not None:
-            raise ValueError(f"render_mode must be None for the vector env, got {render_mode!r}")
-        _check_kwargs(kwargs)
-        super().__init__(FIMSystem(**kwargs), num_envs, max_episode_steps, scenario, scenario_seed)
-
-
-def _check_kwargs(kwargs: dict) -> None:
-    unknown = sorted(set(kwargs) - set(_SYSTEM_KWARGS))
-    if unknown:
-        raise ValueError(f"unknown argument(s) {unknown}; accepted: {sorted(_SYSTEM_KWARGS)}")
+    system_class = FIMSystem
 
 
 def config_from_dict(d: dict[str, Any]) -> fim.FIMConfiguration:

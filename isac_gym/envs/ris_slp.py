@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,15 +161,6 @@ class RISSLPSystem(System):
         return {"x": config.x, "phi": config.phi}
 
 
-_SYSTEM_KWARGS = tuple(inspect.signature(RISSLPSystem.__init__).parameters)[1:]
-
-
-def _check_kwargs(kwargs: dict) -> None:
-    unknown = sorted(set(kwargs) - set(_SYSTEM_KWARGS))
-    if unknown:
-        raise ValueError(f"unknown argument(s) {unknown}; accepted: {sorted(_SYSTEM_KWARGS)}")
-
-
 class RISSLPEnv(ISACEnv):
     """RIS-aided symbol-level precoding for ISAC: design the waveform and the RIS phases.
 
@@ -229,22 +219,13 @@ class RISSLPEnv(ISACEnv):
     Geometry, channel models (Rician 10 dB BS-RIS) and the user disc follow spec ``ris_slp.md``.
     """
 
-    def __init__(self, scenario: str = "random", scenario_seed: int | None = None,
-                 render_mode: str | None = None, **kwargs: Any):
-        _check_kwargs(kwargs)
-        super().__init__(RISSLPSystem(**kwargs), scenario=scenario, scenario_seed=scenario_seed,
-                         render_mode=render_mode)
+    system_class = RISSLPSystem
 
 
 class RISSLPVectorEnv(ISACVectorEnv):
     """``num_envs`` :class:`RISSLPEnv` s in one batched call."""
 
-    def __init__(self, num_envs: int = 1, max_episode_steps: int | None = 100, scenario: str = "random",
-                 scenario_seed: int | None = None, render_mode: str | None = None, **kwargs: Any):
-        if render_mode is not None:
-            raise ValueError(f"render_mode must be None for the vector env, got {render_mode!r}")
-        _check_kwargs(kwargs)
-        super().__init__(RISSLPSystem(**kwargs), num_envs, max_episode_steps, scenario, scenario_seed)
+    system_class = RISSLPSystem
 
 
 def config_from_dict(d: dict[str, Any]) -> RISSLPConfiguration:
