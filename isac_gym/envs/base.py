@@ -241,6 +241,8 @@ class ISACEnv(gym.Env):
         self.config = None
         self._prev_action = np.zeros((1, system.action_dim))
         self._last_info: dict | None = None
+        #: Counts resets, so policies can cache per-episode work (a scenario's id() can be reused).
+        self.episode_index = 0
 
     # -- public helpers -------------------------------------------------------------
     def evaluate(self, config: Any, scenario: Any = None) -> dict[str, Any]:
@@ -273,6 +275,7 @@ class ISACEnv(gym.Env):
     # -- Gymnasium API --------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
+        self.episode_index += 1
         self.scenario = batching.stack([self._source.draw(self.np_random)])
         self.refs = self.system.references(self.scenario)
         self.config = self.system.initial_config(self.scenario, self.refs)

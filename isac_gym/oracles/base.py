@@ -20,7 +20,7 @@ class Policy:
         self.env = env
         self.unwrapped = getattr(env, "unwrapped", env)
         self.rng = np.random.default_rng(seed)
-        self._cache_key: int | None = None
+        self._cache_key: int | None = None  # the env's episode_index of the cached solution
         self._cache_action: np.ndarray | None = None
 
     def solve(self, scenario: Any) -> Any:
@@ -32,7 +32,7 @@ class Policy:
         if getattr(self.unwrapped.system, "action_mode", "direct") != "direct":
             raise ValueError(f"the {self.name!r} policy acts in the direct action mode; "
                              "make the env with action_mode='direct'")
-        key = id(self.unwrapped.scenario)
+        key = self.unwrapped.episode_index
         if key != self._cache_key:
             self._cache_action = self.unwrapped.encode(self.solve(self.unwrapped.current_scenario))
             self._cache_key = key

@@ -1,7 +1,8 @@
 """Oracle and baselines of ISAC-RIS-SLP-v0 / ISAC-RIS-SLP-DoA-v0 (spec ris_slp.md).
 
 ``oracle``: a quasi-Newton method on the unit-modulus manifold with a PHR augmented Lagrangian
-for the constructive-interference constraints (the spec's alternative to the paper's ADMM-ALM-DFP;
+for the constructive-interference constraints, written as the two half-planes whose intersection
+is each constructive region (the spec's alternative to the paper's ADMM-ALM-DFP;
 eqs. (45)-(47) of seeds/003 give the PHR form). The waveform and RIS coefficients are
 parametrised by their phases, ``x = sqrt(P/M) e^{j theta_x}``, ``phi = e^{j theta_phi}``, so
 the modulus constraints (18c)-(18d) hold exactly and the manifold gradient is the phase
@@ -12,7 +13,7 @@ subproblem
 
 is solved jointly in (theta_x, theta_phi) by L-BFGS, then ``lambda <- max(lambda + rho g~, 0)``
 (eq. (47a)) and rho grows while the violation does not halve. ``F`` is ``-log SINR`` (detection,
-analytic gradient) or ``log CRB`` (DoA, gradient by batched central differences of the same
+analytic gradient) or ``log CRB`` (DoA, gradient by batched forward differences of the same
 batch-first physics). ``g~ = g / s + margin`` with s the median received amplitude, so the
 solution lands strictly inside every constructive region. A final check enforces every CI
 constraint; a penalty-only repair runs if one is still violated.
@@ -45,7 +46,7 @@ class _Problem:
         self.phi_fixed = phi_fixed
         self.n_x = params.n_slots * params.n_tx
         self.scale = 1.0
-        self.fd_step = 1e-6
+        self.fd_step = 1e-7
 
     def unpack(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = self.p
@@ -65,23 +66,24 @@ class _Problem:
         return self._log_crb(theta)
 
     def _log_crb(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """``log CRB`` and its forward-difference phase gradient, all points in one batched call."""
         n = theta.size
         h = self.fd_step
-        batch = np.concatenate([theta[None, :], theta + h * np.eye(n), theta - h * np.eye(n)])
-        x, phi = self.unpack(batch)
+        x, phi = self.unpack(np.concatenate([theta[None, :], theta + h * np.eye(n)]))
         values = np.log(ris_slp.doa_crb(self.p, self.s, x, phi))
-        return float(values[0]), (values[1: n + 1] - values[n + 1:]) / (2 * h)
+        return float(values[0]), (values[1:] - values[0]) / h
 
     def constraints(self, theta: np.ndarray) -> np.ndarray:
+        """Scaled half-plane constraints ``g~ = g_i / s + margin``, ``[2, K, L]`` (feasible when ``<= 0``)."""
         x, phi = self.unpack(theta)
-        return ris_slp.ci_margins(self.p, self.s, x, phi) / self.scale + MARGIN
+        return ris_slp.ci_halfplanes(self.p, self.s, x, phi) / self.scale + MARGIN
 
     def penalty(self, theta: np.ndarray, lam: np.ndarray, rho: float) -> tuple[float, np.ndarray]:
-        """PHR term ``sum (rho/2) max(g~ + lam/rho, 0)^2`` and its phase gradient."""
+        """PHR term ``sum (rho/2) max(g~ + lam/rho, 0)^2`` (eq. (46)) and its phase gradient."""
+        act = np.maximum(self.constraints(theta) + lam / rho, 0.0)
         x, phi = self.unpack(theta)
-        act = np.maximum(ris_slp.ci_margins(self.p, self.s, x, phi) / self.scale + MARGIN + lam / rho, 0.0)
         value = 0.5 * rho * float(np.sum(act**2))
-        gx, gphi = ris_slp.ci_margins_gradient(self.p, self.s, x, phi, rho * act / self.scale)
+        gx, gphi = ris_slp.ci_halfplanes_gradient(self.p, self.s, x, phi, rho * act / self.scale)
         grad = np.r_[_phase_grad(gx, x).ravel(), _phase_grad(gphi, phi) if self.phi_fixed is None else np.zeros(0)]
         return value, grad
 
@@ -100,7 +102,7 @@ def augmented_lagrangian(problem: _Problem, theta0: np.ndarray, rho: float = 10.
         return res.x
     x, phi = problem.unpack(theta)
     problem.scale = float(np.median(np.abs(ris_slp.user_responses(problem.s, x, phi)))) or 1.0
-    lam = np.zeros((problem.p.n_users, problem.p.n_slots))
+    lam = np.zeros((2, problem.p.n_users, problem.p.n_slots))
     last_violation = np.inf
     for _ in range(outer):
         def fun(th, lam=lam, rho=rho):

@@ -233,16 +233,29 @@ def symbol_frame(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, 
     return user_responses(scenario, x, phi) * np.conj(psk(params, scenario.symbols))
 
 
+def ci_halfplanes(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray,
+                  frame: np.ndarray | None = None) -> np.ndarray:
+    """The two linear constraints whose intersection is the constructive region of eq. (2), ``[..., 2, K, L]``.
+
+    With ``y' = y e^{-j angle s}``: ``g_1 = gamma - Re{y' (sin Theta + j cos Theta)}`` and
+    ``g_2 = gamma - Re{y' (sin Theta - j cos Theta)}``; ``max(g_1, g_2) = g`` of eq. (19). Each is
+    linear in ``y``, so penalising both has no spurious minimum at ``y' = -|y'|`` (where ``g``'s
+    ``|Im|`` kink leaves one). ``frame`` may pass :func:`symbol_frame` when it is already known.
+    """
+    y = symbol_frame(params, scenario, x, phi) if frame is None else frame
+    th = params.half_angle
+    re, im = y.real * math.sin(th), y.imag * math.cos(th)
+    return params.qos_threshold - np.stack([re - im, re + im], axis=-3)
+
+
 def ci_margins(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray,
                frame: np.ndarray | None = None) -> np.ndarray:
     """Constructive-interference QoS functions ``g_{k,l}`` of eq. (19) (feasible when ``<= 0``), ``[..., K, L]``.
 
-    ``g = gamma - Re{y e^{-j angle s}} sin(Theta) + |Im{y e^{-j angle s}}| cos(Theta)``, in sqrt(W).
-    ``frame`` may pass :func:`symbol_frame` when it is already known.
+    ``g = gamma - Re{y e^{-j angle s}} sin(Theta) + |Im{y e^{-j angle s}}| cos(Theta)``, in sqrt(W),
+    the larger of the two :func:`ci_halfplanes`.
     """
-    y = symbol_frame(params, scenario, x, phi) if frame is None else frame
-    th = params.half_angle
-    return params.qos_threshold - y.real * math.sin(th) + np.abs(y.imag) * math.cos(th)
+    return np.max(ci_halfplanes(params, scenario, x, phi, frame), axis=-3)
 
 
 def _gram(vectors: np.ndarray) -> np.ndarray:
@@ -401,20 +414,21 @@ def ci_snr(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: n
     return np.maximum(dist, 0.0) ** 2 / (params.noise_w * math.sin(th) ** 2)
 
 
-def ci_margins_gradient(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray,
-                        weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Gradients ``(d/dx*, d/dphi*)`` of ``sum_{k,l} weights_{k,l} g_{k,l}`` (eq. (19); ``df = 2 Re(g^H dv)``).
+def ci_halfplanes_gradient(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray,
+                           weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients ``(d/dx*, d/dphi*)`` of ``sum_{i,k,l} weights_{i,k,l} g_{i,k,l}`` over :func:`ci_halfplanes`
+    (``df = 2 Re(g^H dv)``).
 
-    ``dg = Re{conj(w) dy}`` with ``w = -sin Theta + j cos Theta sign(Im y)`` and
-    ``dy = e^{-j angle s} (h~_k dx[l] + sum_n h_{r,k,n}^* (G x[l])_n dphi_n)``.
-    Shapes: weights ``[..., K, L]``; returns ``[..., L, M]`` and ``[..., N]``.
+    ``dg_i = Re{conj(w_i) dy}`` with ``w_1 = -sin Theta + j cos Theta``, ``w_2 = -sin Theta - j cos Theta``
+    and ``dy = e^{-j angle s} (h~_k dx[l] + sum_n h_{r,k,n}^* (G x[l])_n dphi_n)``.
+    Shapes: weights ``[..., 2, K, L]``; returns ``[..., L, M]`` and ``[..., N]``.
     """
     th = params.half_angle
     rot = np.conj(psk(params, scenario.symbols))
     heff = effective_user_channels(scenario, phi)  # [..., K, M]
-    y = (heff @ np.swapaxes(x, -1, -2)) * rot
-    w = -math.sin(th) + 1j * math.cos(th) * np.sign(y.imag)
-    coef = 0.5 * weights * w * np.conj(rot)  # [..., K, L]
+    w = -math.sin(th) * (weights[..., 0, :, :] + weights[..., 1, :, :]) \
+        + 1j * math.cos(th) * (weights[..., 0, :, :] - weights[..., 1, :, :])
+    coef = 0.5 * w * np.conj(rot)  # [..., K, L]
     grad_x = np.swapaxes(coef, -1, -2) @ np.conj(heff)
     gx = x @ np.swapaxes(scenario.g, -1, -2)  # [..., L, N]
     grad_phi = np.einsum("...kl,...kn,...ln->...n", coef, scenario.h_ris_user, np.conj(gx))

@@ -124,14 +124,25 @@ def test_ci_margin_matches_geometric_check_for_qpsk():
     assert 0 < np.mean(g <= 0) < 1  # both cases occur
 
 
+def test_halfplanes_intersect_to_the_ci_margin():
+    scen = rs.draw_scenario(P, np.random.default_rng(12))
+    x, phi = _random_design(13)
+    halves = rs.ci_halfplanes(P, scen, x, phi)
+    y = rs.symbol_frame(P, scen, x, phi)
+    th = P.half_angle
+    direct = P.qos_threshold - y.real * math.sin(th) + np.abs(y.imag) * math.cos(th)  # eq. (19) as printed
+    assert np.allclose(np.max(halves, axis=0), direct, rtol=1e-12, atol=1e-18)
+    assert np.allclose(rs.ci_margins(P, scen, x, phi), direct, rtol=1e-12, atol=1e-18)
+
+
 def test_ci_gradient_matches_finite_differences():
     scen = rs.draw_scenario(P, np.random.default_rng(9))
     x, phi = _random_design(10)
-    w = np.random.default_rng(11).uniform(size=(P.n_users, P.n_slots))
-    gx, gphi = rs.ci_margins_gradient(P, scen, x, phi, w)
+    w = np.random.default_rng(11).uniform(size=(2, P.n_users, P.n_slots))
+    gx, gphi = rs.ci_halfplanes_gradient(P, scen, x, phi, w)
 
     def f(xx, pp):
-        return float(np.sum(w * rs.ci_margins(P, scen, xx, pp)))
+        return float(np.sum(w * rs.ci_halfplanes(P, scen, xx, pp)))
 
     e = np.zeros_like(x)
     e[4, 1] = 1e-9
