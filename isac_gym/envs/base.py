@@ -51,16 +51,22 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
 
 
-def log_score(value: np.ndarray, worst: np.ndarray, target: np.ndarray, floor: float = -1.0) -> np.ndarray:
-    """Log-normalised objective score: 0 at ``worst``, 1 at ``target``, clipped below at ``floor`` only.
+#: Smallest log-ratio between the two score anchors (a factor 2), so the score keeps its orientation and
+#: scale in a scenario where the reference happens to be no better than the uninformed configuration.
+MIN_SCORE_SPAN = math.log(2.0)
 
-    Works for minimised (CRB) and maximised (SINR) objectives alike:
-    ``(log worst - log value) / (log worst - log target)``.
+
+def log_score(value: np.ndarray, worst: np.ndarray, target: np.ndarray, floor: float = -1.0) -> np.ndarray:
+    """Log-normalised score of a minimised metric: 0 at ``worst``, 1 at ``target``, clipped below at ``floor`` only.
+
+    ``(log worst - log value) / max(log worst - log target, log 2)``: lower values always score
+    higher, even in a scenario where ``target`` is not better than ``worst`` by a factor 2.
+    (Maximised metrics pass their inverses.)
     """
     tiny = 1e-300
-    span = np.log(np.maximum(worst, tiny)) - np.log(np.maximum(target, tiny))
-    span = np.where(np.abs(span) > 1e-12, span, 1e-12)
-    score = (np.log(np.maximum(worst, tiny)) - np.log(np.maximum(value, tiny))) / span
+    log_worst = np.log(np.maximum(worst, tiny))
+    span = np.maximum(log_worst - np.log(np.maximum(target, tiny)), MIN_SCORE_SPAN)
+    score = (log_worst - np.log(np.maximum(value, tiny))) / span
     return np.maximum(score, floor)
 
 

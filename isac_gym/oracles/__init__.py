@@ -23,6 +23,8 @@ def _table(env: Any) -> dict[str, Any]:
     if isinstance(system, FIMSystem):
         return fim.POLICIES
     if isinstance(system, RISSLPSystem):
+        if system.task == "doa":  # without a RIS theta_RIS is unidentifiable: the DoA bound is infinite
+            return {k: v for k, v in ris_slp.POLICIES.items() if k != "no_ris"}
         return ris_slp.POLICIES
     raise ValueError(f"env has no oracles registered (system {type(system).__name__})")
 

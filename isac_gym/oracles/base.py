@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from ..physics import batching
+
 
 class Policy:
     """SB3-style policy bound to an env: ``predict`` acts, ``solve`` designs a configuration.
@@ -51,8 +53,6 @@ class RandomPolicy(Policy):
     def solve(self, scenario: Any) -> Any:
         system = self.unwrapped.system
         a = self.rng.uniform(-1.0, 1.0, size=(1, system.action_dim))
-        from ..physics import batching
-
         scen = batching.stack([scenario])
         refs = system.references(scen)
         config, _ = system.decode(a, scen, refs, system.initial_config(scen, refs))

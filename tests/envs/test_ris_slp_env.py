@@ -58,6 +58,18 @@ def test_score_anchors():
     assert u.evaluate(RISSLPConfiguration(anchor.x[0], anchor.phi[0]))["score"] == pytest.approx(0.0, abs=1e-9)
 
 
+def test_doa_score_decreases_with_crb_on_every_scenario():
+    """The score keeps its orientation even where the matched reference is not better than the anchor."""
+    env = gym.make("ISAC-RIS-SLP-DoA-v0")
+    rng = np.random.default_rng(0)
+    for seed in range(1000, 1012):
+        env.reset(seed=seed)
+        infos = [env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32))[-1] for _ in range(4)]
+        order = np.argsort([i["crb"] for i in infos])
+        scores = np.array([i["score"] for i in infos])[order]
+        assert np.all(np.diff(scores) <= 1e-12)
+
+
 @pytest.mark.parametrize("kwargs, name", [
     ({"task": "tracking"}, "task"), ({"n_elements": 0}, "n_elements"), ({"psk_order": 1}, "psk_order"),
     ({"n_slots": 2}, "n_slots"), ({"p_max_dbm": float("inf")}, "p_max_dbm"), ({"action_mode": "paper"}, "action_mode"),
