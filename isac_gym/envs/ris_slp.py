@@ -126,12 +126,10 @@ class RISSLPSystem(System):
     def metrics(self, config, scenario, refs, aux=None) -> dict[str, np.ndarray]:
         p = self.params
         obj = self.objective(config, scenario)
-        frame = ris_slp.symbol_frame(p, scenario, config.x, config.phi)
-        margins = ris_slp.ci_margins(p, scenario, config.x, config.phi, frame)
-        snr = ris_slp.ci_snr(p, scenario, config.x, config.phi, frame)
-        sinr = np.min(snr, axis=-1)
+        margins = ris_slp.ci_margins(p, scenario, config.x, config.phi)
+        sinr = np.min(ris_slp.ci_snr(p, margins), axis=-1)
         out = {"objective": obj, self.objective_name: obj, "sinr": sinr, "rate": np.log2(1.0 + sinr),
-               "power": np.sum(np.abs(config.x) ** 2, axis=(-2, -1)) / p.n_slots,
+               "power": np.einsum("...lm,...lm->...", config.x, config.x.conj()).real / p.n_slots,
                "ci_margin_worst": np.max(margins, axis=-1) / p.qos_threshold}
         if self.task == "detection":
             out["radar_sinr_db"] = 10.0 * np.log10(np.maximum(obj, 1e-30))

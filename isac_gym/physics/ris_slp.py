@@ -252,10 +252,12 @@ def ci_margins(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, ph
                frame: np.ndarray | None = None) -> np.ndarray:
     """Constructive-interference QoS functions ``g_{k,l}`` of eq. (19) (feasible when ``<= 0``), ``[..., K, L]``.
 
-    ``g = gamma - Re{y e^{-j angle s}} sin(Theta) + |Im{y e^{-j angle s}}| cos(Theta)``, in sqrt(W),
-    the larger of the two :func:`ci_halfplanes`.
+    ``g = gamma - Re{y e^{-j angle s}} sin(Theta) + |Im{y e^{-j angle s}}| cos(Theta)``, in sqrt(W)
+    (the larger of the two :func:`ci_halfplanes`). ``frame`` may pass :func:`symbol_frame`.
     """
-    return np.max(ci_halfplanes(params, scenario, x, phi, frame), axis=-3)
+    y = symbol_frame(params, scenario, x, phi) if frame is None else frame
+    th = params.half_angle
+    return params.qos_threshold - y.real * math.sin(th) + np.abs(y.imag) * math.cos(th)
 
 
 def _gram(vectors: np.ndarray) -> np.ndarray:
@@ -400,18 +402,18 @@ def effective_user_channels(scenario: RISSLPScenario, phi: np.ndarray) -> np.nda
     return np.conj(scenario.h_user) + (np.conj(scenario.h_ris_user) * phi[..., None, :]) @ scenario.g
 
 
-def ci_snr(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray,
-           frame: np.ndarray | None = None) -> np.ndarray:
+def ci_snr(params: RISSLPParams, margins: np.ndarray) -> np.ndarray:
     """The SNR each received symbol guarantees under the CI criterion, ``[..., K, L]`` (linear).
 
     Inverting eq. (2): the largest ``Gamma`` with ``g_{k,l} <= 0`` is
-    ``((Re{y e^{-j angle s}} sin Theta - |Im{y e^{-j angle s}}| cos Theta) / (sigma_k sin Theta))^2``,
-    and 0 when the noise-free signal lies outside the constructive region.
+    ``((Re{y e^{-j angle s}} sin Theta - |Im{y e^{-j angle s}}| cos Theta) / (sigma_k sin Theta))^2
+    = ((gamma - g_{k,l}) / (sigma_k sin Theta))^2``, and 0 outside the constructive region.
+
+    Args:
+        margins: ``[..., K, L]`` from :func:`ci_margins`.
     """
-    th = params.half_angle
-    y = symbol_frame(params, scenario, x, phi) if frame is None else frame
-    dist = y.real * math.sin(th) - np.abs(y.imag) * math.cos(th)
-    return np.maximum(dist, 0.0) ** 2 / (params.noise_w * math.sin(th) ** 2)
+    dist = np.maximum(params.qos_threshold - margins, 0.0)
+    return dist * dist * (1.0 / (params.noise_w * math.sin(params.half_angle) ** 2))
 
 
 def ci_halfplanes_gradient(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray,
