@@ -126,7 +126,9 @@ class RISSLPSystem(System):
     def metrics(self, config, scenario, refs, aux=None) -> dict[str, np.ndarray]:
         p = self.params
         obj = self.objective(config, scenario)
-        margins = ris_slp.ci_margins(p, scenario, config.x, config.phi)
+        heff = ris_slp.effective_user_channels(scenario, config.phi)
+        margins = ris_slp.ci_margins(p, scenario, config.x, config.phi,
+                                     ris_slp.symbol_frame(p, scenario, config.x, config.phi, heff))
         sinr = np.min(ris_slp.ci_snr(p, margins), axis=-1)
         out = {"objective": obj, self.objective_name: obj, "sinr": sinr, "rate": np.log2(1.0 + sinr),
                "power": np.einsum("...lm,...lm->...", config.x, config.x.conj()).real / p.n_slots,
@@ -134,6 +136,7 @@ class RISSLPSystem(System):
         if self.task == "detection":
             out["radar_sinr_db"] = 10.0 * np.log10(np.maximum(obj, 1e-30))
         out["_margins"] = margins
+        out["_heff"] = heff
         return out
 
     def violations(self, metrics, aux) -> dict[str, np.ndarray]:
@@ -149,7 +152,7 @@ class RISSLPSystem(System):
         return log_score(obj, refs["worst"], refs["target"])
 
     def observe(self, metrics, violations, score, config, scenario, refs, prev_action) -> np.ndarray:
-        heff = ris_slp.effective_user_channels(scenario, config.phi)
+        heff = metrics["_heff"]
         # static part: symbols, direct channels, geometry (see references())
         parts = [refs["static_obs"], _normalised_rows(heff), prev_action, _signed_log(metrics["ci_margin_worst"]),
                  score[:, None]]

@@ -222,15 +222,26 @@ def slot_responses(rows: np.ndarray, x: np.ndarray, delays) -> np.ndarray:
     return out
 
 
-def user_responses(scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray) -> np.ndarray:
-    """Noise-free received signals ``(h_k^H + h_{r,k}^H Phi G) x[l]`` of eq. (1), ``[..., K, L]``."""
-    eff = np.conj(scenario.h_user) + (np.conj(scenario.h_ris_user) * phi[..., None, :]) @ scenario.g  # [..., K, M]
-    return eff @ np.swapaxes(x, -1, -2)
+def effective_user_channels(scenario: RISSLPScenario, phi: np.ndarray) -> np.ndarray:
+    """Rows ``h_k^H + h_{r,k}^H Phi G`` of eq. (1), ``[..., K, M]``."""
+    return np.conj(scenario.h_user) + (np.conj(scenario.h_ris_user) * phi[..., None, :]) @ scenario.g
 
 
-def symbol_frame(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray) -> np.ndarray:
+def user_responses(scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray,
+                   heff: np.ndarray | None = None) -> np.ndarray:
+    """Noise-free received signals ``(h_k^H + h_{r,k}^H Phi G) x[l]`` of eq. (1), ``[..., K, L]``.
+
+    ``heff`` may pass :func:`effective_user_channels` when it is already known.
+    """
+    if heff is None:
+        heff = effective_user_channels(scenario, phi)
+    return heff @ np.swapaxes(x, -1, -2)
+
+
+def symbol_frame(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray,
+                 heff: np.ndarray | None = None) -> np.ndarray:
     """Received noise-free signals rotated by their symbols, ``y_{k,l} e^{-j angle s_k[l]}``, ``[..., K, L]``."""
-    return user_responses(scenario, x, phi) * np.conj(psk(params, scenario.symbols))
+    return user_responses(scenario, x, phi, heff) * np.conj(psk(params, scenario.symbols))
 
 
 def ci_halfplanes(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray,
@@ -397,11 +408,6 @@ def doa_crb(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: 
 
 
 # ---------------------------------------------------------------------------------------- QoS metrics
-def effective_user_channels(scenario: RISSLPScenario, phi: np.ndarray) -> np.ndarray:
-    """Rows ``h_k^H + h_{r,k}^H Phi G`` of eq. (1), ``[..., K, M]``."""
-    return np.conj(scenario.h_user) + (np.conj(scenario.h_ris_user) * phi[..., None, :]) @ scenario.g
-
-
 def ci_snr(params: RISSLPParams, margins: np.ndarray) -> np.ndarray:
     """The SNR each received symbol guarantees under the CI criterion, ``[..., K, L]`` (linear).
 
