@@ -61,7 +61,6 @@ class FIMSystem(System):
             self.action_dim = 1 + 2 * nt * p.n_streams + nt + nr
         # power, positions, SINR, score, user powers, 3 violations, previous action, channels, target angles
         self.obs_dim = 1 + nt + nr + k + 1 + k + 3 + self.action_dim + 2 * k * nt + 4
-        self._xz = (p.tx_xz, p.rx_xz)
 
     # -- scenarios --------------------------------------------------------------------
     def draw(self, rng: np.random.Generator) -> fim.FIMScenario:

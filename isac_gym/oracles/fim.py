@@ -166,13 +166,9 @@ def _extract_beams(params: fim.FIMParams, h: np.ndarray, rk: list[np.ndarray], r
     order = np.argsort(w)[::-1][: params.n_rx]
     beams[:, k_users: k_users + len(order)] = v[:, order] * np.sqrt(np.maximum(w[order], 0.0))
     power = np.sum(np.abs(beams) ** 2)
-    if power > p_max(params):
-        beams *= np.sqrt(p_max(params) / power)
+    if power > params.p_max_w:
+        beams *= np.sqrt(params.p_max_w / power)
     return beams
-
-
-def p_max(params: fim.FIMParams) -> float:
-    return params.p_max_w
 
 
 def zf_fallback(params: fim.FIMParams, scenario: fim.FIMScenario, y_tx: np.ndarray, y_rx: np.ndarray) -> np.ndarray:
