@@ -16,7 +16,7 @@ ENVIRONMENTS = {
     "ISAC-RIS-SLP-v0": ("isac_gym.envs.ris_slp:RISSLPEnv", "isac_gym.envs.ris_slp:RISSLPVectorEnv", 100,
                         {"task": "detection"}),
     "ISAC-RIS-SLP-DoA-v0": ("isac_gym.envs.ris_slp:RISSLPEnv", "isac_gym.envs.ris_slp:RISSLPVectorEnv", 100,
-                            {"task": "doa"}),
+                            {"task": "doa", "p_max_dbm": 40.0}),
 }
 
 for _env_id, (_entry, _vector_entry, _steps, _kwargs) in ENVIRONMENTS.items():

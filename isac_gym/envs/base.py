@@ -1,20 +1,32 @@
-"""Conventions shared by every isac-gym environment (spec README, "Conventions every env follows").
+"""The contract every isac-gym system follows, and the env shells built on it.
 
-A :class:`System` holds one paper's adapter logic in batched form: it draws
-scenarios, maps actions to configurations, computes metrics through the
-physics package, and builds observations. :class:`ISACEnv` (one env) and
-:class:`ISACVectorEnv` (``n`` envs in one batched call) are thin shells around
-the same System, so the scalar env, the vector env and the oracles share a
-single implementation of every equation.
+A system is a :class:`System` subclass: batched adapter logic between actions and one paper's
+physics. It declares, once:
+
+* ``params_class`` (physics parameters, a frozen dataclass that validates itself) and
+  ``options_class`` (action mode, reward weights, ...): together their fields are the env's
+  keyword arguments, the Hydra env config and the docstring's argument list;
+* ``config_class`` (what the agent controls) and ``obs_layout`` (named observation parts);
+* the hooks ``draw``, ``references``, ``initial_config``, ``decode``, ``encode``, ``measure``,
+  ``violations``, ``score``, ``observe`` (and optionally ``reward_terms``, ``render_panels``).
+
+What flows between the hooks is typed: :class:`Decoded` (a configuration plus the system's
+intermediates worth reusing), :class:`Metrics` (the physical metrics of the info contract),
+:class:`Assessment` (metrics, violations, score, reward terms, reward, feasibility and the
+system's typed state). :class:`ISACEnv` (one env) and :class:`ISACVectorEnv` (``n`` envs in one
+batched call) are thin shells around the same System, so the scalar env, the vector env and the
+oracles share one implementation of every equation.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
+import importlib
 import math
 from abc import ABC, abstractmethod
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -23,182 +35,331 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from ..physics import batching
+from ..physics.validation import check_value, field_docs
 
 #: A violation at most this large counts as satisfied (``info["feasible"]``).
 FEASIBILITY_TOL = 1e-6
 #: Observations are clipped to this box, so they always lie in the observation space.
 OBS_BOUND = 100.0
-
-
-def check_positive(name: str, value: Any, *, integer: bool = False, allow_zero: bool = False) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is a finite (integer) number > 0 (or >= 0)."""
-    ok_type = isinstance(value, (int, np.integer)) if integer else isinstance(value, (int, float, np.number))
-    if isinstance(value, bool) or not ok_type or not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        kind = "an integer" if integer else "a finite number"
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be {kind} {bound}, got {value!r}")
-
-
-def check_finite(name: str, value: Any) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is a finite real number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-
-
-def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is one of ``choices``."""
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-
-
 #: Smallest log-ratio between the two score anchors (a factor 2), so the score keeps its orientation and
 #: scale in a scenario where the reference happens to be no better than the uninformed configuration.
 MIN_SCORE_SPAN = math.log(2.0)
+#: Keyword arguments every env takes besides its system's parameters and options.
+SHELL_KWARGS = ("scenario", "scenario_seed", "render_mode")
 
 
-def log_score(value: np.ndarray, worst: np.ndarray, target: np.ndarray, floor: float = -1.0) -> np.ndarray:
-    """Log-normalised score of a minimised metric: 0 at ``worst``, 1 at ``target``, clipped below at ``floor`` only.
+def log_score(value: np.ndarray, worst: np.ndarray, target: np.ndarray, maximise: bool = False,
+              floor: float = -1.0) -> np.ndarray:
+    """Log-normalised score of a metric: 0 at ``worst``, 1 at ``target``, clipped below at ``floor`` only.
 
-    ``(log worst - log value) / max(log worst - log target, log 2)``: lower values always score
-    higher, even in a scenario where ``target`` is not better than ``worst`` by a factor 2.
-    (Maximised metrics pass their inverses.)
+    Minimised metrics (``maximise=False``): ``(log worst - log value) / max(log worst - log target, log 2)``;
+    maximised ones use the same with every logarithm negated. A better value always scores higher,
+    even in a scenario where ``target`` is not better than ``worst`` by a factor 2.
     """
     tiny = 1e-300
-    log_worst = np.log(np.maximum(worst, tiny))
-    span = np.maximum(log_worst - np.log(np.maximum(target, tiny)), MIN_SCORE_SPAN)
-    score = (log_worst - np.log(np.maximum(value, tiny))) / span
+    sign = -1.0 if maximise else 1.0
+    log_worst = sign * np.log(np.maximum(worst, tiny))
+    span = np.maximum(log_worst - sign * np.log(np.maximum(target, tiny)), MIN_SCORE_SPAN)
+    score = (log_worst - sign * np.log(np.maximum(value, tiny))) / span
     return np.maximum(score, floor)
 
 
-class System(ABC):
-    """Batched adapter of one paper's system; subclasses implement the abstract hooks.
+# ---------------------------------------------------------------------------------------- typed hand-offs
+@dataclass(frozen=True)
+class ObsPart:
+    """One named part of the observation: ``size`` entries, how they are scaled, the size's formula."""
 
-    Every hook takes and returns arrays (or dataclasses of arrays) with a leading
-    batch axis ``B``.
+    name: str
+    size: int
+    scaling: str
+    symbol: str = ""
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Physical metrics of a batch of configurations (the info contract; leading axis B).
+
+    ``extra`` holds the system's further public metrics (e.g. ``user_power``), all of which go to
+    ``info`` and TensorBoard.
     """
 
+    objective: np.ndarray  # [B], the paper's metric in natural units
+    sinr: np.ndarray  # [B, K] linear
+    rate: np.ndarray  # [B, K] bit/s/Hz
+    power: np.ndarray  # [B] W
+    extra: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """What :meth:`System.decode` returns: the configurations and the system's typed intermediates
+    (e.g. the channels at the new surface shapes) that :meth:`System.measure` may reuse."""
+
+    config: Any
+    cache: Any = None
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Everything the env reports about a batch of configurations."""
+
+    metrics: Metrics
+    violation: dict[str, np.ndarray]  # name -> [B], >= 0, 0 exactly when the constraint holds
+    score: np.ndarray  # [B] log-normalised objective
+    reward_terms: dict[str, np.ndarray]  # name -> [B], summing to the reward
+    reward: np.ndarray  # [B]
+    feasible: np.ndarray  # [B] bool
+    state: Any  # the system's typed intermediates (observation and rendering reuse them)
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One panel of a rendered frame: a title and a function drawing on a matplotlib ``Axes``."""
+
+    title: str
+    draw: Any
+
+
+# ---------------------------------------------------------------------------------------- the system contract
+class System(ABC):
+    """Batched adapter of one paper's system; subclasses declare the class attributes and implement the hooks.
+
+    Every hook takes and returns arrays (or dataclasses of arrays) with a leading batch axis ``B``.
+    """
+
+    params_class: ClassVar[type]
+    options_class: ClassVar[type]
+    config_class: ClassVar[type]
     #: Name of the paper's objective in ``info`` and TensorBoard (e.g. ``"crb"``).
-    objective_name: str = "objective"
-    #: Names of the violations, in observation order; each has a reward weight ``w_<name>``.
-    violation_names: tuple[str, ...] = ()
+    objective_name: ClassVar[str] = "objective"
+    #: True when the objective is maximised (SINR), False when minimised (CRB).
+    maximise: ClassVar[bool] = False
+    #: Names of the violations; each has a reward weight in :attr:`weights`.
+    violation_names: ClassVar[tuple[str, ...]] = ()
+    #: Module that lists the system's oracles and baselines (``policies(system) -> {name: class}``).
+    oracle_module: ClassVar[str] = ""
+
     action_dim: int
-    obs_dim: int
+    obs_layout: tuple[ObsPart, ...]
     weights: dict[str, float]
 
+    def __init__(self, params: Any, options: Any):
+        self.params = params
+        self.options = options
+
+    @property
+    def obs_dim(self) -> int:
+        return sum(part.size for part in self.obs_layout)
+
+    # -- hooks ----------------------------------------------------------------------------
     @abstractmethod
     def draw(self, rng: np.random.Generator) -> Any:
         """Draw one (unbatched) scenario from ``rng``."""
 
     @abstractmethod
-    def references(self, scenario: Any) -> dict[str, np.ndarray]:
-        """Per-scenario constants of the score (batched)."""
+    def references(self, scenario: Any) -> Any:
+        """Per-scenario constants (score anchors, precomputed geometry): a typed dataclass, batched."""
 
     @abstractmethod
-    def initial_config(self, scenario: Any, refs: dict[str, np.ndarray]) -> Any:
+    def initial_config(self, scenario: Any, refs: Any) -> Any:
         """The configuration an episode starts from (batched)."""
 
     @abstractmethod
-    def decode(self, action: np.ndarray, scenario: Any, refs: dict, previous: Any) -> tuple[Any, dict[str, np.ndarray]]:
-        """Map clipped actions ``[B, action_dim]`` to configurations; return them and an ``aux`` dict
-        (action-side violations keyed by violation name, and any intermediates for :meth:`metrics`)."""
+    def decode(self, action: np.ndarray, scenario: Any, refs: Any, previous: Any) -> Decoded:
+        """Map clipped actions ``[B, action_dim]`` to configurations (everything a reward term depends on,
+        e.g. positions requested before clipping, is part of the configuration)."""
 
     @abstractmethod
     def encode(self, config: Any) -> np.ndarray:
         """Direct-mode action(s) that decode to ``config`` (inverse of the direct mapping)."""
 
     @abstractmethod
-    def metrics(self, config: Any, scenario: Any, refs: dict, aux: dict | None = None) -> dict[str, np.ndarray]:
-        """Physical metrics; must contain ``objective``, ``sinr``, ``rate``, ``power``.
-
-        ``aux`` is what :meth:`decode` returned beside the configuration (it may carry
-        intermediates worth reusing). Keys starting with ``_`` are internal and stay out of ``info``.
-        """
+    def measure(self, config: Any, scenario: Any, refs: Any, cache: Any = None) -> tuple[Metrics, Any]:
+        """Physical metrics of ``config`` and the system's typed intermediates (``cache`` from decode)."""
 
     @abstractmethod
-    def violations(self, metrics: dict, aux: dict) -> dict[str, np.ndarray]:
-        """Dimensionless violations ``>= 0`` (0 exactly when the constraint holds), keyed by ``violation_names``."""
+    def violations(self, metrics: Metrics, state: Any, config: Any) -> dict[str, np.ndarray]:
+        """Dimensionless violations ``>= 0`` of the configuration (0 exactly when the constraint holds)."""
 
     @abstractmethod
-    def score(self, metrics: dict, refs: dict) -> np.ndarray:
+    def score(self, metrics: Metrics, refs: Any) -> np.ndarray:
         """Log-normalised objective score ``[B]`` (0 uninformed, 1 reference, finite)."""
 
     @abstractmethod
-    def observe(self, metrics: dict, violations: dict, score: np.ndarray, config: Any, scenario: Any,
-                refs: dict, prev_action: np.ndarray) -> np.ndarray:
-        """Observation ``[B, obs_dim]`` (unclipped, float64)."""
+    def observe(self, assessment: Assessment, config: Any, scenario: Any, refs: Any,
+                prev_action: np.ndarray) -> dict[str, np.ndarray]:
+        """Observation parts by name (``[B, size]``, or ``[B]`` for size 1), unclipped, in any order."""
 
-    # ------------------------------------------------------------------ shared logic
-    def assess(self, config: Any, scenario: Any, refs: dict, aux: dict | None = None) -> dict:
-        """Metrics, violations, score and reward terms of ``config`` (batched), the ``info`` contract."""
-        aux = {} if aux is None else aux
-        m = self.metrics(config, scenario, refs, aux)
-        v = self.violations(m, aux)
-        s = self.score(m, refs)
-        terms = {"objective": s}
-        reward = s.copy()
+    def reward_terms(self, score: np.ndarray, violation: dict[str, np.ndarray], metrics: Metrics,
+                     config: Any) -> dict[str, np.ndarray]:
+        """Named reward terms (they sum to the reward). Default: ``objective`` = the score, and
+        ``-w_c violation_c`` per constraint. Objectives of another form override this hook."""
+        terms = {"objective": score}
         for name in self.violation_names:
-            term = -self.weights[name] * v[name]
-            terms[name] = term
-            reward = reward + term
-        feasible = np.ones(s.shape, dtype=bool)
-        for name in self.violation_names:
-            feasible &= v[name] <= FEASIBILITY_TOL
-        return {"metrics": m, "violation": v, "score": s, "reward_terms": terms, "reward": reward,
-                "feasible": feasible}
+            terms[name] = -self.weights[name] * violation[name]
+        return terms
 
-    def config_dict(self, config: Any) -> dict[str, np.ndarray]:
-        """Configuration as a dict of arrays for ``info["config"]``."""
-        return batching.as_dict(config)
+    def render_panels(self, info: dict[str, Any], scenario: Any, refs: Any) -> list[Panel]:
+        """Panels of the rendered frame for one (unbatched) scenario and its ``info``."""
+        return []
 
-    def build_info(self, assessed: dict, config: Any) -> dict[str, Any]:
-        """``info`` (batched arrays) following the spec's contract."""
-        m = assessed["metrics"]
+    # -- shared logic ---------------------------------------------------------------------
+    def assess(self, config: Any, scenario: Any, refs: Any, cache: Any = None) -> Assessment:
+        """Metrics, violations, score and reward terms of ``config`` (batched): the info contract."""
+        metrics, state = self.measure(config, scenario, refs, cache)
+        violation = self.violations(metrics, state, config)
+        score = self.score(metrics, refs)
+        terms = self.reward_terms(score, violation, metrics, config)
+        reward = np.zeros_like(score)
+        for value in terms.values():
+            reward = reward + value
+        feasible = np.ones(score.shape, dtype=bool)
+        for value in violation.values():
+            feasible &= value <= FEASIBILITY_TOL
+        return Assessment(metrics, violation, score, terms, reward, feasible, state)
+
+    def observation(self, assessment: Assessment, config: Any, scenario: Any, refs: Any,
+                    prev_action: np.ndarray) -> np.ndarray:
+        """The observation ``[B, obs_dim]`` (float32, clipped to the observation box) in layout order."""
+        parts = self.observe(assessment, config, scenario, refs, prev_action)
+        b = prev_action.shape[0]
+        out = np.empty((b, self.obs_dim), dtype=np.float64)
+        start = 0
+        for part in self.obs_layout:
+            out[:, start: start + part.size] = np.reshape(parts[part.name], (b, part.size))
+            start += part.size
+        np.clip(out, -OBS_BOUND, OBS_BOUND, out=out)
+        return out.astype(np.float32)
+
+    def as_config(self, config: Any) -> Any:
+        """A configuration given as the dataclass or as ``info["config"]`` (a dict of arrays)."""
+        if isinstance(config, self.config_class):
+            return config
+        if isinstance(config, Mapping):
+            names = [f.name for f in dataclasses.fields(self.config_class)]
+            unknown = sorted(set(config) - set(names))
+            if unknown:
+                raise ValueError(f"config has unknown field(s) {unknown}; accepted: {names}")
+            return self.config_class(**{k: np.asarray(v) for k, v in config.items()})
+        raise ValueError(f"config must be a {self.config_class.__name__} or a dict like info['config'], "
+                         f"got {type(config).__name__}")
+
+    def info(self, assessment: Assessment, config: Any, row: int | None = None) -> dict[str, Any]:
+        """``info`` following the contract: batched arrays (``row=None``) or the entries of one row."""
+        def pick(v):
+            if row is None:
+                return np.array(v)
+            item = v[row]
+            return item.item() if isinstance(item, np.generic) else item
+
+        m = assessment.metrics
+        objective = pick(m.objective)
         info = {
-            "objective": m["objective"],
-            self.objective_name: m["objective"],
-            "score": assessed["score"],
-            "sinr": m["sinr"],
-            "rate": m["rate"],
-            "power": m["power"],
-            "violation": assessed["violation"],
-            "feasible": assessed["feasible"],
-            "reward_terms": assessed["reward_terms"],
-            "config": self.config_dict(config),
+            "objective": objective,
+            self.objective_name: objective,
+            "score": pick(assessment.score),
+            "sinr": pick(m.sinr),
+            "rate": pick(m.rate),
+            "power": pick(m.power),
+            "violation": {k: pick(v) for k, v in assessment.violation.items()},
+            "feasible": bool(assessment.feasible[row]) if row is not None else assessment.feasible.copy(),
+            "reward_terms": {k: pick(v) for k, v in assessment.reward_terms.items()},
+            "config": {f.name: np.array(getattr(config, f.name)[row] if row is not None else getattr(config, f.name))
+                       for f in dataclasses.fields(config)},
         }
-        for key, value in m.items():
-            if not key.startswith("_"):
-                info.setdefault(key, value)
+        for key, value in m.extra.items():
+            info.setdefault(key, pick(value))
         return info
 
-
-def _row(tree: Any, i: int) -> Any:
-    """Row ``i`` of every array in a nested dict (scalars become Python/NumPy scalars)."""
-    if isinstance(tree, dict):
-        return {k: _row(v, i) for k, v in tree.items()}
-    item = tree[i]
-    if isinstance(item, np.ndarray):
-        return item
-    return item.item() if isinstance(item, np.generic) else item
+    # -- documentation --------------------------------------------------------------------
+    @classmethod
+    def argument_docs(cls) -> list[tuple[str, Any, str]]:
+        """``(name, default, doc)`` of every keyword argument (parameters, then options)."""
+        return field_docs(cls.params_class) + field_docs(cls.options_class)
 
 
-def sanitize_action(action: Any, dim: int) -> np.ndarray:
-    """Validate and clip actions to ``[-1, 1]``; NaN/inf raise ``ValueError``. Returns ``[B, dim]`` float64."""
+def observation_table(system: System) -> str:
+    """The observation table (Gymnasium's "Num" column: index ranges) generated from ``obs_layout``."""
+    rows = []
+    start = 0
+    for part in system.obs_layout:
+        num = f"{start}" if part.size == 1 else f"{start}-{start + part.size - 1}"
+        size = f"{part.size}" + (f" ({part.symbol})" if part.symbol else "")
+        rows.append((num, part.name, size, part.scaling))
+        start += part.size
+    head = ("Num", "entry", "size", "scaling")
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
+    rule = "  ".join("=" * w for w in widths)
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [rule, fmt.format(*head).rstrip(), rule] + [fmt.format(*r).rstrip() for r in rows] + [rule]
+    return "\n".join(lines)
+
+
+def argument_list(system_class: type[System]) -> str:
+    """The docstring's argument list, generated from the parameter and option dataclasses."""
+    lines = [f"* ``{name}`` ({default!r}): {doc}" for name, default, doc in system_class.argument_docs()]
+    lines.append("* ``scenario`` ('random'): 'random' draws a scenario at every reset, 'fixed' holds one.")
+    lines.append("* ``scenario_seed`` (None): seed of the fixed scenario (0 when None).")
+    lines.append("* ``render_mode`` (None): None or 'rgb_array'.")
+    return "\n".join(lines)
+
+
+def document(env_class: type, system_class: type[System]) -> None:
+    """Fill the ``{observation_table}`` and ``{arguments}`` placeholders of an env docstring."""
+    doc = env_class.__doc__ or ""
+    system = build_system(system_class, {})
+    indent = "    "
+    table = ("\n" + indent).join(observation_table(system).splitlines())
+    args = ("\n" + indent).join(argument_list(system_class).splitlines())
+    env_class.__doc__ = doc.replace("{observation_table}", table).replace("{arguments}", args)
+
+
+# ---------------------------------------------------------------------------------------- construction
+def build_system(system_class: type[System], kwargs: dict[str, Any]) -> System:
+    """Instantiate ``system_class`` from env kwargs; unknown or invalid arguments raise ``ValueError`` naming them."""
+    p_names = [f.name for f in dataclasses.fields(system_class.params_class)]
+    o_names = [f.name for f in dataclasses.fields(system_class.options_class)]
+    unknown = sorted(set(kwargs) - set(p_names) - set(o_names))
+    if unknown:
+        raise ValueError(f"unknown argument(s) {unknown}; accepted: {sorted(p_names + o_names)} "
+                         f"and {', '.join(SHELL_KWARGS)}")
+    pk = {k: _tupled(v) for k, v in kwargs.items() if k in p_names}
+    ok = {k: v for k, v in kwargs.items() if k in o_names}
+    params = system_class.params_class(**pk)
+    options = system_class.options_class(**ok)
+    return system_class(params, options)
+
+
+def _tupled(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def policies_of(system: System) -> dict[str, type]:
+    """The oracles and baselines a system declares (``{name: policy class}``)."""
+    if not system.oracle_module:
+        return {}
+    return importlib.import_module(system.oracle_module).policies(system)
+
+
+def sanitize_action(action: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """Validate and clip actions to ``[-1, 1]``: the shape must match exactly, NaN/inf raise ``ValueError``.
+
+    Returns ``[B, dim]`` float64.
+    """
     a = np.asarray(action, dtype=np.float64)
-    if a.shape[-1:] != (dim,):
-        raise ValueError(f"action must have trailing dimension {dim}, got shape {a.shape}")
+    if a.shape != shape:
+        raise ValueError(f"action must have shape {shape}, got {a.shape}")
     if not np.all(np.isfinite(a)):
         raise ValueError("action contains NaN or infinite entries")
-    return np.clip(a.reshape(-1, dim), -1.0, 1.0)
+    return np.clip(a.reshape(-1, shape[-1]), -1.0, 1.0)
 
 
 class _ScenarioSource:
     """Draws scenarios per the ``scenario`` / ``scenario_seed`` kwargs."""
 
     def __init__(self, system: System, scenario: str, scenario_seed: int | None):
-        check_choice("scenario", scenario, ("random", "fixed"))
-        if scenario_seed is not None and (isinstance(scenario_seed, bool) or not isinstance(scenario_seed, (int, np.integer))
-                                          or scenario_seed < 0):
-            raise ValueError(f"scenario_seed must be a non-negative integer or None, got {scenario_seed!r}")
+        check_value("scenario", scenario, "choice", ("random", "fixed"))
+        check_value("scenario_seed", scenario_seed, "seed")
         self.system = system
         self.mode = scenario
         self.seed = 0 if scenario_seed is None else int(scenario_seed)
@@ -212,50 +373,41 @@ class _ScenarioSource:
         return self.system.draw(rng)
 
 
-def build_system(system_class: type[System], kwargs: dict[str, Any]) -> System:
-    """Instantiate ``system_class`` from env kwargs, naming any unknown argument in a ``ValueError``."""
-    accepted = tuple(inspect.signature(system_class.__init__).parameters)[1:]
-    unknown = sorted(set(kwargs) - set(accepted))
-    if unknown:
-        raise ValueError(f"unknown argument(s) {unknown}; accepted: {sorted(accepted)} "
-                         "and scenario, scenario_seed, render_mode")
-    return system_class(**kwargs)
-
-
+# ---------------------------------------------------------------------------------------- single env
 class ISACEnv(gym.Env):
-    """Single-environment shell around a :class:`System` (batch of one).
+    """Single-environment shell around a :class:`System` (a batch of one).
 
     Subclasses set ``system_class``; every keyword argument other than ``scenario``,
-    ``scenario_seed`` and ``render_mode`` goes to it.
+    ``scenario_seed`` and ``render_mode`` is a field of the system's parameters or options.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
     system_class: type[System]
 
     def __init__(self, scenario: str = "random", scenario_seed: int | None = None,
                  render_mode: str | None = None, **kwargs: Any):
         if render_mode is not None:
-            check_choice("render_mode", render_mode, tuple(self.metadata["render_modes"]))
+            check_value("render_mode", render_mode, "choice", tuple(self.metadata["render_modes"]))
         system = build_system(self.system_class, kwargs)
         self.system = system
         self.render_mode = render_mode
         self._source = _ScenarioSource(system, scenario, scenario_seed)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (system.action_dim,), np.float32)
         self.observation_space = gym.spaces.Box(-OBS_BOUND, OBS_BOUND, (system.obs_dim,), np.float32)
+        self._shape = (system.action_dim,)
         self.scenario = None
         self.refs = None
         self.config = None
         self._prev_action = np.zeros((1, system.action_dim))
-        self._last_info: dict | None = None
+        self._info: dict | None = None
         #: Counts resets, so policies can cache per-episode work (a scenario's id() can be reused).
         self.episode_index = 0
 
     # -- public helpers -------------------------------------------------------------
     def evaluate(self, config: Any, scenario: Any = None) -> dict[str, Any]:
-        """Metrics, violations and reward terms of ``config`` without stepping (the ``info`` contract).
-
-        ``scenario`` defaults to the current one; pass another (unbatched) scenario to assess it there.
-        """
+        """Metrics, violations, reward terms and ``reward`` of ``config`` without stepping (the ``info``
+        contract). ``config`` is the configuration dataclass or ``info["config"]``; ``scenario``
+        defaults to the current one (pass another, unbatched, to assess it there)."""
         if scenario is None:
             if self.scenario is None:
                 raise ValueError("scenario must be given before the first reset()")
@@ -263,20 +415,25 @@ class ISACEnv(gym.Env):
         else:
             scen = batching.stack([scenario])
             refs = self.system.references(scen)
-        cfg = batching.stack([config])
+        cfg = batching.stack([self.system.as_config(config)])
         assessed = self.system.assess(cfg, scen, refs)
-        info = _row(self.system.build_info(assessed, cfg), 0)
-        info["reward"] = float(assessed["reward"][0])
+        info = self.system.info(assessed, cfg, 0)
+        info["reward"] = float(assessed.reward[0])
         return info
 
     def encode(self, config: Any) -> np.ndarray:
         """Direct-mode action (float32) that reproduces ``config``."""
-        return self.system.encode(batching.stack([config]))[0].astype(np.float32)
+        return self.system.encode(batching.stack([self.system.as_config(config)]))[0].astype(np.float32)
 
     @property
     def current_scenario(self) -> Any:
         """The scenario of the running episode (unbatched)."""
         return None if self.scenario is None else batching.take(self.scenario, 0)
+
+    @property
+    def current_references(self) -> Any:
+        """The references of the running episode (unbatched)."""
+        return None if self.refs is None else batching.take(self.refs, 0)
 
     # -- Gymnasium API --------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -292,38 +449,38 @@ class ISACEnv(gym.Env):
     def step(self, action):
         if self.scenario is None:
             raise gym.error.ResetNeeded("Call reset() before step()")
-        a = sanitize_action(action, self.system.action_dim)
-        self.config, extra = self.system.decode(a, self.scenario, self.refs, self.config)
+        a = sanitize_action(action, self._shape)
+        decoded = self.system.decode(a, self.scenario, self.refs, self.config)
+        self.config = decoded.config
         self._prev_action = a
-        obs, info, reward = self._outcome(self.system.assess(self.config, self.scenario, self.refs, extra))
+        obs, info, reward = self._outcome(self.system.assess(self.config, self.scenario, self.refs, decoded.cache))
         return obs, reward, False, False, info
 
-    def _outcome(self, assessed: dict):
+    def _outcome(self, assessed: Assessment):
         sysm = self.system
-        obs = sysm.observe(assessed["metrics"], assessed["violation"], assessed["score"], self.config,
-                           self.scenario, self.refs, self._prev_action)
-        obs = np.clip(obs[0], -OBS_BOUND, OBS_BOUND).astype(np.float32)
-        info = _row(sysm.build_info(assessed, self.config), 0)
-        self._last_info = info
-        return obs, info, float(assessed["reward"][0])
+        obs = sysm.observation(assessed, self.config, self.scenario, self.refs, self._prev_action)[0]
+        info = sysm.info(assessed, self.config, 0)
+        self._info = info
+        return obs, info, float(assessed.reward[0])
 
     def render(self):
-        if self.render_mode != "ansi" or self._last_info is None:
+        if self.render_mode != "rgb_array" or self._info is None:
             return None
-        i = self._last_info
-        sinr_db = 10 * np.log10(np.maximum(i["sinr"], 1e-30))
-        return (f"{self.system.objective_name}={i['objective']:.4g} score={i['score']:.3f} "
-                f"power={i['power']:.4g} W sinr_dB={np.array2string(sinr_db, precision=1)} "
-                f"feasible={i['feasible']}")
+        from ..render import render_frame
+
+        return render_frame(self.system, self._info, self.current_scenario, self.current_references)
 
 
+# ---------------------------------------------------------------------------------------- vector env
 class ISACVectorEnv(VectorEnv):
     """``num_envs`` copies of a :class:`System` stepped in one batched call (no loop over sub-envs in ``step``).
 
     Sub-env ``i`` reset with seed ``s`` draws exactly the scenarios of a single env reset with
-    seed ``s + i``, so rollouts match :class:`ISACEnv` step for step. Episodes are truncated after
-    ``max_episode_steps`` and reset on the following step (``AutoresetMode.NEXT_STEP``). Scenario
-    draws on reset use each sub-env's own generator (one small draw per finished episode).
+    seed ``s + i`` (or with ``seed[i]`` for a list of seeds), so rollouts match :class:`ISACEnv`
+    step for step. Episodes are truncated after ``max_episode_steps`` and reset on the following
+    step (``AutoresetMode.NEXT_STEP``); ``reset(options={"reset_mask": mask})`` resets only the
+    sub-envs in ``mask`` (Gymnasium's partial reset). Scenario draws on reset use each sub-env's
+    own generator (one small draw per finished episode).
     """
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -333,10 +490,10 @@ class ISACVectorEnv(VectorEnv):
                  scenario_seed: int | None = None, render_mode: str | None = None, **kwargs: Any):
         if render_mode is not None:
             raise ValueError(f"render_mode must be None for the vector env, got {render_mode!r}")
-        check_positive("num_envs", num_envs, integer=True)
+        check_value("num_envs", num_envs, "int")
         system = build_system(self.system_class, kwargs)
         if max_episode_steps is not None:
-            check_positive("max_episode_steps", max_episode_steps, integer=True)
+            check_value("max_episode_steps", max_episode_steps, "int")
         self.system = system
         self.num_envs = int(num_envs)
         self.max_episode_steps = max_episode_steps
@@ -345,6 +502,7 @@ class ISACVectorEnv(VectorEnv):
         self.single_observation_space = gym.spaces.Box(-OBS_BOUND, OBS_BOUND, (system.obs_dim,), np.float32)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self._shape = (self.num_envs, system.action_dim)
         self._rngs = [seeding.np_random()[0] for _ in range(self.num_envs)]
         self._elapsed = np.zeros(self.num_envs, dtype=np.int64)
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)
@@ -359,74 +517,76 @@ class ISACVectorEnv(VectorEnv):
             self.scenario, self.refs, self.config = scen, refs, cfg
         else:
             batching.assign(self.scenario, rows, scen)
-            for k, v in refs.items():
-                if dataclasses.is_dataclass(v):
-                    batching.assign(self.refs[k], rows, v)
-                else:
-                    self.refs[k][rows] = v
+            batching.assign(self.refs, rows, refs)
             batching.assign(self.config, rows, cfg)
         self._elapsed[rows] = 0
         self._prev_action[rows] = 0.0
+        self._needs_reset[rows] = False
 
-    def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        if seed is not None:
-            seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, (int, np.integer)) else list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"seed must be an int or a list of {self.num_envs} ints, got {seed!r}")
-            self._rngs = [seeding.np_random(s)[0] for s in seeds]
-        self._reset_rows(np.arange(self.num_envs))
-        self._needs_reset[:] = False
+    def _seeds(self, seed: Any) -> list[int | None]:
+        if seed is None:
+            return [None] * self.num_envs
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            return [int(seed) + i for i in range(self.num_envs)]
+        seeds = list(seed)
+        if len(seeds) != self.num_envs:
+            raise ValueError(f"seed must be an int or a list of {self.num_envs} ints, got {seed!r}")
+        return seeds
+
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
+        seeds = self._seeds(seed)
+        super().reset(seed=seeds[0] if seed is not None and not isinstance(seed, (int, np.integer)) else seed)
+        mask = None if options is None else options.get("reset_mask")
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.shape != (self.num_envs,) or mask.dtype != np.bool_:
+                raise ValueError(f"options['reset_mask'] must be a bool array of shape ({self.num_envs},), "
+                                 f"got {mask.dtype} {mask.shape}")
+            if self.scenario is None:
+                raise gym.error.ResetNeeded("a partial reset needs a full reset() first")
+            rows = np.flatnonzero(mask)
+        else:
+            rows = np.arange(self.num_envs)
+        for i in rows:
+            if seeds[i] is not None:
+                self._rngs[i] = seeding.np_random(int(seeds[i]))[0]
+        self._reset_rows(rows)
         assessed = self.system.assess(self.config, self.scenario, self.refs)
-        return self._obs(assessed), self._info(assessed)
+        return self._obs(assessed), self.system.info(assessed, self.config)
 
     def step(self, actions):
         if self.scenario is None:
             raise gym.error.ResetNeeded("Call reset() before step()")
-        a = sanitize_action(actions, self.system.action_dim)
-        if a.shape[0] != self.num_envs:
-            raise ValueError(f"actions must have shape ({self.num_envs}, {self.system.action_dim}), got {np.shape(actions)}")
+        a = sanitize_action(actions, self._shape)
         restart = np.flatnonzero(self._needs_reset)
-        self.config, extra = self.system.decode(a, self.scenario, self.refs, self.config)
+        decoded = self.system.decode(a, self.scenario, self.refs, self.config)
+        self.config = decoded.config
         self._prev_action = a
+        cache = decoded.cache
         if restart.size:
             self._reset_rows(restart)
-        assessed = self.system.assess(self.config, self.scenario, self.refs, extra)
-        if restart.size:  # rows just reset report their initial state, as a fresh reset() would
-            fresh = self.system.assess(self.config, self.scenario, self.refs)
-            _overwrite_rows(assessed, fresh, restart)
+            cache = None  # rows just reset changed their configuration
+        assessed = self.system.assess(self.config, self.scenario, self.refs, cache)
         self._elapsed += 1
         self._elapsed[restart] = 0
-        reward = assessed["reward"].copy()
+        reward = assessed.reward.copy()
         reward[restart] = 0.0
         truncated = np.zeros(self.num_envs, dtype=bool)
         if self.max_episode_steps is not None:
             truncated = self._elapsed >= self.max_episode_steps
         self._needs_reset = truncated.copy()
         terminated = np.zeros(self.num_envs, dtype=bool)
-        return self._obs(assessed), reward, terminated, truncated, self._info(assessed)
+        return self._obs(assessed), reward, terminated, truncated, self.system.info(assessed, self.config)
 
-    def _obs(self, assessed: dict) -> np.ndarray:
-        obs = self.system.observe(assessed["metrics"], assessed["violation"], assessed["score"], self.config,
-                                  self.scenario, self.refs, self._prev_action)
-        return np.clip(obs, -OBS_BOUND, OBS_BOUND).astype(np.float32)
-
-    def _info(self, assessed: dict) -> dict:
-        return self.system.build_info(assessed, self.config)
+    def _obs(self, assessed: Assessment) -> np.ndarray:
+        return self.system.observation(assessed, self.config, self.scenario, self.refs, self._prev_action)
 
     def evaluate(self, config: Any, scenario: Any = None) -> dict[str, Any]:
         """Batched metrics of ``config`` (leading axis ``num_envs``) on the current or given scenarios."""
         scen = self.scenario if scenario is None else scenario
         refs = self.refs if scenario is None else self.system.references(scen)
+        config = self.system.as_config(config)
         assessed = self.system.assess(config, scen, refs)
-        info = self.system.build_info(assessed, config)
-        info["reward"] = assessed["reward"]
+        info = self.system.info(assessed, config)
+        info["reward"] = assessed.reward
         return info
-
-
-def _overwrite_rows(dst: Any, src: Any, rows: np.ndarray) -> None:
-    if isinstance(dst, dict):
-        for k in dst:
-            _overwrite_rows(dst[k], src[k], rows)
-    else:
-        dst[rows] = src[rows]

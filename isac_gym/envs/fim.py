@@ -1,13 +1,18 @@
-"""ISAC-FIM-v0: flexible intelligent metasurfaces, CRB minimisation under QoS (seeds/000, spec fim.md)."""
+"""ISAC-FIM-v0: flexible intelligent metasurfaces, CRB minimisation under QoS ([FIM], docs/fim.md)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..physics import fim, units
-from .base import ISACEnv, ISACVectorEnv, System, check_choice, check_finite, check_positive, log_score
+from ..physics.beamforming import beamformer_action_size, decode_beamformer, encode_beamformer, mrt_directions, zf_inverse
+from ..physics.validation import param, validate_fields
+from ..physics.arrays import steering_vector
+from ..render import pattern_db
+from .base import Decoded, ISACEnv, ISACVectorEnv, Metrics, ObsPart, Panel, System, document, log_score
 
 ACTION_MODES = ("paper", "direct")
 #: Paper-mode position actions below -1/3 move down one step, above +1/3 up one step.
@@ -18,105 +23,112 @@ POWER_ROUNDOFF = 1e-9
 SHARE_FLOOR = 1e-6
 
 
+@dataclass(frozen=True)
+class FIMOptions:
+    """Env options of ISAC-FIM-v0 (action mapping and reward weights)."""
+
+    action_mode: str = param("paper", "'paper' (the paper's structured action) or 'direct' (W and absolute "
+                             "positions)", kind="choice", choices=ACTION_MODES)
+    w_qos: float = param(1.0, "weight of the QoS violation sum_k max(0, 1 - SINR_k/gamma)", kind="nonneg")
+    w_pos: float = param(0.5, "weight of the position penalty (clipped moves + elements out of limits)",
+                         kind="nonneg")
+    w_pow: float = param(1.0, "weight of the power violation max(0, P/P_max - 1)", kind="nonneg")
+
+    def __post_init__(self):
+        validate_fields(self)
+
+
+@dataclass(frozen=True)
+class FIMReferences:
+    """Per-scenario constants: steering geometry, score anchors (rad^2), the ZF ridge ``[K, K]``."""
+
+    geometry: fim.FIMGeometry
+    crb_worst: np.ndarray
+    crb_target: np.ndarray
+    ridge: np.ndarray
+
+
 class FIMSystem(System):
     """Batched adapter of the FIM system; see :class:`FIMEnv` for the manual."""
 
+    params_class = fim.FIMParams
+    options_class = FIMOptions
+    config_class = fim.FIMConfiguration
     objective_name = "crb"
     violation_names = ("power", "qos", "position")
+    oracle_module = "isac_gym.oracles.fim"
 
-    def __init__(self, n_tx_x: int = 3, n_tx_z: int = 3, n_rx_x: int = 4, n_rx_z: int = 3, n_users: int = 4,
-                 n_paths: int = 3, p_max_dbm: float = 20.0, gamma: float = 7.0, noise_user_dbm: float = -100.0,
-                 noise_radar_dbm: float = -95.0, snapshots: int = 256, carrier_hz: float = 28e9,
-                 y_max_wl: float = 1.0, step_wl: float = 0.125, target_distance_m: float = 30.0,
-                 action_mode: str = "paper", w_qos: float = 1.0, w_pos: float = 0.5, w_pow: float = 1.0):
-        for name, value in (("n_tx_x", n_tx_x), ("n_tx_z", n_tx_z), ("n_rx_x", n_rx_x), ("n_rx_z", n_rx_z),
-                            ("n_users", n_users), ("n_paths", n_paths), ("snapshots", snapshots)):
-            check_positive(name, value, integer=True)
-        for name, value in (("gamma", gamma), ("carrier_hz", carrier_hz), ("y_max_wl", y_max_wl),
-                            ("step_wl", step_wl), ("target_distance_m", target_distance_m)):
-            check_positive(name, value)
-        for name, value in (("p_max_dbm", p_max_dbm), ("noise_user_dbm", noise_user_dbm),
-                            ("noise_radar_dbm", noise_radar_dbm)):
-            check_finite(name, value)
-        for name, value in (("w_qos", w_qos), ("w_pos", w_pos), ("w_pow", w_pow)):
-            check_positive(name, value, allow_zero=True)
-        check_choice("action_mode", action_mode, ACTION_MODES)
-        ratio = y_max_wl / step_wl
-        if abs(ratio - round(ratio)) > 1e-9:
-            raise ValueError(f"y_max_wl must be a whole number of step_wl, got y_max_wl={y_max_wl}, step_wl={step_wl}")
-        self.params = fim.FIMParams(
-            n_tx_x=int(n_tx_x), n_tx_z=int(n_tx_z), n_rx_x=int(n_rx_x), n_rx_z=int(n_rx_z), n_users=int(n_users),
-            n_paths=int(n_paths), p_max_dbm=float(p_max_dbm), gamma=float(gamma),
-            noise_user_dbm=float(noise_user_dbm), noise_radar_dbm=float(noise_radar_dbm), snapshots=int(snapshots),
-            carrier_hz=float(carrier_hz), y_max_wl=float(y_max_wl), step_wl=float(step_wl),
-            target_distance_m=float(target_distance_m))
-        self.action_mode = action_mode
-        self.weights = {"power": float(w_pow), "qos": float(w_qos), "position": float(w_pos)}
-        p = self.params
+    def __init__(self, params: fim.FIMParams, options: FIMOptions):
+        super().__init__(params, options)
+        self.action_mode = options.action_mode
+        self.weights = {"power": options.w_pow, "qos": options.w_qos, "position": options.w_pos}
+        p = params
         nt, nr, k = p.n_tx, p.n_rx, p.n_users
         self.n_elements = nt + nr
-        if action_mode == "paper":
+        if self.action_mode == "paper":
             self.action_dim = 2 + 2 * k + nt + nr
         else:
-            self.action_dim = 1 + 2 * nt * p.n_streams + nt + nr
-        # power, positions, SINR, score, user powers, 3 violations, previous action, channels, target angles
-        self.obs_dim = 1 + nt + nr + k + 1 + k + 3 + self.action_dim + 2 * k * nt + 4
+            self.action_dim = beamformer_action_size(nt, p.n_streams) + nt + nr
+        self.obs_layout = (
+            ObsPart("transmit power", 1, "/ P_max"),
+            ObsPart("transmit element positions", nt, "/ lambda", "Nt"),
+            ObsPart("receive element positions", nr, "/ lambda", "Nr"),
+            ObsPart("user SINR", k, "dB / 10, clipped to [-10, 10]", "K"),
+            ObsPart("CRB score f(CRB)", 1, "log-normalised (see reward)"),
+            ObsPart("per-user beam power", k, "/ P_max", "K"),
+            ObsPart("violation: power", 1, "as in the reward"),
+            ObsPart("violation: QoS", 1, "as in the reward"),
+            ObsPart("clipped moves", 1, "fraction of elements (paper mode)"),
+            ObsPart("previous action", self.action_dim, "raw (zeros after reset)", "action dim"),
+            ObsPart("user channels Re", k * nt, "/ sqrt(beta_k)", "K Nt"),
+            ObsPart("user channels Im", k * nt, "/ sqrt(beta_k)", "K Nt"),
+            ObsPart("target direction", 4, "cos, sin of phi_t, theta_t"),
+        )
 
     # -- scenarios --------------------------------------------------------------------
     def draw(self, rng: np.random.Generator) -> fim.FIMScenario:
         return fim.draw_scenario(self.params, rng)
 
-    def references(self, scenario: fim.FIMScenario) -> dict[str, Any]:
+    def references(self, scenario: fim.FIMScenario) -> FIMReferences:
         geom = fim.geometry(self.params, scenario)
         worst, target = fim.reference_crbs(self.params, geom)
         # ZF ridge: 1e-9 of the mean channel energy Nt beta_k
         ridge = 1e-9 * self.params.n_tx * np.mean(scenario.beta, axis=-1)[:, None, None] * np.eye(self.params.n_users)
-        return {"geometry": geom, "crb_worst": worst, "crb_target": target, "ridge": ridge}
+        return FIMReferences(geom, worst, target, ridge)
 
-    def initial_config(self, scenario, refs) -> fim.FIMConfiguration:
+    def initial_config(self, scenario, refs: FIMReferences) -> fim.FIMConfiguration:
         """Flat surfaces and the paper-mode beamformer of the all-zero action (equal shares, even splits)."""
         b = np.shape(scenario.target_phi)[0]
         p = self.params
         y_tx, y_rx = np.zeros((b, p.n_tx)), np.zeros((b, p.n_rx))
         zero = np.zeros((b, 2 + 2 * p.n_users))
-        kin = fim.kinematics(refs["geometry"], y_tx, y_rx)
-        return fim.FIMConfiguration(self._paper_beams(zero, kin, refs["ridge"]), y_tx, y_rx)
+        kin = fim.kinematics(refs.geometry, y_tx, y_rx)
+        return fim.FIMConfiguration(self._paper_beams(zero, kin, refs.ridge), y_tx, y_rx)
 
     # -- actions ----------------------------------------------------------------------
-    def decode(self, action, scenario, refs, previous):
+    def decode(self, action, scenario, refs: FIMReferences, previous: fim.FIMConfiguration) -> Decoded:
         p = self.params
-        b = action.shape[0]
         pos_a = action[:, -self.n_elements:]
         if self.action_mode == "direct":
-            levels = np.rint(pos_a * p.max_level)
-            clipped = np.zeros(b)
-            beams = self._direct_beams(action[:, : -self.n_elements])
+            wanted = levels = np.rint(pos_a * p.max_level)
+            beams = decode_beamformer(action[:, : -self.n_elements], p.n_tx, p.n_streams, p.p_max_w)
         else:
             prev_levels = np.concatenate([previous.y_tx, previous.y_rx], axis=-1) / p.step_m
             moves = (pos_a > MOVE_THRESHOLD).astype(float) - (pos_a < -MOVE_THRESHOLD)
             wanted = np.rint(prev_levels) + moves
             levels = np.clip(wanted, -p.max_level, p.max_level)
-            clipped = np.count_nonzero(levels != wanted, axis=-1) / self.n_elements
             beams = None
         y = levels * p.step_m
+        y_req = wanted * p.step_m
         y_tx, y_rx = y[:, : p.n_tx], y[:, p.n_tx:]
-        kin = fim.kinematics(refs["geometry"], y_tx, y_rx)
+        kin = fim.kinematics(refs.geometry, y_tx, y_rx)
         if beams is None:
-            beams = self._paper_beams(action[:, : 2 + 2 * p.n_users], kin, refs["ridge"])
-        return fim.FIMConfiguration(beams, y_tx, y_rx), {"position": clipped, "kinematics": kin}
-
-    def _direct_beams(self, a: np.ndarray) -> np.ndarray:
-        """``W = sqrt(s P) A / ||A||_F``, ``s = (a_0 + 1)/2`` (spec README, beamformer encoding)."""
-        p = self.params
-        s = (a[:, 0] + 1.0) / 2.0
-        m = a[:, 1:].reshape(-1, 2, p.n_tx, p.n_streams)
-        mat = m[:, 0] + 1j * m[:, 1]
-        norm = np.sqrt(np.sum(mat.real**2 + mat.imag**2, axis=(-2, -1)))
-        scale = np.sqrt(s * p.p_max_w) / np.where(norm > 0, norm, 1.0)
-        return mat * scale[:, None, None]
+            beams = self._paper_beams(action[:, : 2 + 2 * p.n_users], kin, refs.ridge)
+        config = fim.FIMConfiguration(beams, y_tx, y_rx, y_req[:, : p.n_tx], y_req[:, p.n_tx:])
+        return Decoded(config, kin)
 
     def _paper_beams(self, a: np.ndarray, kin: fim.FIMKinematics, ridge: np.ndarray) -> np.ndarray:
-        """Structured beamformer of the paper's action (Sec. III-B of seeds/000, spec fim.md).
+        """Structured beamformer of the paper's action (Sec. III-B of [FIM], spec fim.md).
 
         ``a = [shares (K), mrt/zf mixes (K), comm/sensing split, sensing mix]``. User k gets power
         ``g P share_k`` on the normalised mix of its MRT and ZF directions; the sensing stream gets
@@ -132,9 +144,9 @@ class FIMSystem(System):
         g, c_s = f[:, 2 * k], f[:, 2 * k + 1, None]
         h = kin.channels  # [B, K, Nt]
         hc = h.conj()
-        mrt = h.swapaxes(-1, -2)  # [B, Nt, K], column k = h_k
+        mrt = mrt_directions(h)  # [B, Nt, K], column k = h_k
         gram = hc @ mrt  # G = H^H H in column form, [B, K, K]
-        ginv = np.linalg.inv(gram + ridge)  # ZF beams are mrt @ ginv, with ||zf_k||^2 ~ ginv_kk
+        ginv = zf_inverse(h, ridge, gram)  # ZF beams are mrt @ ginv, with ||zf_k||^2 ~ ginv_kk
         diag = np.arange(k)
         g_kk, ginv_kk = gram[:, diag, diag].real, ginv[:, diag, diag].real
         # user beam directions mrt @ M with M = diag((1-m)/||h_k||) + ginv diag(m/||zf_k||): one K x K mix
@@ -157,62 +169,91 @@ class FIMSystem(System):
         return beams
 
     def encode(self, config: fim.FIMConfiguration) -> np.ndarray:
-        """Direct-mode action of a configuration: ``a_0 = 2 ||W||^2/P - 1``, A scaled to max modulus 1."""
+        """Direct-mode action of a configuration: the beamformer encoding, then positions / y_max."""
         p = self.params
-        w = np.asarray(config.beams)
-        power = np.sum(np.abs(w) ** 2, axis=(-2, -1))
-        peak = np.max(np.abs(w), axis=(-2, -1))
-        mat = w / np.where(peak > 0, peak, 1.0)[..., None, None]
-        a0 = np.clip(2.0 * power / p.p_max_w - 1.0, -1.0, 1.0)
         levels = np.concatenate([config.y_tx, config.y_rx], axis=-1) / p.step_m / p.max_level
-        flat = np.stack([mat.real, mat.imag], axis=-3).reshape(*w.shape[:-2], -1)
-        return np.concatenate([a0[..., None], flat, np.clip(levels, -1.0, 1.0)], axis=-1)
+        return np.concatenate([encode_beamformer(config.beams, p.p_max_w), np.clip(levels, -1.0, 1.0)], axis=-1)
 
     # -- metrics, reward, observation ---------------------------------------------------
-    def metrics(self, config, scenario, refs, aux=None) -> dict[str, np.ndarray]:
-        kin = None if aux is None else aux.get("kinematics")
-        if kin is None:
-            kin = fim.kinematics(refs["geometry"], config.y_tx, config.y_rx)
-        m = fim.evaluate(self.params, refs["geometry"], config, kin)
-        m["objective"] = m["crb"]
-        m["_channels"] = kin.channels
-        return m
+    def measure(self, config, scenario, refs: FIMReferences, cache=None) -> tuple[Metrics, fim.FIMKinematics]:
+        kin = cache if cache is not None else fim.kinematics(refs.geometry, config.y_tx, config.y_rx)
+        m = fim.evaluate(self.params, refs.geometry, config, kin)
+        extra = {"user_power": m["user_power"], "clipped_moves": fim.clipped_moves(self.params, config)}
+        return Metrics(m["crb"], m["sinr"], m["rate"], m["power"], extra), kin
 
-    def violations(self, metrics, aux) -> dict[str, np.ndarray]:
+    def violations(self, metrics, state, config) -> dict[str, np.ndarray]:
+        """Power, QoS and positions of the configuration (never the action: a clipped move is legal)."""
         p = self.params
-        ratio = metrics["power"] / p.p_max_w
+        ratio = metrics.power / p.p_max_w
         power = np.where(ratio <= 1.0 + POWER_ROUNDOFF, 0.0, ratio - 1.0)
-        qos = np.sum(np.maximum(0.0, 1.0 - metrics["sinr"] / p.gamma), axis=-1)
-        position = aux.get("position", np.zeros_like(power))
-        return {"power": power, "qos": qos, "position": position}
+        qos = np.sum(np.maximum(0.0, 1.0 - metrics.sinr / p.gamma), axis=-1)
+        return {"power": power, "qos": qos, "position": fim.position_excess(p, config)}
 
-    def score(self, metrics, refs) -> np.ndarray:
+    def reward_terms(self, score, violation, metrics, config) -> dict[str, np.ndarray]:
+        """Eq. (21): the score minus the power and QoS violations and the position penalty, which
+        counts clipped moves (an action that pushes past a limit) beside elements out of limits."""
+        w = self.weights
+        return {"objective": score, "power": -w["power"] * violation["power"], "qos": -w["qos"] * violation["qos"],
+                "position": -w["position"] * (metrics.extra["clipped_moves"] + violation["position"])}
+
+    def score(self, metrics, refs: FIMReferences) -> np.ndarray:
         """``f(c) = (log c_worst - log c) / (log c_worst - log c_target)``, clipped below at -1 (eq. (21))."""
-        return log_score(metrics["crb"], refs["crb_worst"], refs["crb_target"])
+        return log_score(metrics.objective, refs.crb_worst, refs.crb_target)
 
-    def observe(self, metrics, violations, score, config, scenario, refs, prev_action) -> np.ndarray:
+    def observe(self, assessment, config, scenario, refs, prev_action) -> dict[str, np.ndarray]:
         p = self.params
         lam = p.wavelength
-        h = metrics["_channels"] / np.sqrt(scenario.beta)[..., None]
-        sinr_db = units.linear_to_db(metrics["sinr"]) / 10.0
-        angles = np.stack([np.cos(scenario.target_phi), np.sin(scenario.target_phi),
-                           np.cos(scenario.target_theta), np.sin(scenario.target_theta)], axis=-1)
-        parts = [
-            (metrics["power"] / p.p_max_w)[:, None],
-            config.y_tx / lam, config.y_rx / lam,
-            np.clip(sinr_db, -10.0, 10.0),
-            score[:, None],
-            metrics["user_power"] / p.p_max_w,
-            violations["power"][:, None], violations["qos"][:, None], violations["position"][:, None],
-            prev_action,
-            h.real.reshape(h.shape[0], -1), h.imag.reshape(h.shape[0], -1),
-            angles,
-        ]
-        return np.concatenate(parts, axis=-1)
+        m = assessment.metrics
+        h = assessment.state.channels / np.sqrt(scenario.beta)[..., None]
+        b = h.shape[0]
+        return {
+            "transmit power": m.power / p.p_max_w,
+            "transmit element positions": config.y_tx / lam,
+            "receive element positions": config.y_rx / lam,
+            "user SINR": np.clip(units.linear_to_db(m.sinr) / 10.0, -10.0, 10.0),
+            "CRB score f(CRB)": assessment.score,
+            "per-user beam power": m.extra["user_power"] / p.p_max_w,
+            "violation: power": assessment.violation["power"],
+            "violation: QoS": assessment.violation["qos"],
+            "clipped moves": m.extra["clipped_moves"],
+            "previous action": prev_action,
+            "user channels Re": h.real.reshape(b, -1),
+            "user channels Im": h.imag.reshape(b, -1),
+            "target direction": np.stack([np.cos(scenario.target_phi), np.sin(scenario.target_phi),
+                                          np.cos(scenario.target_theta), np.sin(scenario.target_theta)], axis=-1),
+        }
 
-    def config_dict(self, config) -> dict[str, np.ndarray]:
-        return {"beams": config.beams, "y_tx": config.y_tx, "y_rx": config.y_rx}
 
+    def render_panels(self, info, scenario: fim.FIMScenario, refs) -> list[Panel]:
+        """Beam pattern over azimuth at the target's elevation (users' paths and the target marked), and
+        the heights of both surfaces."""
+        p = self.params
+        cfg = self.as_config(info["config"])
+        phi = np.linspace(0.0, np.pi, 361)
+        a = steering_vector(p.tx_xz, cfg.y_tx, phi, np.full_like(phi, float(scenario.target_theta)), p.wavelength)
+        power = np.sum(np.abs(np.conj(a) @ cfg.beams) ** 2, axis=-1)
+
+        def beam(ax):
+            ax.plot(np.degrees(phi), pattern_db(power), lw=1.2)
+            for ang in np.ravel(scenario.path_phi):
+                ax.axvline(np.degrees(ang), color="tab:green", lw=0.6, ls=":")
+            ax.axvline(np.degrees(float(scenario.target_phi)), color="tab:red", lw=1.2, label="target")
+            ax.set_xlabel("azimuth (deg); green: user paths", fontsize=7)
+            ax.set_ylabel("dB", fontsize=7)
+            ax.legend(fontsize=6, loc="lower right")
+
+        def heights(y, nx, nz):
+            def draw(ax):
+                im = ax.imshow(np.reshape(y / p.wavelength, (nz, nx)), vmin=-p.y_max_wl, vmax=p.y_max_wl,
+                               cmap="coolwarm", origin="lower")
+                ax.figure.colorbar(im, ax=ax, fraction=0.046, label="y / lambda")
+                ax.set_xlabel("x index", fontsize=7)
+                ax.set_ylabel("z index", fontsize=7)
+            return draw
+
+        return [Panel("transmit beam pattern", beam),
+                Panel("transmit FIM heights", heights(cfg.y_tx, p.n_tx_x, p.n_tx_z)),
+                Panel("receive FIM heights", heights(cfg.y_rx, p.n_rx_x, p.n_rx_z))]
 
 class FIMEnv(ISACEnv):
     """Flexible intelligent metasurface (FIM) ISAC: minimise the angle CRB of a point target under QoS.
@@ -222,7 +263,7 @@ class FIMEnv(ISACEnv):
     ``[-lambda, lambda]`` in steps of ``lambda/8`` (17 levels), serves K = 4 single-antenna
     multipath users and senses a point target. The agent designs ``W = [W_C W_R]`` and both
     surface shapes to minimise the CRB of the target's (azimuth, elevation) with every user at
-    ``SINR >= gamma`` and ``||W||_F^2 <= P_max`` (problem (20) of seeds/000; spec ``fim.md``).
+    ``SINR >= gamma`` and ``||W||_F^2 <= P_max`` (problem (20) of [FIM]; spec ``fim.md``).
     Every equation lives in :mod:`isac_gym.physics.fim`.
 
     **Action space** ``Box(-1, 1, float32)``:
@@ -231,29 +272,19 @@ class FIMEnv(ISACEnv):
       K MRT/ZF mixing factors, the communication/sensing power split, the sensing-direction mix
       (target steering vector vs its projection orthogonal to the users), then Nt + Nr position
       moves: below -1/3 one step down, above +1/3 one step up, otherwise stay. The beamformer
-      meets the power budget exactly; a move past ``y_max`` is clipped and counts as a violation.
+      meets the power budget exactly; a move past ``y_max`` is clipped and penalised in the reward
+      (term ``position``) but the clipped configuration is legal: ``feasible`` judges the
+      configuration (power, QoS, positions within limits), never the action.
     * ``action_mode="direct"``, dimension ``1 + 2 Nt (K+Nr) + Nt + Nr`` (310):
       ``W = sqrt(s P_max) A / ||A||_F`` with ``s = (a_0+1)/2`` and A from Re/Im entries, then
       absolute positions ``round(8 a) lambda/8``. ``env.unwrapped.encode(config)`` inverts it.
 
-    **Observation** ``Box(-100, 100, float32)``, in this order:
+    **Observation** ``Box(-100, 100, float32)``, in this order (sizes at the defaults):
 
-    ============================  ======================  ===========================
-    entry                         size                    scaling
-    ============================  ======================  ===========================
-    transmit power                1                       / P_max
-    element positions (tx, rx)    Nt + Nr                 / lambda
-    user SINR                     K                       dB / 10, clipped to [-10, 10]
-    CRB score f(CRB)              1                       log-normalised (see reward)
-    per-user beam power           K                       / P_max
-    violations power, QoS, pos.   3                       as in the reward
-    previous action               action dim              raw (zeros after reset)
-    user channels Re, Im          2 K Nt                  / sqrt(beta_k)
-    target direction              4                       cos/sin of phi_t, theta_t
-    ============================  ======================  ===========================
+    {observation_table}
 
     **Reward** (eq. (21), constraint-aware): ``f(CRB) - w_qos sum_k max(0, 1 - SINR_k/gamma)
-    - w_pos (clipped moves)/(Nt+Nr) - w_pow max(0, P/P_max - 1)`` with
+    - w_pos ((clipped moves)/(Nt+Nr) + elements out of limits) - w_pow max(0, P/P_max - 1)`` with
     ``f(c) = (log c_worst - log c)/(log c_worst - log c_target)`` clipped below at -1 only;
     ``c_worst`` is the CRB of isotropic transmission and ``c_target`` of all power on the
     target direction, both with flat arrays, per scenario. Good policies score 2-3 (shaping
@@ -265,16 +296,19 @@ class FIMEnv(ISACEnv):
 
     **Info.** ``objective`` and ``crb`` (rad^2), ``score``, ``sinr`` (linear, K), ``rate``
     (bit/s/Hz), ``power`` (W), ``user_power`` (W), ``violation``, ``feasible``,
-    ``reward_terms``, ``config`` (``beams``, ``y_tx``, ``y_rx`` in m).
+    ``clipped_moves`` (fraction), ``reward_terms``, ``config`` (``beams``, ``y_tx``, ``y_rx`` in m, and
+    ``y_tx_requested``, ``y_rx_requested``: the positions asked for before clipping, so that
+    ``env.unwrapped.evaluate(info["config"])`` reproduces the step's reward exactly).
 
-    **Arguments.** ``n_tx_x, n_tx_z, n_rx_x, n_rx_z`` (3, 3, 4, 3), ``n_users`` (4),
-    ``n_paths`` (3), ``p_max_dbm`` (20), ``gamma`` (7 = 2^3 - 1), ``noise_user_dbm`` (-100),
-    ``noise_radar_dbm`` (-95), ``snapshots`` T (256), ``carrier_hz`` (28e9), ``y_max_wl`` (1),
-    ``step_wl`` (1/8), ``target_distance_m`` (30), ``action_mode`` ("paper" | "direct"),
-    ``w_qos`` (1), ``w_pos`` (0.5), ``w_pow`` (1), ``scenario`` ("random" | "fixed"),
-    ``scenario_seed``, ``render_mode`` (None | "ansi").
+    **Arguments** (defaults from :class:`~isac_gym.physics.fim.FIMParams` and :class:`FIMOptions`):
 
-    **Paper.** FIM-enabled ISAC: CRB minimisation with QoS constraints by DDPG (seeds/000).
+    {arguments}
+
+    **Rendering** (``render_mode="rgb_array"``): the transmit beam pattern over azimuth at the
+    target's elevation with the users' path directions and the target marked, and the surface
+    heights of both FIMs.
+
+    **Paper.** FIM-enabled ISAC: CRB minimisation with QoS constraints by DDPG ([FIM]).
     Choices the paper leaves open (carrier, paths, path loss, target, T, reward weights) follow
     spec ``fim.md``.
     """
@@ -288,10 +322,6 @@ class FIMVectorEnv(ISACVectorEnv):
     system_class = FIMSystem
 
 
-def config_from_dict(d: dict[str, Any]) -> fim.FIMConfiguration:
-    """Build a :class:`~isac_gym.physics.fim.FIMConfiguration` from ``info["config"]``."""
-    return fim.FIMConfiguration(np.asarray(d["beams"], complex), np.asarray(d["y_tx"], float),
-                                np.asarray(d["y_rx"], float))
+document(FIMEnv, FIMSystem)
 
-
-__all__ = ["FIMEnv", "FIMVectorEnv", "FIMSystem", "config_from_dict"]
+__all__ = ["FIMEnv", "FIMVectorEnv", "FIMSystem", "FIMOptions", "FIMReferences"]

@@ -1,15 +1,17 @@
-"""ISAC-RIS-SLP-v0 / ISAC-RIS-SLP-DoA-v0: RIS-aided symbol-level precoding (seeds/003, spec ris_slp.md)."""
+"""ISAC-RIS-SLP-v0 / ISAC-RIS-SLP-DoA-v0: RIS-aided symbol-level precoding ([RIS-SLP], docs/ris_slp.md)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from ..physics import ris_slp
-from ..physics.arrays import cis
-from .base import ISACEnv, ISACVectorEnv, System, check_choice, check_finite, check_positive, log_score
+from ..physics import batching, ris_slp
+from ..physics.ris_slp import RISSLPConfiguration
+from ..physics.validation import param, validate_fields
+from ..physics.arrays import cis, ula
+from ..render import pattern_db
+from .base import Decoded, ISACEnv, ISACVectorEnv, Metrics, ObsPart, Panel, System, document, log_score
 
 TASKS = ("detection", "doa")
 #: Seed of the fixed "uninformed" configuration (random waveform, random RIS) anchoring the score at 0.
@@ -17,16 +19,34 @@ ANCHOR_SEED = 20250120
 
 
 @dataclass(frozen=True)
-class RISSLPConfiguration:
-    """What the BS controls (fields may carry leading batch axes).
+class RISSLPOptions:
+    """Env options of the RIS-SLP ids."""
 
-    Attributes:
-        x: ``[L, M]`` complex waveform, ``|x| = sqrt(P/M)`` (sqrt(W)).
-        phi: ``[N]`` complex RIS coefficients, ``|phi| = 1`` (0 entries model an absent RIS).
-    """
+    task: str = param("detection", "'detection' (radar output SINR, ISAC-RIS-SLP-v0) or 'doa' (DoA CRB, "
+                      "ISAC-RIS-SLP-DoA-v0)", kind="choice", choices=TASKS)
+    action_mode: str = param("direct", "'direct' (the only mode: every phase of x and phi)", kind="choice",
+                             choices=("direct",))
+    w_qos: float = param(1.0, "weight of the CI QoS violation mean_{k,l} max(0, g_kl)/gamma_kl", kind="nonneg")
 
-    x: np.ndarray
-    phi: np.ndarray
+    def __post_init__(self):
+        validate_fields(self)
+
+
+@dataclass(frozen=True)
+class RISSLPReferences:
+    """Per-scenario constants: score anchors (``worst`` scores 0, ``target`` 1) and the static observation."""
+
+    worst: np.ndarray
+    target: np.ndarray
+    static_obs: np.ndarray
+
+
+@dataclass(frozen=True)
+class RISSLPState:
+    """Intermediates of one assessment: effective user channels ``[B, K, M]`` and CI margins ``[B, K, L]``."""
+
+    heff: np.ndarray
+    margins: np.ndarray
 
 
 def _normalised_rows(h: np.ndarray) -> np.ndarray:
@@ -43,42 +63,39 @@ def _signed_log(v: np.ndarray) -> np.ndarray:
 class RISSLPSystem(System):
     """Batched adapter of the RIS-SLP system; see :class:`RISSLPEnv` for the manual."""
 
+    params_class = ris_slp.RISSLPParams
+    options_class = RISSLPOptions
+    config_class = RISSLPConfiguration
     violation_names = ("qos",)
+    oracle_module = "isac_gym.oracles.ris_slp"
 
-    def __init__(self, task: str = "detection", n_tx: int = 6, n_elements: int = 64, n_users: int = 3,
-                 n_slots: int = 20, psk_order: int = 4, p_max_dbm: float | None = None, noise_dbm: float = -80.0,
-                 qos_db: float = 10.0, action_mode: str = "direct", w_qos: float = 1.0):
-        check_choice("task", task, TASKS)
-        check_choice("action_mode", action_mode, ("direct",))
-        for name, value in (("n_tx", n_tx), ("n_elements", n_elements), ("n_users", n_users), ("n_slots", n_slots)):
-            check_positive(name, value, integer=True)
-        check_positive("psk_order", psk_order, integer=True)
-        if psk_order < 2:
-            raise ValueError(f"psk_order must be an integer >= 2, got {psk_order!r}")
-        if p_max_dbm is None:
-            p_max_dbm = 50.0 if task == "detection" else 40.0
-        for name, value in (("p_max_dbm", p_max_dbm), ("noise_dbm", noise_dbm), ("qos_db", qos_db)):
-            check_finite(name, value)
-        check_positive("w_qos", w_qos, allow_zero=True)
-        if n_slots <= max(ris_slp.RISSLPParams().clutter_bins):
-            raise ValueError(f"n_slots must exceed the largest clutter range bin (2), got {n_slots}")
-        self.task = task
-        self.action_mode = action_mode
-        self.params = ris_slp.RISSLPParams(
-            n_tx=int(n_tx), n_elements=int(n_elements), n_users=int(n_users), n_slots=int(n_slots),
-            psk_order=int(psk_order), p_max_dbm=float(p_max_dbm), noise_dbm=float(noise_dbm), qos_db=float(qos_db))
-        self.objective_name = "radar_sinr" if task == "detection" else "crb"
-        self.weights = {"qos": float(w_qos)}
-        p = self.params
+    def __init__(self, params: ris_slp.RISSLPParams, options: RISSLPOptions):
+        super().__init__(params, options)
+        self.task = options.task
+        self.action_mode = options.action_mode
+        self.objective_name = "radar_sinr" if self.task == "detection" else "crb"
+        self.maximise = self.task == "detection"
+        self.weights = {"qos": options.w_qos}
+        p = params
         self.n_x = p.n_slots * p.n_tx
         self.action_dim = self.n_x + p.n_elements
         q1 = p.n_clutter + 1
-        # symbols, direct and effective user channels, geometry, previous action, CI margins, score
-        self.obs_dim = p.n_users * p.n_slots + 4 * p.n_users * p.n_tx + 2 * q1 + self.action_dim + p.n_users + 1
+        self.obs_layout = (
+            ObsPart("symbols", p.n_users * p.n_slots, "PSK index / Omega", "K L"),
+            ObsPart("direct user channels h_k^H (Re, Im)", 2 * p.n_users * p.n_tx, "/ RMS of the row", "2 K M"),
+            ObsPart("target and clutter geometry", 2 * q1, "sin of the BS and RIS angles", "2 (Q+1)"),
+            ObsPart("effective channels h_k^H + h_rk^H Phi G (Re, Im)", 2 * p.n_users * p.n_tx,
+                    "/ RMS of the row", "2 K M"),
+            ObsPart("previous action", self.action_dim, "raw (zeros after reset)", "M L + N"),
+            ObsPart("worst CI margin per user", p.n_users, "signed log1p of max_l g_kl / gamma", "K"),
+            ObsPart("objective score", 1, "log-normalised (see reward)"),
+        )
+        self._static_parts = self.obs_layout[:3]
         pts = ris_slp.sensing_points(p)
         self._geometry_obs = np.r_[np.sin(ris_slp.bs_angle(pts)), np.sin(ris_slp.ris_angle(p, pts))]
         anchor = np.random.default_rng(ANCHOR_SEED).uniform(-1.0, 1.0, self.action_dim)
-        self._anchor = self.config_from_action(anchor[None, :])
+        #: The fixed random configuration that scores 0 in every scenario (unbatched).
+        self.anchor_config = batching.take(self._from_action(anchor[None, :]), 0)
 
     # -- scenarios --------------------------------------------------------------------
     def draw(self, rng):
@@ -90,32 +107,32 @@ class RISSLPSystem(System):
             return ris_slp.radar_sinr(self.params, scenario, config.x, config.phi)
         return ris_slp.doa_crb(self.params, scenario, config.x, config.phi)
 
-    def references(self, scenario) -> dict[str, Any]:
-        """Score anchors: a fixed random configuration (0) and the matched radar design (1)."""
+    def references(self, scenario) -> RISSLPReferences:
+        """Score anchors: the fixed random configuration (0) and the matched radar design (1)."""
         x, phi = ris_slp.matched_design(self.params, scenario)
         batch = scenario.symbols.shape[0]
-        anchor = RISSLPConfiguration(np.broadcast_to(self._anchor.x, (batch,) + self._anchor.x.shape[1:]),
-                                     np.broadcast_to(self._anchor.phi, (batch,) + self._anchor.phi.shape[1:]))
+        anchor = RISSLPConfiguration(np.broadcast_to(self.anchor_config.x, (batch,) + self.anchor_config.x.shape),
+                                     np.broadcast_to(self.anchor_config.phi, (batch,) + self.anchor_config.phi.shape))
         static = np.concatenate([scenario.symbols.reshape(batch, -1) / self.params.psk_order,
                                  _normalised_rows(np.conj(scenario.h_user)),
                                  np.broadcast_to(self._geometry_obs, (batch, self._geometry_obs.size))], axis=-1)
-        return {"worst": self.objective(anchor, scenario),
-                "target": self.objective(RISSLPConfiguration(x, phi), scenario), "static_obs": static}
+        return RISSLPReferences(self.objective(anchor, scenario), self.objective(RISSLPConfiguration(x, phi), scenario),
+                                static)
 
     def initial_config(self, scenario, refs) -> RISSLPConfiguration:
         """The configuration of the all-zero action: equal phases on every antenna and element."""
-        return self.config_from_action(np.zeros((scenario.symbols.shape[0], self.action_dim)))
+        return self._from_action(np.zeros((scenario.symbols.shape[0], self.action_dim)))
 
     # -- actions ----------------------------------------------------------------------
-    def config_from_action(self, action: np.ndarray) -> RISSLPConfiguration:
+    def _from_action(self, action: np.ndarray) -> RISSLPConfiguration:
         """``x = sqrt(P/M) exp(j pi a_x)``, ``phi = exp(j pi a_phi)``: the modulus constraints hold by construction."""
         p = self.params
         phases = cis(np.pi * action)
         x = (p.amplitude * phases[:, : self.n_x]).reshape(-1, p.n_slots, p.n_tx)
         return RISSLPConfiguration(x, phases[:, self.n_x:])
 
-    def decode(self, action, scenario, refs, previous):
-        return self.config_from_action(action), {}
+    def decode(self, action, scenario, refs, previous) -> Decoded:
+        return Decoded(self._from_action(action))
 
     def encode(self, config: RISSLPConfiguration) -> np.ndarray:
         """Phases of ``x`` and ``phi`` divided by pi (an absent RIS, ``phi = 0``, encodes as phase 0)."""
@@ -123,44 +140,75 @@ class RISSLPSystem(System):
         return np.concatenate([ax, np.angle(np.asarray(config.phi)) / np.pi], axis=-1)
 
     # -- metrics, reward, observation ---------------------------------------------------
-    def metrics(self, config, scenario, refs, aux=None) -> dict[str, np.ndarray]:
+    def measure(self, config, scenario, refs, cache=None) -> tuple[Metrics, RISSLPState]:
         p = self.params
         obj = self.objective(config, scenario)
         heff = ris_slp.effective_user_channels(scenario, config.phi)
         margins = ris_slp.ci_margins(p, scenario, config.x, config.phi,
                                      ris_slp.symbol_frame(p, scenario, config.x, config.phi, heff))
         sinr = np.min(ris_slp.ci_snr(p, margins), axis=-1)
-        out = {"objective": obj, self.objective_name: obj, "sinr": sinr, "rate": np.log2(1.0 + sinr),
-               "power": np.einsum("...lm,...lm->...", config.x, config.x.conj()).real / p.n_slots,
-               "ci_margin_worst": np.max(margins, axis=-1) / p.qos_threshold}
-        if self.task == "detection":
-            out["radar_sinr_db"] = 10.0 * np.log10(np.maximum(obj, 1e-30))
-        out["_margins"] = margins
-        out["_heff"] = heff
-        return out
+        power = np.einsum("...lm,...lm->...", config.x, config.x.conj()).real / p.n_slots
+        extra = {"ci_margin_worst": np.max(margins, axis=-1) / p.qos_threshold}
+        return Metrics(obj, sinr, np.log2(1.0 + sinr), power, extra), RISSLPState(heff, margins)
 
-    def violations(self, metrics, aux) -> dict[str, np.ndarray]:
-        g = metrics["_margins"] / self.params.qos_threshold
+    def violations(self, metrics, state: RISSLPState, config) -> dict[str, np.ndarray]:
+        g = state.margins / self.params.qos_threshold
         return {"qos": np.mean(np.maximum(g, 0.0), axis=(-2, -1))}
 
-    def score(self, metrics, refs) -> np.ndarray:
-        """``log``-normalised objective: 0 at the random anchor, 1 at the matched radar design."""
-        obj = metrics["objective"]
-        if self.task == "detection":  # maximised: score the inverse so log_score's orientation holds
-            return log_score(1.0 / np.maximum(obj, 1e-300), 1.0 / np.maximum(refs["worst"], 1e-300),
-                             1.0 / np.maximum(refs["target"], 1e-300))
-        return log_score(obj, refs["worst"], refs["target"])
+    def score(self, metrics, refs: RISSLPReferences) -> np.ndarray:
+        """Log-normalised objective: 0 at the random anchor, 1 at the matched radar design."""
+        return log_score(metrics.objective, refs.worst, refs.target, maximise=self.maximise)
 
-    def observe(self, metrics, violations, score, config, scenario, refs, prev_action) -> np.ndarray:
-        heff = metrics["_heff"]
-        # static part: symbols, direct channels, geometry (see references())
-        parts = [refs["static_obs"], _normalised_rows(heff), prev_action, _signed_log(metrics["ci_margin_worst"]),
-                 score[:, None]]
-        return np.concatenate(parts, axis=-1)
+    def observe(self, assessment, config, scenario, refs: RISSLPReferences, prev_action) -> dict[str, np.ndarray]:
+        static = refs.static_obs
+        out = {}
+        start = 0
+        for part in self._static_parts:  # symbols, direct channels, geometry (see references())
+            out[part.name] = static[:, start: start + part.size]
+            start += part.size
+        out["effective channels h_k^H + h_rk^H Phi G (Re, Im)"] = _normalised_rows(assessment.state.heff)
+        out["previous action"] = prev_action
+        out["worst CI margin per user"] = _signed_log(assessment.metrics.extra["ci_margin_worst"])
+        out["objective score"] = assessment.score
+        return out
 
-    def config_dict(self, config) -> dict[str, np.ndarray]:
-        return {"x": config.x, "phi": config.phi}
 
+    def render_panels(self, info, scenario, refs) -> list[Panel]:
+        """Waveform beam pattern over the BS angle (target, clutters, RIS and the users' disc marked),
+        the RIS phases and the CI margins of every user and slot."""
+        p = self.params
+        cfg = self.as_config(info["config"])
+        grid = np.linspace(-np.pi / 2, np.pi / 2, 361)
+        power = np.mean(np.abs(np.conj(ula(p.n_tx, grid)) @ cfg.x.T) ** 2, axis=-1)
+        pts = ris_slp.sensing_points(p)
+        margins = ris_slp.ci_margins(p, scenario, cfg.x, cfg.phi) / p.qos_threshold
+
+        def beam(ax):
+            ax.plot(np.degrees(grid), pattern_db(power), lw=1.2)
+            ax.axvline(np.degrees(ris_slp.bs_angle(pts[0])), color="tab:red", lw=1.2, label="target")
+            for q in range(1, len(pts)):
+                ax.axvline(np.degrees(ris_slp.bs_angle(pts[q])), color="tab:gray", lw=0.8, ls="--")
+            ax.axvline(np.degrees(ris_slp.bs_angle(np.asarray(p.ris_position_m))), color="tab:purple", lw=0.8,
+                       label="RIS")
+            ax.axvline(np.degrees(ris_slp.bs_angle(np.asarray(p.user_center_m))), color="tab:green", lw=0.8,
+                       label="users")
+            ax.set_xlabel("angle from the BS (deg); grey: clutter", fontsize=7)
+            ax.set_ylabel("dB", fontsize=7)
+            ax.legend(fontsize=6, loc="lower right")
+
+        def phases(ax):
+            ax.plot(np.degrees(np.angle(cfg.phi)), ".", ms=3)
+            ax.set_xlabel("RIS element", fontsize=7)
+            ax.set_ylabel("phase (deg)", fontsize=7)
+
+        def ci(ax):
+            lim = max(1.0, float(np.max(np.abs(margins))))
+            im = ax.imshow(margins, cmap="RdYlGn_r", vmin=-lim, vmax=lim, aspect="auto")
+            ax.figure.colorbar(im, ax=ax, fraction=0.046, label="g / gamma (<= 0 holds)")
+            ax.set_xlabel("slot", fontsize=7)
+            ax.set_ylabel("user", fontsize=7)
+
+        return [Panel("waveform beam pattern", beam), Panel("RIS phases", phases), Panel("CI margins", ci)]
 
 class RISSLPEnv(ISACEnv):
     """RIS-aided symbol-level precoding for ISAC: design the waveform and the RIS phases.
@@ -170,29 +218,19 @@ class RISSLPEnv(ISACEnv):
     senses a target at 0 deg among Q = 3 clutters (range bins 0, 1, 2 at -60, -20, 45 deg). The
     agent chooses the constant-modulus waveform ``x`` (ML phases) and the RIS phases ``phi``
     (N phases). ``task="detection"`` (``ISAC-RIS-SLP-v0``) maximises the MVDR radar output SINR
-    (eq. (21a) of seeds/003); ``task="doa"`` (``ISAC-RIS-SLP-DoA-v0``) minimises the CRB of the
+    (eq. (21a) of [RIS-SLP]); ``task="doa"`` (``ISAC-RIS-SLP-DoA-v0``) minimises the CRB of the
     target's DoA seen from the BS and the RIS (eq. (41)). Every received symbol must lie in its
     constructive-interference region with SNR ``Gamma`` (eqs. (2), (19)). Physics:
-    :mod:`isac_gym.physics.ris_slp`; spec ``ris_slp.md``.
+    :mod:`isac_gym.physics.ris_slp`; docs/ris_slp.md.
 
     **Action space** ``Box(-1, 1, float32)`` of dimension ``M L + N`` (184):
     ``x = sqrt(P/M) exp(j pi a[:ML])`` (slot-major, ``[L, M]``) and ``phi = exp(j pi a[ML:])``;
     the modulus constraints hold by construction. This is the ``direct`` mode (the only one);
     ``env.unwrapped.encode(config)`` inverts it.
 
-    **Observation** ``Box(-100, 100, float32)``, in this order:
+    **Observation** ``Box(-100, 100, float32)``, in this order (sizes at the defaults):
 
-    ==================================  ===============  ======================================
-    entry                               size             scaling
-    ==================================  ===============  ======================================
-    symbols                             K L              PSK index / Omega
-    direct user channels h_k^H (Re,Im)  2 K M            / RMS of the row
-    effective channels at current phi   2 K M            ``h_k^H + h_rk^H Phi G``, / RMS
-    target and clutter geometry         2 (Q+1)          sin of the BS and RIS angles
-    previous action                     M L + N          raw (zeros after reset)
-    worst CI margin per user            K                signed log1p of ``max_l g_kl / gamma``
-    objective score                     1                log-normalised (see reward)
-    ==================================  ===============  ======================================
+    {observation_table}
 
     **Reward** ``f(metric) - w_qos mean_{k,l} max(0, g_kl) / gamma_kl``. ``f`` is the log of the
     metric normalised per scenario between a fixed random configuration (0) and a closed-form
@@ -210,14 +248,17 @@ class RISSLPEnv(ISACEnv):
     (W per slot, always P), ``ci_margin_worst``, ``violation``, ``feasible``, ``reward_terms``,
     ``config`` (``x``, ``phi``).
 
-    **Arguments.** ``task`` ("detection" | "doa"), ``n_tx`` M (6), ``n_elements`` N (64),
-    ``n_users`` K (3), ``n_slots`` L (20), ``psk_order`` Omega (4), ``p_max_dbm`` (50 for
-    detection, 40 for DoA: the paper's Figs. 4 and 9), ``noise_dbm`` (-80), ``qos_db`` Gamma
-    (10), ``w_qos`` (1), ``action_mode`` ("direct"), ``scenario``, ``scenario_seed``,
-    ``render_mode`` (None | "ansi").
+    **Arguments** (defaults from :class:`~isac_gym.physics.ris_slp.RISSLPParams` and :class:`RISSLPOptions`;
+    the DoA id registers ``task="doa", p_max_dbm=40``, the power of the paper's DoA figures):
 
-    **Paper.** RIS-aided symbol-level precoding for ISAC by model-driven learning (seeds/003).
-    Geometry, channel models (Rician 10 dB BS-RIS) and the user disc follow spec ``ris_slp.md``.
+    {arguments}
+
+    **Rendering** (``render_mode="rgb_array"``): the transmit beam pattern of the waveform over the
+    BS angle with the target, clutters and users marked, the RIS phases, and the CI margins of
+    every user and slot.
+
+    **Paper.** RIS-aided symbol-level precoding for ISAC by model-driven learning ([RIS-SLP], docs/ris_slp.md).
+    Geometry, channel models (Rician 10 dB BS-RIS) and the user disc follow docs/ris_slp.md.
     """
 
     system_class = RISSLPSystem
@@ -229,8 +270,6 @@ class RISSLPVectorEnv(ISACVectorEnv):
     system_class = RISSLPSystem
 
 
-def config_from_dict(d: dict[str, Any]) -> RISSLPConfiguration:
-    """Build a configuration from ``info["config"]``."""
-    return RISSLPConfiguration(np.asarray(d["x"], complex), np.asarray(d["phi"], complex))
+document(RISSLPEnv, RISSLPSystem)
 
-
+__all__ = ["RISSLPEnv", "RISSLPVectorEnv", "RISSLPSystem", "RISSLPOptions", "RISSLPConfiguration"]

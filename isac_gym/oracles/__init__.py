@@ -2,31 +2,27 @@
 
 ``isac_gym.oracles.make(env, name="oracle")`` returns a policy with
 ``predict(observation, state=None, episode_start=None, deterministic=True)`` and
-``solve(scenario) -> configuration``; ``names(env)`` lists what an env offers.
+``solve(scenario) -> Solution``; ``names(env)`` lists what an env offers. Each system declares its
+policies in its oracle module (``policies(system) -> {name: class}``), named by the system's
+``oracle_module``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .base import Policy, RandomPolicy
+from ..envs.base import policies_of
+from .base import Design, Policy, RandomPolicy, Solution
 
-__all__ = ["Policy", "RandomPolicy", "make", "names"]
+__all__ = ["Design", "Policy", "RandomPolicy", "Solution", "make", "names"]
 
 
 def _table(env: Any) -> dict[str, Any]:
-    from ..envs.fim import FIMSystem
-    from ..envs.ris_slp import RISSLPSystem
-    from . import fim, ris_slp
-
     system = getattr(env, "unwrapped", env).system
-    if isinstance(system, FIMSystem):
-        return fim.POLICIES
-    if isinstance(system, RISSLPSystem):
-        if system.task == "doa":  # without a RIS theta_RIS is unidentifiable: the DoA bound is infinite
-            return {k: v for k, v in ris_slp.POLICIES.items() if k != "no_ris"}
-        return ris_slp.POLICIES
-    raise ValueError(f"env has no oracles registered (system {type(system).__name__})")
+    table = policies_of(system)
+    if not table:
+        raise ValueError(f"env has no oracles registered (system {type(system).__name__})")
+    return table
 
 
 def names(env: Any) -> list[str]:

@@ -1,7 +1,7 @@
-"""Oracle and baselines of ISAC-FIM-v0 (spec fim.md, "Oracle and baselines").
+"""Oracle and baselines of ISAC-FIM-v0 (docs/fim.md, "Oracle and baselines").
 
 ``oracle``: alternating optimisation. For fixed shapes the CRB-minimising beamforming under the
-SINR and power constraints of problem (20) of seeds/000 is a semidefinite program in the
+SINR and power constraints of problem (20) of [FIM] is a semidefinite program in the
 covariances ``R_k`` (users) and ``R_s`` (sensing): the Fisher matrix is linear in ``R``, the CRB
 is bounded through Schur complements, and each SINR constraint is linear. For a fixed W the
 element positions are improved by coordinate search over the ``2 y_max/step + 1`` levels. The
@@ -19,7 +19,6 @@ removes the large common phase slope of the 6-lambda transmit offset.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,17 +27,23 @@ import numpy as np
 
 from ..physics import fim
 from ..physics.arrays import steering_with_derivatives
-from .base import Policy, RandomPolicy
+from ..physics.beamforming import scale_onto_budget, unit_columns, zf_directions
+from .base import Design, Policy, RandomPolicy
+from .sdp import ProgramCache, crb_epigraph, extract_user_beams, hermitian_psd, psd_part, solve_counted
 
 #: SINR targets are solved for with this relative margin so rank-one extraction stays feasible.
 SINR_MARGIN = 1e-3
 
 
-@dataclass
+@dataclass(frozen=True)
 class SDPResult:
-    beams: np.ndarray  # [Nt, K + Nr]
+    """One SDP solve: the extracted beamformer ``[Nt, K + Nr]``, its CRB (inf when the solve failed),
+    the solver's status and the warnings it raised."""
+
+    beams: np.ndarray
     crb: float
     status: str
+    solver_warnings: int = 0
 
 
 def centred_steering(params: fim.FIMParams, scenario: fim.FIMScenario, y_tx: np.ndarray,
@@ -68,20 +73,14 @@ class _CRBProgram:
         self.psi = {ij: cp.Parameter((nt, nt), complex=True) for ij in self.PAIRS}
         self.hh = [cp.Parameter((nt, nt), complex=True) for _ in range(k_users)]
         self.noise = cp.Parameter(k_users, nonneg=True)
-        self.r_users = [cp.Variable((nt, nt), hermitian=True) for _ in range(k_users)]
-        self.r_sense = cp.Variable((nt, nt), hermitian=True)
+        self.r_users = hermitian_psd(nt, k_users)
+        self.r_sense = hermitian_psd(nt)[0]
         r_total = sum(self.r_users) + self.r_sense
         t = {ij: cp.sum(cp.multiply(r_total, self.psi[ij])) for ij in self.PAIRS}
         t00 = cp.real(t[0, 0])
         f_thth = cp.bmat([[cp.real(t[1, 1]), cp.real(t[1, 2])], [cp.real(t[1, 2]), cp.real(t[2, 2])]])
         f_tha = cp.bmat([[cp.real(t[0, 1]), -cp.imag(t[0, 1])], [cp.real(t[0, 2]), -cp.imag(t[0, 2])]])
-        z = cp.Variable((2, 2), symmetric=True)
-        tvar = cp.Variable(2)
-        big = cp.bmat([[f_thth - z, f_tha], [f_tha.T, cp.bmat([[t00, 0], [0, t00]])]])
-        cons = [0.5 * (big + big.T) >> 0]  # Z <= Schur complement of F_aa: CRB <= Tr(Z^-1) <= t_1 + t_2
-        eye = np.eye(2)
-        for i in range(2):
-            cons.append(cp.bmat([[z, eye[:, i:i + 1]], [eye[i:i + 1, :], cp.reshape(tvar[i], (1, 1), order="F")]]) >> 0)
+        tvar, cons = crb_epigraph(f_thth, f_tha, cp.bmat([[t00, 0], [0, t00]]), 2)  # CRB <= t_1 + t_2
         cons += [r >> 0 for r in self.r_users] + [self.r_sense >> 0, cp.real(cp.trace(r_total)) <= 1.0]
         for k in range(k_users):
             sig = cp.real(cp.sum(cp.multiply(self.r_users[k], self.hh[k])))
@@ -89,19 +88,14 @@ class _CRBProgram:
             cons.append(sig >= gamma * interf + gamma * self.noise[k])
         self.problem = cp.Problem(cp.Minimize(cp.sum(tvar)), cons)
 
-    _cache: dict[tuple, _CRBProgram] = {}
 
-    @classmethod
-    def get(cls, nt: int, k_users: int, gamma: float) -> _CRBProgram:
-        key = (nt, k_users, round(gamma, 12))
-        if key not in cls._cache:
-            cls._cache[key] = cls(nt, k_users, gamma)
-        return cls._cache[key]
+#: Canonicalised programs by (Nt, K, gamma): bounded, so sweeps over many gammas do not grow memory.
+PROGRAMS = ProgramCache(lambda nt, k, gamma: _CRBProgram(nt, k, gamma), maxsize=8)
 
 
 def _trace_operators(tx: np.ndarray, rx: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
     """``Psi_ij = (A_j^H A_i)^T`` so that ``Tr(A_i R A_j^H) = sum(R o Psi_ij)``; ``A_0 = b a^H``,
-    ``A_i = b_i a^H + b a_i^H`` (eqs. (11)-(12) of seeds/000)."""
+    ``A_i = b_i a^H + b a_i^H`` (eqs. (11)-(12) of [FIM])."""
     mats = [np.outer(rx[0], np.conj(tx[0]))]
     for i in (1, 2):
         mats.append(np.outer(rx[i], np.conj(tx[0])) + np.outer(rx[0], np.conj(tx[i])))
@@ -114,14 +108,14 @@ def sdp_beamforming(params: fim.FIMParams, scenario: fim.FIMScenario, y_tx: np.n
 
     Returns the beamformer ``W = [w_1..w_K, W_R]`` with ``w_k = R_k h_k / sqrt(h_k^H R_k h_k)`` and
     ``W_R`` a square root of ``R - sum_k w_k w_k^H`` (kept to its ``Nr`` strongest directions),
-    which reproduces the SDP's SINRs and covariance exactly.
+    which reproduces the SDP's SINRs and covariance when the relaxation is tight.
     """
     nt, k_users = params.n_tx, params.n_users
     geom = fim.geometry(params, scenario)
     kin = fim.kinematics(geom, y_tx, y_rx)
     h = kin.channels  # [K, Nt]
     tx, rx = centred_steering(params, scenario, y_tx, y_rx)
-    program = _CRBProgram.get(nt, k_users, params.gamma * (1.0 + margin))
+    program = PROGRAMS.get(nt, k_users, round(params.gamma * (1.0 + margin), 12))
     scale = 1.0 / (nt * params.n_rx)
     for ij, op in _trace_operators(tx, rx).items():
         program.psi[ij].value = scale * op
@@ -129,57 +123,26 @@ def sdp_beamforming(params: fim.FIMParams, scenario: fim.FIMScenario, y_tx: np.n
     for k in range(k_users):
         program.hh[k].value = np.outer(h[k], np.conj(h[k])).T / hn2[k]  # h^H R h = sum(R o (h h^H)^T)
     program.noise.value = params.noise_user_w / (params.p_max_w * hn2)
-    prob = program.problem
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            prob.solve(solver=solver)
-        except cp.SolverError:
-            return SDPResult(np.zeros((nt, params.n_streams), complex), float("inf"), "solver_error")
-    if prob.status not in ("optimal", "optimal_inaccurate") or program.r_sense.value is None:
-        return SDPResult(np.zeros((nt, params.n_streams), complex), float("inf"), str(prob.status))
+    status, n_warn = solve_counted(program.problem, solver=solver)
+    if status not in ("optimal", "optimal_inaccurate") or program.r_sense.value is None:
+        return SDPResult(np.zeros((nt, params.n_streams), complex), float("inf"), status, n_warn)
     p = params.p_max_w
-    rk = [p * _psd(r.value) for r in program.r_users]
-    rs = p * _psd(program.r_sense.value)
-    beams = _extract_beams(params, h, rk, rs)
-    cfg = fim.FIMConfiguration(beams, y_tx, y_rx)
-    crb = float(fim.evaluate(params, geom, cfg)["crb"])
-    return SDPResult(beams, crb, str(prob.status))
-
-
-def _psd(m: np.ndarray) -> np.ndarray:
-    m = 0.5 * (m + m.conj().T)
-    w, v = np.linalg.eigh(m)
-    return (v * np.maximum(w, 0.0)) @ v.conj().T
-
-
-def _extract_beams(params: fim.FIMParams, h: np.ndarray, rk: list[np.ndarray], rs: np.ndarray) -> np.ndarray:
-    nt, k_users = params.n_tx, params.n_users
-    beams = np.zeros((nt, params.n_streams), complex)
-    total = rs + sum(rk)
-    for k in range(k_users):
-        g = float(np.real(np.conj(h[k]) @ rk[k] @ h[k]))
-        if g > 0:
-            beams[:, k] = rk[k] @ h[k] / np.sqrt(g)
-    rest = _psd(total - beams[:, :k_users] @ beams[:, :k_users].conj().T)
-    w, v = np.linalg.eigh(rest)
-    order = np.argsort(w)[::-1][: params.n_rx]
-    beams[:, k_users: k_users + len(order)] = v[:, order] * np.sqrt(np.maximum(w[order], 0.0))
-    power = np.sum(np.abs(beams) ** 2)
-    if power > params.p_max_w:
-        beams *= np.sqrt(params.p_max_w / power)
-    return beams
+    rk = np.stack([p * psd_part(r.value) for r in program.r_users])
+    rs = p * psd_part(program.r_sense.value)
+    beams = scale_onto_budget(extract_user_beams(h, rk, rs + rk.sum(axis=0), params.n_rx), p)
+    crb = float(fim.evaluate(params, geom, fim.FIMConfiguration(beams, y_tx, y_rx))["crb"])
+    return SDPResult(beams, crb, status, n_warn)
 
 
 def zf_fallback(params: fim.FIMParams, scenario: fim.FIMScenario, y_tx: np.ndarray, y_rx: np.ndarray) -> np.ndarray:
-    """A feasible beamformer whenever one with ZF exists: ZF user beams at the SINR target (times 1.01),
-    the remaining power on the target direction projected orthogonally to the users (no interference)."""
+    """A beamformer that meets every constraint whenever ZF can: ZF user beams at the SINR target
+    (times 1.01), the remaining power on the target direction projected orthogonally to the users.
+    When the ZF powers exceed the budget the beams are scaled onto it (then the QoS is missed and the
+    caller reports it): the budget is never exceeded."""
     geom = fim.geometry(params, scenario)
     kin = fim.kinematics(geom, y_tx, y_rx)
     h = kin.channels
-    hm = h.T  # [Nt, K]
-    zf = hm @ np.linalg.pinv(np.conj(h) @ hm)
-    zf = zf / np.linalg.norm(zf, axis=0, keepdims=True)
+    zf = unit_columns(zf_directions(h, 1e-12 * np.mean(np.sum(np.abs(h) ** 2, axis=-1))))
     gains = np.abs(np.sum(np.conj(h.T) * zf, axis=0)) ** 2
     powers = 1.01 * params.gamma * params.noise_user_w / np.maximum(gains, 1e-300)
     beams = np.zeros((params.n_tx, params.n_streams), complex)
@@ -191,28 +154,45 @@ def zf_fallback(params: fim.FIMParams, scenario: fim.FIMScenario, y_tx: np.ndarr
         n = np.linalg.norm(orth)
         if n > 1e-9:
             beams[:, params.n_users] = orth / n * np.sqrt(rest)
-    return beams
+    return scale_onto_budget(beams, params.p_max_w)
 
 
-def _feasible(params, geom, cfg) -> tuple[bool, float]:
+def check_constraints(params: fim.FIMParams, geom: fim.FIMGeometry, cfg: fim.FIMConfiguration) -> tuple[bool, float]:
+    """``(every SINR >= gamma and ||W||^2 <= P_max, CRB)``: the checks after extraction (the final verdict
+    of a :class:`~isac_gym.oracles.base.Solution` is the env's own ``evaluate``)."""
     m = fim.evaluate(params, geom, cfg)
     ok = bool(np.all(m["sinr"] >= params.gamma * (1 - 1e-7)) and m["power"] <= params.p_max_w * (1 + 1e-9))
     return ok, float(m["crb"])
 
 
+@dataclass(frozen=True)
+class BeamResult:
+    """Beamforming for fixed shapes: ``W``, its CRB, whether it passed the checks, how it was obtained."""
+
+    beams: np.ndarray
+    crb: float
+    feasible: bool
+    status: str  # "optimal" (first solve), "repaired" (a re-solve or the ZF fall-back), "failed"
+    solver_warnings: int
+
+
 def feasible_beamforming(params: fim.FIMParams, scenario: fim.FIMScenario, y_tx: np.ndarray,
-                         y_rx: np.ndarray) -> tuple[np.ndarray, float]:
+                         y_rx: np.ndarray) -> BeamResult:
     """SDP beamforming, checked after extraction and repaired: re-solve with a larger margin, then with
-    SCS, then fall back to :func:`zf_fallback`. Returns ``(W, CRB)`` of the best feasible candidate."""
+    SCS, then fall back to :func:`zf_fallback`. The first candidate that passes every check wins; when
+    none does, the ZF fall-back (on the budget) is returned with ``feasible=False``."""
     geom = fim.geometry(params, scenario)
-    for margin, solver in ((SINR_MARGIN, "CLARABEL"), (1e-2, "CLARABEL"), (1e-2, "SCS")):
+    warn = 0
+    for attempt, (margin, solver) in enumerate(((SINR_MARGIN, "CLARABEL"), (1e-2, "CLARABEL"), (1e-2, "SCS"))):
         res = sdp_beamforming(params, scenario, y_tx, y_rx, margin=margin, solver=solver)
+        warn += res.solver_warnings
         if np.isfinite(res.crb):
-            ok, crb = _feasible(params, geom, fim.FIMConfiguration(res.beams, y_tx, y_rx))
+            ok, crb = check_constraints(params, geom, fim.FIMConfiguration(res.beams, y_tx, y_rx))
             if ok:
-                return res.beams, crb
+                return BeamResult(res.beams, crb, True, "optimal" if attempt == 0 else "repaired", warn)
     beams = zf_fallback(params, scenario, y_tx, y_rx)
-    return beams, _feasible(params, geom, fim.FIMConfiguration(beams, y_tx, y_rx))[1]
+    ok, crb = check_constraints(params, geom, fim.FIMConfiguration(beams, y_tx, y_rx))
+    return BeamResult(beams, crb, ok, "repaired" if ok else "failed", warn)
 
 
 def shape_search(params: fim.FIMParams, scenario: fim.FIMScenario, beams: np.ndarray, y_tx: np.ndarray,
@@ -247,39 +227,45 @@ def shape_search(params: fim.FIMParams, scenario: fim.FIMScenario, beams: np.nda
 
 
 def alternating(params: fim.FIMParams, scenario: fim.FIMScenario, move_tx: bool = True, move_rx: bool = True,
-                tol: float = 1e-3, max_rounds: int = 8,
-                start: fim.FIMConfiguration | None = None) -> fim.FIMConfiguration:
+                tol: float = 1e-3, max_rounds: int = 8, start: fim.FIMConfiguration | None = None) -> Design:
     """Alternate SDP beamforming and coordinate shape search until the CRB improves by < ``tol``.
 
-    Starts from flat arrays, or from the shapes of ``start``.
+    Starts from flat arrays, or from the shapes of ``start``. Every accepted round keeps a beamformer
+    that passed the checks, so the status is that of the first beamforming unless a later one needed repair.
     """
     if start is None:
         y_tx, y_rx = np.zeros(params.n_tx), np.zeros(params.n_rx)
     else:
         y_tx, y_rx = np.array(start.y_tx, float), np.array(start.y_rx, float)
-    beams, crb = feasible_beamforming(params, scenario, y_tx, y_rx)
+    best = feasible_beamforming(params, scenario, y_tx, y_rx)
+    warn, rounds, status = best.solver_warnings, 0, best.status
     for _ in range(max_rounds):
-        if not (move_tx or move_rx):
+        if not (move_tx or move_rx) or not best.feasible:
             break
+        rounds += 1
         # (a) moves that keep the current W feasible, then re-solve the beams for the new shapes
-        new_tx, new_rx, crb_shape = shape_search(params, scenario, beams, y_tx, y_rx, move_tx, move_rx)
-        new_beams, crb_new = feasible_beamforming(params, scenario, new_tx, new_rx)
-        if crb_new > crb_shape:  # keep the searched shapes with the old (still feasible) beams
-            new_beams, crb_new = beams, crb_shape
+        new_tx, new_rx, crb_shape = shape_search(params, scenario, best.beams, y_tx, y_rx, move_tx, move_rx)
+        cand = feasible_beamforming(params, scenario, new_tx, new_rx)
+        warn += cand.solver_warnings
+        if not cand.feasible or cand.crb > crb_shape:  # keep the searched shapes with the old (still feasible) beams
+            cand = BeamResult(best.beams, crb_shape, True, best.status, 0)
         if move_tx:
             # (b) transmit moves change the user channels, so QoS-tight beams block most of them:
             # search them ignoring QoS and let the SDP restore it, keeping whichever is better
-            rel_tx, rel_rx, _ = shape_search(params, scenario, beams, y_tx, y_rx, True, move_rx, keep_qos=False)
-            rel_beams, rel_crb = feasible_beamforming(params, scenario, rel_tx, rel_rx)
-            if rel_crb < crb_new:
-                new_tx, new_rx, new_beams, crb_new = rel_tx, rel_rx, rel_beams, rel_crb
-        if crb_new >= crb:
+            rel_tx, rel_rx, _ = shape_search(params, scenario, best.beams, y_tx, y_rx, True, move_rx, keep_qos=False)
+            rel = feasible_beamforming(params, scenario, rel_tx, rel_rx)
+            warn += rel.solver_warnings
+            if rel.feasible and rel.crb < cand.crb:
+                new_tx, new_rx, cand = rel_tx, rel_rx, rel
+        if cand.crb >= best.crb:
             break
-        improvement = (crb - crb_new) / crb
-        y_tx, y_rx, beams, crb = new_tx, new_rx, new_beams, crb_new
+        improvement = (best.crb - cand.crb) / best.crb
+        y_tx, y_rx, best = new_tx, new_rx, cand
+        if best.status == "repaired":
+            status = "repaired"
         if improvement < tol:
             break
-    return fim.FIMConfiguration(beams, y_tx, y_rx)
+    return Design(fim.FIMConfiguration(best.beams, y_tx, y_rx), status, rounds, warn)
 
 
 class _FIMSolver(Policy):
@@ -290,29 +276,33 @@ class _FIMSolver(Policy):
         super().__init__(env, seed)
         self.tol, self.max_rounds = tol, max_rounds
 
-    def solve(self, scenario: fim.FIMScenario) -> fim.FIMConfiguration:
-        return alternating(self.unwrapped.system.params, scenario, self.move_tx, self.move_rx, self.tol,
-                           self.max_rounds)
+    def design(self, scenario: fim.FIMScenario) -> Design:
+        return alternating(self.system.params, scenario, self.move_tx, self.move_rx, self.tol, self.max_rounds)
 
 
 class OraclePolicy(_FIMSolver):
     """Joint transmit/receive shaping + SDP beamforming (the classical reference).
 
-    The search is local, so it runs from two starts and keeps the lower CRB: flat arrays (where
-    receive moves dominate) and the transmit-only solution (transmit moves are the ones QoS
-    constraints block, so shaping that side first can reach a different basin).
+    The search is local, so it runs from two starts and keeps the lower CRB among the designs that
+    passed every check: flat arrays (where receive moves dominate) and the transmit-only solution
+    (transmit moves are the ones QoS constraints block, so shaping that side first can reach
+    another basin).
     """
 
     name = "oracle"
 
-    def solve(self, scenario: fim.FIMScenario) -> fim.FIMConfiguration:
-        params = self.unwrapped.system.params
+    def design(self, scenario: fim.FIMScenario) -> Design:
+        params = self.system.params
         geom = fim.geometry(params, scenario)
         tx_first = alternating(params, scenario, True, False, self.tol, self.max_rounds)
         candidates = [alternating(params, scenario, True, True, self.tol, self.max_rounds),
-                      alternating(params, scenario, True, True, self.tol, self.max_rounds, start=tx_first)]
-        crbs = [float(fim.evaluate(params, geom, c)["crb"]) for c in candidates]
-        return candidates[int(np.argmin(crbs))]
+                      alternating(params, scenario, True, True, self.tol, self.max_rounds, start=tx_first.config)]
+        checked = [check_constraints(params, geom, c.config) for c in candidates]
+        order = sorted(range(2), key=lambda i: (not checked[i][0], checked[i][1]))
+        best = candidates[order[0]]
+        warn = sum(c.solver_warnings for c in candidates) + tx_first.solver_warnings
+        iters = sum(c.iterations for c in candidates) + tx_first.iterations
+        return Design(best.config, best.status, iters, warn)
 
 
 class RigidPolicy(_FIMSolver):
@@ -336,5 +326,7 @@ class RxOnlyPolicy(_FIMSolver):
     move_tx = False
 
 
-POLICIES = {"oracle": OraclePolicy, "rigid": RigidPolicy, "tx_only": TxOnlyPolicy, "rx_only": RxOnlyPolicy,
+def policies(system: Any) -> dict[str, type[Policy]]:
+    """The oracle and baselines of ISAC-FIM-v0."""
+    return {"oracle": OraclePolicy, "rigid": RigidPolicy, "tx_only": TxOnlyPolicy, "rx_only": RxOnlyPolicy,
             "random": RandomPolicy}

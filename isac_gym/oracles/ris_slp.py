@@ -1,9 +1,9 @@
-"""Oracle and baselines of ISAC-RIS-SLP-v0 / ISAC-RIS-SLP-DoA-v0 (spec ris_slp.md).
+"""Oracle and baselines of ISAC-RIS-SLP-v0 / ISAC-RIS-SLP-DoA-v0 (docs/ris_slp.md).
 
 ``oracle``: a quasi-Newton method on the unit-modulus manifold with a PHR augmented Lagrangian
 for the constructive-interference constraints, written as the two half-planes whose intersection
 is each constructive region (the spec's alternative to the paper's ADMM-ALM-DFP;
-eqs. (45)-(47) of seeds/003 give the PHR form). The waveform and RIS coefficients are
+eqs. (45)-(47) of [RIS-SLP] give the PHR form). The waveform and RIS coefficients are
 parametrised by their phases, ``x = sqrt(P/M) e^{j theta_x}``, ``phi = e^{j theta_phi}``, so
 the modulus constraints (18c)-(18d) hold exactly and the manifold gradient is the phase
 gradient ``-2 Im(conj(g) v)`` of the Wirtinger gradient ``g``. Each augmented-Lagrangian
@@ -24,15 +24,15 @@ optimised), ``radar_only`` (QoS ignored: the upper reference), ``random``.
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
 
-from ..envs.ris_slp import RISSLPConfiguration
 from ..physics import ris_slp
-from .base import Policy, RandomPolicy
+from ..physics.ris_slp import RISSLPConfiguration
+from .base import Design, Policy, RandomPolicy
 
 MARGIN = 0.02
 
@@ -93,18 +93,29 @@ def _phase_grad(wirtinger: np.ndarray, v: np.ndarray) -> np.ndarray:
     return -2.0 * np.imag(np.conj(wirtinger) * v)
 
 
+@dataclass(frozen=True)
+class ALResult:
+    """Phases found by :func:`augmented_lagrangian`, its outer rounds and whether the repair step ran."""
+
+    theta: np.ndarray
+    rounds: int
+    repaired: bool
+
+
 def augmented_lagrangian(problem: _Problem, theta0: np.ndarray, rho: float = 10.0, outer: int = 12,
-                         inner: int = 150) -> np.ndarray:
+                         inner: int = 150) -> ALResult:
     """PHR augmented Lagrangian over L-BFGS inner solves (see the module docstring)."""
     theta = theta0.copy()
     if not problem.qos:
         res = minimize(problem.objective, theta, jac=True, method="L-BFGS-B", options={"maxiter": 4 * inner})
-        return res.x
+        return ALResult(res.x, 1, False)
     x, phi = problem.unpack(theta)
     problem.scale = float(np.median(np.abs(ris_slp.user_responses(problem.s, x, phi)))) or 1.0
     lam = np.zeros((2, problem.p.n_users, problem.p.n_slots))
     last_violation = np.inf
+    rounds = 0
     for _ in range(outer):
+        rounds += 1
         def fun(th, lam=lam, rho=rho):
             f, g = problem.objective(th)
             pv, pg = problem.penalty(th, lam, rho)
@@ -119,16 +130,17 @@ def augmented_lagrangian(problem: _Problem, theta0: np.ndarray, rho: float = 10.
         if violation > 0.5 * last_violation:
             rho *= 2.0
         last_violation = violation
-    if np.any(problem.constraints(theta) - MARGIN > 0.0):  # repair: constraints only
+    repaired = bool(np.any(problem.constraints(theta) - MARGIN > 0.0))
+    if repaired:  # repair: constraints only (the caller's check decides whether it worked)
         def repair(th):
             return problem.penalty(th, np.zeros_like(lam), 1.0)
 
         theta = minimize(repair, theta, jac=True, method="L-BFGS-B", options={"maxiter": 4 * inner}).x
-    return theta
+    return ALResult(theta, rounds, repaired)
 
 
 def solve(params: ris_slp.RISSLPParams, scenario, task: str, mode: str = "joint", qos: bool = True,
-          rng: np.random.Generator | None = None) -> RISSLPConfiguration:
+          rng: np.random.Generator | None = None) -> Design:
     """Design ``(x, phi)`` for one scenario. ``mode``: ``joint`` (x and phi), ``no_ris`` (phi = 0),
     ``random_ris`` (phi random, fixed). Starts from the matched radar design."""
     rng = np.random.default_rng(0) if rng is None else rng
@@ -146,26 +158,20 @@ def solve(params: ris_slp.RISSLPParams, scenario, task: str, mode: str = "joint"
     if phi_fixed is None:
         theta0 = np.r_[theta0, np.angle(phi0)]
     if qos and task == "doa":  # the CRB's finite-difference gradient is costly: start from the sensing optimum
-        theta0 = augmented_lagrangian(_Problem(params, scenario, task, phi_fixed, False), theta0)
-    theta = augmented_lagrangian(problem, theta0)
-    x, phi = problem.unpack(theta)
-    return RISSLPConfiguration(np.array(x), np.array(phi))
+        theta0 = augmented_lagrangian(_Problem(params, scenario, task, phi_fixed, False), theta0).theta
+    res = augmented_lagrangian(problem, theta0)
+    x, phi = problem.unpack(res.theta)
+    return Design(RISSLPConfiguration(np.array(x), np.array(phi)), "repaired" if res.repaired else "optimal",
+                  res.rounds)
 
 
 class _RISSLPSolver(Policy):
     mode = "joint"
     qos = True
 
-    def __init__(self, env: Any, seed: int | None = None):
-        super().__init__(env, seed)
-        self.last_seconds = 0.0
-
-    def solve(self, scenario) -> RISSLPConfiguration:
-        system = self.unwrapped.system
-        t0 = time.perf_counter()
-        out = solve(system.params, scenario, system.task, self.mode, self.qos, self.rng)
-        self.last_seconds = time.perf_counter() - t0
-        return out
+    def design(self, scenario) -> Design:
+        system = self.system
+        return solve(system.params, scenario, system.task, self.mode, self.qos, self.rng)
 
 
 class OraclePolicy(_RISSLPSolver):
@@ -200,5 +206,11 @@ class RadarOnlyPolicy(_RISSLPSolver):
     qos = False
 
 
-POLICIES = {"oracle": OraclePolicy, "no_ris": NoRISPolicy, "random_ris": RandomRISPolicy,
-            "radar_only": RadarOnlyPolicy, "random": RandomPolicy}
+def policies(system: Any) -> dict[str, type[Policy]]:
+    """The oracle and baselines of the RIS-SLP ids (without a RIS, theta_RIS is unidentifiable: the DoA task
+    has no ``no_ris`` baseline)."""
+    table = {"oracle": OraclePolicy, "no_ris": NoRISPolicy, "random_ris": RandomRISPolicy,
+             "radar_only": RadarOnlyPolicy, "random": RandomPolicy}
+    if system.task == "doa":
+        del table["no_ris"]
+    return table

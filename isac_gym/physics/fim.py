@@ -1,4 +1,4 @@
-"""System model of the FIM-enabled ISAC system (seeds/000, spec fim.md).
+"""System model of the FIM-enabled ISAC system ([FIM], spec fim.md).
 
 A transmit FIM (``Nt = Ntx x Ntz``) and a receive FIM (``Nr = Nrx x Nrz``),
 flexible UPAs in the x-z plane whose elements move along y on a grid of
@@ -20,34 +20,45 @@ from .arrays import direction_cosines, phase_split, steering_set_from_split, upa
 from .channels import multipath_from_split, multipath_split, rayleigh_gains
 from .crb import angle_crb, beam_gram, covariance_gram, trace_products
 from .metrics import rate, user_sinr
+from .validation import param, validate_fields
 
 
 @dataclass(frozen=True)
 class FIMParams:
-    """Physical parameters of the FIM system (defaults: spec fim.md, paper values where given)."""
+    """Physical parameters of the FIM system: the one source of every default (spec values; the paper's
+    where it gives them). Validates itself: a bad value raises ``ValueError`` naming the field."""
 
-    n_tx_x: int = 3
-    n_tx_z: int = 3
-    n_rx_x: int = 4
-    n_rx_z: int = 3
-    n_users: int = 4
-    n_paths: int = 3
-    carrier_hz: float = 28e9
-    spacing_wl: float = 0.5
-    y_max_wl: float = 1.0
-    step_wl: float = 0.125
-    p_max_dbm: float = 20.0
-    gamma: float = 7.0
-    noise_user_dbm: float = -100.0
-    noise_radar_dbm: float = -95.0
-    snapshots: int = 256
-    c0_db: float = -30.0
-    path_loss_exponent: float = 2.8
-    user_distance_m: tuple[float, float] = (20.0, 60.0)
-    angle_range: tuple[float, float] = (math.pi / 6, 5 * math.pi / 6)
-    target_distance_m: float = 30.0
-    rcs_m2: float = 1.0
-    tx_x_offset_wl: float = 6.0
+    n_tx_x: int = param(3, "transmit FIM elements along x (Ntx)", kind="int")
+    n_tx_z: int = param(3, "transmit FIM elements along z (Ntz)", kind="int")
+    n_rx_x: int = param(4, "receive FIM elements along x (Nrx)", kind="int")
+    n_rx_z: int = param(3, "receive FIM elements along z (Nrz)", kind="int")
+    n_users: int = param(4, "single-antenna users K", kind="int")
+    n_paths: int = param(3, "paths per user L (eq. (6))", kind="int")
+    carrier_hz: float = param(28e9, "carrier frequency (Hz)", kind="positive")
+    spacing_wl: float = param(0.5, "element spacing dx = dz (wavelengths)", kind="positive")
+    y_max_wl: float = param(1.0, "largest element displacement |y| (wavelengths)", kind="positive")
+    step_wl: float = param(0.125, "deformation step (wavelengths); y_max_wl must be a multiple", kind="positive")
+    p_max_dbm: float = param(20.0, "transmit power budget P_max (dBm)", kind="finite", low=-100.0, high=100.0)
+    gamma: float = param(7.0, "users' SINR threshold (linear, 2^3 - 1)", kind="positive")
+    noise_user_dbm: float = param(-100.0, "user noise power sigma_k^2 (dBm)", kind="finite", low=-250.0, high=100.0)
+    noise_radar_dbm: float = param(-95.0, "radar receive noise power sigma_r^2 (dBm)", kind="finite", low=-250.0,
+                                   high=100.0)
+    snapshots: int = param(256, "radar snapshots T", kind="int")
+    c0_db: float = param(-30.0, "path loss at 1 m, C0 (dB)", kind="finite")
+    path_loss_exponent: float = param(2.8, "user path-loss exponent", kind="positive")
+    user_distance_m: tuple[float, float] = param((20.0, 60.0), "user distance range (m)", kind="pair", low=1e-3)
+    angle_range: tuple[float, float] = param((math.pi / 6, 5 * math.pi / 6), "range of the path and target angles (rad)",
+                                             kind="pair")
+    target_distance_m: float = param(30.0, "target distance (m)", kind="positive")
+    rcs_m2: float = param(1.0, "target radar cross-section (m^2)", kind="positive")
+    tx_x_offset_wl: float = param(6.0, "x offset of the transmit FIM (wavelengths, eq. (1))", kind="finite")
+
+    def __post_init__(self):
+        validate_fields(self)
+        ratio = self.y_max_wl / self.step_wl
+        if abs(ratio - round(ratio)) > 1e-9:
+            raise ValueError(f"y_max_wl must be a whole number of step_wl, got y_max_wl={self.y_max_wl}, "
+                             f"step_wl={self.step_wl}")
 
     @cached_property
     def wavelength(self) -> float:
@@ -63,7 +74,7 @@ class FIMParams:
 
     @property
     def n_streams(self) -> int:
-        """Columns of W: K user streams plus Nr sensing streams (eq. (8) context of seeds/000)."""
+        """Columns of W: K user streams plus Nr sensing streams (eq. (8) context of [FIM])."""
         return self.n_users + self.n_rx
 
     @property
@@ -95,7 +106,7 @@ class FIMParams:
 
     @cached_property
     def rx_xz(self) -> np.ndarray:
-        """``[2, Nr]`` x, z of the receive elements (m), eqs. (1)-(2) of seeds/000."""
+        """``[2, Nr]`` x, z of the receive elements (m), eqs. (1)-(2) of [FIM]."""
         d = self.spacing_wl * self.wavelength
         return upa_xz_positions(self.n_rx_x, self.n_rx_z, d, d)
 
@@ -129,11 +140,22 @@ class FIMConfiguration:
         beams: ``[Nt, K + Nr]`` complex beamformer ``W = [W_C W_R]`` (sqrt(W)).
         y_tx: ``[Nt]`` transmit element y positions (m).
         y_rx: ``[Nr]`` receive element y positions (m).
+        y_tx_requested, y_rx_requested: the positions the action asked for before clipping to
+            ``[y_min, y_max]`` (m); equal to ``y_tx``, ``y_rx`` when omitted. The reward's position
+            penalty counts the elements where they differ, so it is a function of the configuration.
     """
 
     beams: np.ndarray
     y_tx: np.ndarray
     y_rx: np.ndarray
+    y_tx_requested: np.ndarray | None = None
+    y_rx_requested: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.y_tx_requested is None:
+            object.__setattr__(self, "y_tx_requested", np.array(self.y_tx, dtype=float))
+        if self.y_rx_requested is None:
+            object.__setattr__(self, "y_rx_requested", np.array(self.y_rx, dtype=float))
 
 
 def draw_scenario(params: FIMParams, rng: np.random.Generator) -> FIMScenario:
@@ -184,7 +206,7 @@ class FIMKinematics:
 
 
 def geometry(params: FIMParams, scenario: FIMScenario) -> FIMGeometry:
-    """Precompute the y-independent phase terms of eqs. (3)-(6) of seeds/000 for a scenario."""
+    """Precompute the y-independent phase terms of eqs. (3)-(6) of [FIM] for a scenario."""
     lam = params.wavelength
     user_base, user_slope = multipath_split(params.tx_xz, scenario.path_gain, scenario.path_phi,
                                             scenario.path_theta, lam)
@@ -246,3 +268,18 @@ def reference_crbs(params: FIMParams, geom: FIMGeometry) -> tuple[np.ndarray, np
     worst = crb_from_gram(params, geom.alpha_power, kin.rx_set, covariance_gram(kin.tx_set, iso))
     target = crb_from_gram(params, geom.alpha_power, kin.rx_set, covariance_gram(kin.tx_set, focused))
     return worst, target
+
+
+def clipped_moves(params: FIMParams, config: FIMConfiguration) -> np.ndarray:
+    """Fraction of elements whose requested position was clipped (``y != y_requested``), ``[...]``."""
+    tol = 1e-9 * params.step_m
+    moved = np.concatenate([np.abs(config.y_tx - config.y_tx_requested),
+                            np.abs(config.y_rx - config.y_rx_requested)], axis=-1)
+    return np.mean(moved > tol, axis=-1)
+
+
+def position_excess(params: FIMParams, config: FIMConfiguration) -> np.ndarray:
+    """Fraction of elements outside ``[y_min, y_max]`` (the shape constraint of problem (20)), ``[...]``."""
+    limit = params.y_max_wl * params.wavelength * (1.0 + 1e-9)
+    y = np.concatenate([config.y_tx, config.y_rx], axis=-1)
+    return np.mean(np.abs(y) > limit, axis=-1)

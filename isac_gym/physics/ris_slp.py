@@ -1,4 +1,4 @@
-"""System model of RIS-aided symbol-level precoding for ISAC (seeds/003, spec ris_slp.md).
+"""System model of RIS-aided symbol-level precoding for ISAC ([RIS-SLP], docs/ris_slp.md).
 
 An M-antenna ULA base station transmits the constant-modulus waveform
 ``x = [x[1]; ...; x[L]]`` (``[..., L, M]`` here) to K single-antenna users through the direct
@@ -14,7 +14,7 @@ With the Woodbury identity over the rank-Q clutter this gives the radar SINR (eq
 the DoA Fisher information (eqs. (39)-(41), Appendix A) from (Q+3) x (Q+3) Gram matrices: no
 ML x ML matrix is ever formed.
 
-Geometry (spec ris_slp.md): BS ULA along the y axis at the origin facing +x (angle from +x,
+Geometry (docs/ris_slp.md): BS ULA along the y axis at the origin facing +x (angle from +x,
 ``sin(angle) = dy/d``); RIS ULA along the x axis at ``ris_position`` facing -y (angle from -y,
 ``sin(angle) = dx/d``); half-wavelength spacing for both.
 """
@@ -28,39 +28,61 @@ from functools import cached_property
 import numpy as np
 
 from . import units
+from .arrays import ula, ula_derivative
 from .channels import rayleigh_gains
 from .crb import schur_crb
+from .validation import param, validate_fields
 
 
 @dataclass(frozen=True)
 class RISSLPParams:
-    """Parameters of the RIS-SLP system (defaults: the paper's Sec. V and spec ris_slp.md)."""
+    """Parameters of the RIS-SLP system (defaults: the paper's Sec. V and docs/ris_slp.md), the one source of
+    every default. Validates itself: a bad value raises ``ValueError`` naming the field."""
 
-    n_tx: int = 6  # M
-    n_elements: int = 64  # N
-    n_users: int = 3  # K
-    n_slots: int = 20  # L
-    psk_order: int = 4  # Omega
-    p_max_dbm: float = 50.0  # P = 20 dBW
-    noise_dbm: float = -80.0  # xi_z^2 = sigma_k^2
-    qos_db: float = 10.0  # Gamma_k
-    target_rcs: float = 1.0  # xi_0^2
-    clutter_rcs: float = 1.0  # xi_q^2
-    target_angle_deg: float = 0.0
-    target_distance_m: float = 30.0
-    clutter_angles_deg: tuple[float, ...] = (-60.0, -20.0, 45.0)
-    clutter_bins: tuple[int, ...] = (0, 1, 2)
-    clutter_distance_m: float = 30.0
-    ris_position_m: tuple[float, float] = (27.0, 5.0)
-    user_center_m: tuple[float, float] = (20.0, 35.0)
-    user_radius_m: float = 10.0
-    c0_db: float = -30.0
-    exp_bs_ris: float = 2.3
-    exp_ris_target: float = 2.3
-    exp_ris_user: float = 2.5
-    exp_bs_target: float = 2.8
-    exp_bs_user: float = 3.0
-    rician_db: float = 10.0
+    n_tx: int = param(6, "BS antennas M (half-wavelength ULA)", kind="int")
+    n_elements: int = param(64, "RIS elements N", kind="int")
+    n_users: int = param(3, "single-antenna users K", kind="int")
+    n_slots: int = param(20, "time slots L (must exceed the largest clutter range bin)", kind="int")
+    psk_order: int = param(4, "PSK order Omega (4: QPSK)", kind="int", low=2)
+    p_max_dbm: float = param(50.0, "transmit power P (dBm; 50 = 20 dBW, the DoA id uses 40)", kind="finite",
+                             low=-100.0, high=100.0)
+    noise_dbm: float = param(-80.0, "noise power xi_z^2 = sigma_k^2 (dBm)", kind="finite", low=-250.0, high=100.0)
+    qos_db: float = param(10.0, "users' CI SNR threshold Gamma_k (dB)", kind="finite", low=-100.0, high=100.0)
+    target_rcs: float = param(1.0, "target reflection power xi_0^2", kind="positive")
+    clutter_rcs: float = param(1.0, "clutter reflection power xi_q^2", kind="positive")
+    target_angle_deg: float = param(0.0, "target angle seen from the BS (deg)", kind="finite", low=-90.0, high=90.0)
+    target_distance_m: float = param(30.0, "target distance (m)", kind="positive")
+    clutter_angles_deg: tuple[float, ...] = param((-60.0, -20.0, 45.0), "clutter angles seen from the BS (deg)",
+                                                  kind="any")
+    clutter_bins: tuple[int, ...] = param((0, 1, 2), "clutter range bins d_q (one per clutter angle)", kind="any")
+    clutter_distance_m: float = param(30.0, "clutter distance (m)", kind="positive")
+    ris_position_m: tuple[float, float] = param((27.0, 5.0), "RIS position (x, y) in m", kind="any")
+    user_center_m: tuple[float, float] = param((20.0, 35.0), "centre of the users' disc (x, y) in m", kind="any")
+    user_radius_m: float = param(10.0, "radius of the users' disc (m)", kind="positive")
+    c0_db: float = param(-30.0, "path loss at 1 m, C0 (dB)", kind="finite")
+    exp_bs_ris: float = param(2.3, "path-loss exponent BS-RIS", kind="positive")
+    exp_ris_target: float = param(2.3, "path-loss exponent RIS-target", kind="positive")
+    exp_ris_user: float = param(2.5, "path-loss exponent RIS-user", kind="positive")
+    exp_bs_target: float = param(2.8, "path-loss exponent BS-target", kind="positive")
+    exp_bs_user: float = param(3.0, "path-loss exponent BS-user", kind="positive")
+    rician_db: float = param(10.0, "Rician factor of the BS-RIS channel (dB)", kind="finite")
+
+    def __post_init__(self):
+        validate_fields(self)
+        angles, bins = self.clutter_angles_deg, self.clutter_bins
+        if not isinstance(angles, tuple) or not all(isinstance(a, (int, float)) and math.isfinite(a) for a in angles):
+            raise ValueError(f"clutter_angles_deg must be a tuple of finite angles, got {angles!r}")
+        if (not isinstance(bins, tuple) or len(bins) != len(angles)
+                or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in bins)):
+            raise ValueError(f"clutter_bins must be {len(angles)} non-negative integers (one per clutter angle), "
+                             f"got {bins!r}")
+        if bins and self.n_slots <= max(bins):
+            raise ValueError(f"n_slots must exceed the largest clutter range bin ({max(bins)}), got {self.n_slots}")
+        for name in ("ris_position_m", "user_center_m"):
+            v = getattr(self, name)
+            if not (isinstance(v, tuple) and len(v) == 2 and all(isinstance(c, (int, float)) and math.isfinite(c)
+                                                                 for c in v)):
+                raise ValueError(f"{name} must be a pair (x, y) of finite numbers in m, got {v!r}")
 
     @property
     def n_clutter(self) -> int:
@@ -115,15 +137,17 @@ class RISSLPScenario:
     symbols: np.ndarray
 
 
-def ula(n: int, angle: np.ndarray) -> np.ndarray:
-    """Half-wavelength ULA steering vector ``exp(j pi m sin(angle))``, ``[..., n]`` for angles ``[...]`` in rad."""
-    return np.exp(1j * np.pi * np.arange(n) * np.sin(np.asarray(angle, float))[..., None])
+@dataclass(frozen=True)
+class RISSLPConfiguration:
+    """What the BS controls (fields may carry leading batch axes).
 
+    Attributes:
+        x: ``[L, M]`` complex waveform, ``|x| = sqrt(P/M)`` (sqrt(W)).
+        phi: ``[N]`` complex RIS coefficients, ``|phi| = 1`` (0 entries model an absent RIS).
+    """
 
-def ula_derivative(n: int, angle: np.ndarray) -> np.ndarray:
-    """``d ula(n, angle) / d angle = j pi m cos(angle) ula``, ``[..., n]`` in 1/rad."""
-    angle = np.asarray(angle, float)
-    return 1j * np.pi * np.arange(n) * np.cos(angle)[..., None] * ula(n, angle)
+    x: np.ndarray
+    phi: np.ndarray
 
 
 def bs_angle(point: np.ndarray) -> np.ndarray:

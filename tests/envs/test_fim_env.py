@@ -42,7 +42,7 @@ def test_info_contract_and_reward_terms():
     assert sum(info["reward_terms"].values()) == pytest.approx(reward, rel=1e-12, abs=1e-12)
     assert set(info["violation"]) == {"power", "qos", "position"}
     assert info["feasible"] == all(v <= 1e-6 for v in info["violation"].values())
-    cfg = isac_gym.envs.fim.config_from_dict(info["config"])
+    cfg = info["config"]
     again = env.unwrapped.evaluate(cfg)
     assert again["crb"] == pytest.approx(info["crb"], rel=1e-12)
     assert np.allclose(again["sinr"], info["sinr"], rtol=1e-12)
@@ -69,12 +69,17 @@ def test_paper_mode_moves_and_clips_positions():
         *_, info = env.step(a)
         assert np.allclose(info["config"]["y_tx"], (i + 1) * step)
         assert info["violation"]["position"] == 0.0
-    *_, info = env.step(a)  # ninth move up is past y_max: clipped, every element counted
+    *_, info = env.step(a)  # ninth move up is past y_max: clipped, every element counted in the penalty
     assert np.allclose(info["config"]["y_rx"], 8 * step)
-    assert info["violation"]["position"] == pytest.approx(1.0)
+    assert info["clipped_moves"] == pytest.approx(1.0)
+    assert info["reward_terms"]["position"] == pytest.approx(-env.unwrapped.system.weights["position"])
+    # ... but the clipped configuration is legal: feasibility judges the configuration, not the action
+    assert info["violation"]["position"] == 0.0
+    assert np.allclose(info["config"]["y_rx_requested"], 9 * step)
     a[-n:] = 0.2  # inside the dead zone: no move
     *_, info = env.step(a)
-    assert info["violation"]["position"] == 0.0 and np.allclose(info["config"]["y_tx"], 8 * step)
+    assert info["clipped_moves"] == 0.0 and np.allclose(info["config"]["y_tx"], 8 * step)
+    assert info["reward_terms"]["position"] == 0.0
 
 
 def test_fixed_scenario_repeats_and_random_differs():
@@ -107,10 +112,10 @@ def test_encode_inverts_direct_mode():
     paper.reset(seed=2)
     for _ in range(3):
         *_, info = paper.step(paper.action_space.sample())
-    cfg = isac_gym.envs.fim.config_from_dict(info["config"])
+    cfg = info["config"]
     *_, got = env.step(env.unwrapped.encode(cfg))
-    assert np.allclose(got["config"]["beams"], cfg.beams, rtol=1e-5, atol=1e-6 * np.abs(cfg.beams).max())
-    assert np.allclose(got["config"]["y_tx"], cfg.y_tx) and np.allclose(got["config"]["y_rx"], cfg.y_rx)
+    assert np.allclose(got["config"]["beams"], cfg["beams"], rtol=1e-5, atol=1e-6 * np.abs(cfg["beams"]).max())
+    assert np.allclose(got["config"]["y_tx"], cfg["y_tx"]) and np.allclose(got["config"]["y_rx"], cfg["y_rx"])
     assert got["crb"] == pytest.approx(info["crb"], rel=1e-4)
 
 
@@ -151,8 +156,12 @@ def test_nan_action_raises_and_out_of_range_is_clipped():
     assert np.array_equal(e1.step(big)[0][:20], e2.step(one)[0][:20])
 
 
-def test_render_ansi():
-    env = gym.make("ISAC-FIM-v0", render_mode="ansi")
-    env.reset(seed=0)
-    env.step(env.action_space.sample())
-    assert "crb=" in env.render()
+def test_out_of_limit_configuration_is_a_position_violation():
+    env = gym.make("ISAC-FIM-v0")
+    _, info = env.reset(seed=0)
+    cfg = dict(info["config"])
+    cfg["y_tx"] = cfg["y_tx"].copy()
+    cfg["y_tx"][0] = 2.0 * env.unwrapped.system.params.y_max_wl * env.unwrapped.system.params.wavelength
+    got = env.unwrapped.evaluate(cfg)
+    assert got["violation"]["position"] == pytest.approx(1 / env.unwrapped.system.n_elements)
+    assert not got["feasible"]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import isac_gym  # noqa: F401
-from isac_gym.envs.ris_slp import config_from_dict
+from isac_gym.physics.ris_slp import RISSLPConfiguration
 
 
 @pytest.mark.parametrize("env_id, objective", [("ISAC-RIS-SLP-v0", "radar_sinr"), ("ISAC-RIS-SLP-DoA-v0", "crb")])
@@ -30,7 +30,7 @@ def test_encode_inverts_the_action_map():
     env.reset(seed=1)
     a = env.action_space.sample()
     *_, info = env.step(a)
-    cfg = config_from_dict(info["config"])
+    cfg = RISSLPConfiguration(**info["config"])
     again = env.unwrapped.encode(cfg)
     *_, info2 = env.step(again)
     assert info2["objective"] == pytest.approx(info["objective"], rel=1e-5)
@@ -49,13 +49,11 @@ def test_score_anchors():
     env = gym.make("ISAC-RIS-SLP-v0")
     env.reset(seed=3)
     u = env.unwrapped
-    from isac_gym.envs.ris_slp import RISSLPConfiguration
     from isac_gym.physics import ris_slp
 
     x, phi = ris_slp.matched_design(u.system.params, u.current_scenario)
     assert u.evaluate(RISSLPConfiguration(x, phi))["score"] == pytest.approx(1.0)
-    anchor = u.system._anchor
-    assert u.evaluate(RISSLPConfiguration(anchor.x[0], anchor.phi[0]))["score"] == pytest.approx(0.0, abs=1e-9)
+    assert u.evaluate(u.system.anchor_config)["score"] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_doa_score_decreases_with_crb_on_every_scenario():
@@ -82,7 +80,7 @@ def test_bad_kwargs_raise_value_error_naming_argument(kwargs, name):
 
 def test_zero_ris_configuration_is_finite():
     env = gym.make("ISAC-RIS-SLP-DoA-v0")
-    env.reset(seed=0)
-    cfg = config_from_dict(env.unwrapped._last_info["config"])
+    _, info = env.reset(seed=0)
+    cfg = RISSLPConfiguration(**info["config"])
     info = env.unwrapped.evaluate(type(cfg)(cfg.x, np.zeros_like(cfg.phi)))
     assert np.isfinite(info["objective"]) and np.isfinite(info["reward"])

@@ -21,7 +21,7 @@ def solved():
     for seed in SEEDS:
         env.reset(seed=seed)
         scen = env.unwrapped.current_scenario
-        out[seed] = {name: env.unwrapped.evaluate(oracles.make(env, name, seed=seed).solve(scen))
+        out[seed] = {name: env.unwrapped.evaluate(oracles.make(env, name, seed=seed).solve(scen).config)
                      for name in ("oracle", "rigid", "random")}
     return env, out
 
@@ -57,7 +57,7 @@ def test_oracle_predict_acts_in_direct_mode(solved):
     env, out = solved
     env.reset(seed=SEEDS[0])
     pol = oracles.make(env, "rigid")
-    obs = env.unwrapped._last_info
+    obs, _ = env.reset(seed=SEEDS[0])
     action, _ = pol.predict(obs)
     assert env.action_space.contains(action)
     *_, info = env.step(action)
@@ -97,12 +97,11 @@ def test_zf_fallback_is_feasible():
 def _rigid_crb(**overrides):
     params = dataclasses.replace(fim.FIMParams(), **overrides)
     scen = fim.draw_scenario(params, np.random.default_rng(0))
-    beams, crb = fim_oracles.feasible_beamforming(params, scen, np.zeros(params.n_tx), np.zeros(params.n_rx))
-    return crb
+    return fim_oracles.feasible_beamforming(params, scen, np.zeros(params.n_tx), np.zeros(params.n_rx)).crb
 
 
 def test_paper_trends_crb_falls_with_power_and_rises_with_gamma():
-    """Figs. 5 and 6 of seeds/000 on the rigid-array SDP (the same solver the oracle alternates)."""
+    """Figs. 5 and 6 of the FIM paper on the rigid-array SDP (the same solver the oracle alternates)."""
     assert _rigid_crb(p_max_dbm=30.0) < _rigid_crb(p_max_dbm=20.0) < _rigid_crb(p_max_dbm=10.0)
     assert _rigid_crb(gamma=1.0) <= _rigid_crb(gamma=7.0) * (1 + 1e-3)
     assert _rigid_crb(gamma=7.0) < _rigid_crb(gamma=2.0**12 - 1)

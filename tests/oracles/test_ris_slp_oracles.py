@@ -18,7 +18,7 @@ def detection():
     for seed in SEEDS:
         env.reset(seed=seed)
         scen = env.unwrapped.current_scenario
-        out[seed] = {name: env.unwrapped.evaluate(oracles.make(env, name, seed=seed).solve(scen))
+        out[seed] = {name: env.unwrapped.evaluate(oracles.make(env, name, seed=seed).solve(scen).config)
                      for name in ("oracle", "no_ris", "random_ris", "radar_only")}
     return env, out
 
@@ -65,9 +65,9 @@ def test_doa_oracle_beats_random_ris():
     env = gym.make("ISAC-RIS-SLP-DoA-v0")
     env.reset(seed=0)
     scen = env.unwrapped.current_scenario
-    oracle = env.unwrapped.evaluate(oracles.make(env, "oracle").solve(scen))
-    random_ris = env.unwrapped.evaluate(oracles.make(env, "random_ris").solve(scen))
-    random = env.unwrapped.evaluate(oracles.make(env, "random", seed=0).solve(scen))
+    oracle = env.unwrapped.evaluate(oracles.make(env, "oracle").solve(scen).config)
+    random_ris = env.unwrapped.evaluate(oracles.make(env, "random_ris").solve(scen).config)
+    random = env.unwrapped.evaluate(oracles.make(env, "random", seed=0).solve(scen).config)
     assert oracle["feasible"]
     assert oracle["crb"] < 0.7 * random_ris["crb"]
     assert oracle["crb"] < 0.3 * random["crb"]

@@ -1,0 +1,91 @@
+"""Beamformers shared by the systems: the action encoding of a BS beamformer, MRT and regularised ZF.
+
+Beamformer encoding (the suite's convention wherever an action carries a beamformer W,
+``[..., Nt, S]`` complex in sqrt(W)): a power fraction and a direction,
+
+    W = sqrt(s P) A / ||A||_F,   s = (a_0 + 1) / 2,   A = Re + j Im from the remaining entries,
+
+so every W with ``||W||_F^2 <= P`` is reachable and none exceeds the budget.
+:func:`encode_beamformer` inverts it, scaling A so that its largest entry has modulus 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def beamformer_action_size(n_tx: int, n_streams: int) -> int:
+    """Number of action entries of an ``n_tx x n_streams`` beamformer: ``1 + 2 n_tx n_streams``."""
+    return 1 + 2 * n_tx * n_streams
+
+
+def decode_beamformer(action: np.ndarray, n_tx: int, n_streams: int, p_max_w: float) -> np.ndarray:
+    """``W = sqrt(s P) A / ||A||_F`` from ``action [..., 1 + 2 n_tx n_streams]`` in [-1, 1].
+
+    Layout: ``a_0``, then Re of A (row-major ``[n_tx, n_streams]``), then Im of A. An all-zero A
+    gives W = 0. Returns ``[..., n_tx, n_streams]`` complex (sqrt(W)), ``||W||_F^2 = s P <= P``.
+    """
+    a = np.asarray(action, float)
+    s = (a[..., 0] + 1.0) * 0.5
+    m = a[..., 1:].reshape(a.shape[:-1] + (2, n_tx, n_streams))
+    mat = m[..., 0, :, :] + 1j * m[..., 1, :, :]
+    norm = np.sqrt(np.sum(m * m, axis=(-3, -2, -1)))
+    scale = np.sqrt(s * p_max_w) / np.where(norm > 0, norm, 1.0)
+    return mat * scale[..., None, None]
+
+
+def encode_beamformer(beams: np.ndarray, p_max_w: float) -> np.ndarray:
+    """Inverse of :func:`decode_beamformer`: ``a_0 = 2 ||W||_F^2 / P - 1`` (clipped to [-1, 1]) and
+    ``A = W / max|W_ij|``. Returns ``[..., 1 + 2 n_tx n_streams]``."""
+    w = np.asarray(beams)
+    power = np.sum(w.real**2 + w.imag**2, axis=(-2, -1))
+    peak = np.max(np.abs(w), axis=(-2, -1))
+    mat = w / np.where(peak > 0, peak, 1.0)[..., None, None]
+    a0 = np.clip(2.0 * power / p_max_w - 1.0, -1.0, 1.0)
+    flat = np.stack([mat.real, mat.imag], axis=-3).reshape(w.shape[:-2] + (-1,))
+    return np.concatenate([a0[..., None], flat], axis=-1)
+
+
+def mrt_directions(channels: np.ndarray) -> np.ndarray:
+    """Maximum-ratio transmission directions: column k is ``h_k`` (user k receives ``h_k^H x``).
+
+    Args:
+        channels: ``[..., K, Nt]`` complex, row k is ``h_k``.
+
+    Returns:
+        ``[..., Nt, K]`` un-normalised beams ``w_k = h_k``.
+    """
+    return np.swapaxes(channels, -1, -2)
+
+
+def zf_inverse(channels: np.ndarray, ridge: np.ndarray | float = 0.0, gram: np.ndarray | None = None) -> np.ndarray:
+    """``(H^H H + ridge)^-1`` in column form (``H = [h_1 .. h_K]``), ``[..., K, K]``.
+
+    The regularised ZF beams are ``mrt_directions(channels) @ zf_inverse(channels, ridge)``;
+    ``ridge`` (scalar or ``[..., K, K]``) keeps the inverse finite for nearly dependent channels;
+    ``gram`` may pass ``H^H H`` when it is already known.
+    """
+    if gram is None:
+        gram = np.conj(channels) @ np.swapaxes(channels, -1, -2)
+    k = gram.shape[-1]
+    reg = ridge * np.eye(k) if np.ndim(ridge) == 0 else ridge
+    return np.linalg.inv(gram + reg)
+
+
+def zf_directions(channels: np.ndarray, ridge: np.ndarray | float = 0.0) -> np.ndarray:
+    """Regularised zero-forcing directions ``H (H^H H + ridge)^-1``, ``[..., Nt, K]`` (un-normalised):
+    with ``ridge = 0`` and independent channels, ``h_i^H w_k = delta_ik``."""
+    return mrt_directions(channels) @ zf_inverse(channels, ridge)
+
+
+def unit_columns(beams: np.ndarray) -> np.ndarray:
+    """Columns scaled to unit norm (zero columns stay zero), ``[..., Nt, S]``."""
+    n = np.sqrt(np.sum(beams.real**2 + beams.imag**2, axis=-2, keepdims=True))
+    return beams / np.where(n > 0, n, 1.0)
+
+
+def scale_onto_budget(beams: np.ndarray, p_max_w: float) -> np.ndarray:
+    """``W`` scaled down (never up) so that ``||W||_F^2 <= P``: the fall-back of every solver."""
+    power = np.sum(beams.real**2 + beams.imag**2, axis=(-2, -1))
+    factor = np.sqrt(np.minimum(1.0, p_max_w / np.where(power > 0, power, 1.0)))
+    return beams * factor[..., None, None]
