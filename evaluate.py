@@ -3,7 +3,9 @@
 ``policy`` is one name (the env's oracles and baselines, e.g. ``oracle``, ``rigid``, ``random``
 for ``fim``; ``oracle``, ``no_ris``, ``random_ris``, ``radar_only`` for ``ris_slp``; or
 ``checkpoint``) or ``all`` (every oracle and baseline, plus ``checkpoint`` when one is given).
-Prints the comparison table and writes ``evaluation.csv`` and ``evaluation.json`` to the run dir.
+Prints the comparison table (objective, score, reward, feasibility rate, each violation's mean, the
+solvers' status counts) and writes ``evaluation.csv`` and ``evaluation.json`` to the run dir;
+``render=true`` also saves one PNG per policy and scenario under ``frames/``.
 A missing or incompatible checkpoint exits with status 2 and one line on stderr.
 """
 
@@ -28,7 +30,11 @@ register()
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     env_cfg = OmegaConf.to_container(cfg.env, resolve=True)
-    probe: gym.Env = make_env(env_cfg)
+    try:
+        probe: gym.Env = make_env(env_cfg)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
     available = oracles.names(probe)
     checkpoint = hydra.utils.to_absolute_path(cfg.checkpoint) if cfg.checkpoint else None
     if cfg.policy == "all":
@@ -50,11 +56,15 @@ def main(cfg: DictConfig) -> None:
             sys.exit(2)
     probe.close()
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if cfg.episodes < 1:
+        print(f"error: episodes must be >= 1, got {cfg.episodes}", file=sys.stderr)
+        sys.exit(2)
     rows, table = evaluate_policies(policies, env_cfg, cfg.episodes, cfg.seed, run_dir, steps=cfg.steps,
-                                    checkpoint=checkpoint, show_progress=cfg.progress_bar)
+                                    checkpoint=checkpoint, show_progress=cfg.progress_bar, render=cfg.render)
     print(f"\n{env_cfg['id']}: {cfg.episodes} seeded scenarios (seeds {cfg.seed}..{cfg.seed + cfg.episodes - 1})")
     print(table)
-    print(f"\nwritten: {run_dir / 'evaluation.csv'}, {run_dir / 'evaluation.json'}")
+    print(f"\nwritten: {run_dir / 'evaluation.csv'}, {run_dir / 'evaluation.json'}"
+          + (f", {run_dir / 'frames'}/*.png" if cfg.render else ""))
 
 
 if __name__ == "__main__":

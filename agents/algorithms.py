@@ -1,6 +1,7 @@
-"""SB3 DDPG / TD3 built from a Hydra agent config, with separate actor and critic learning rates.
+"""SB3 algorithms built from a typed Hydra agent config: DDPG and TD3 (the papers' agents, with separate
+actor and critic learning rates), SAC and PPO (SB3's own, the suite's extra baselines).
 
-The FIM paper trains the critic at 3e-4 and the actor at 3e-5 (Sec. IV of seeds/000); SB3 uses one
+The FIM paper trains the critic at 3e-4 and the actor at 3e-5 (Sec. IV of [FIM]); SB3 uses one
 rate for both, so :class:`DDPG` and :class:`TD3` here take ``actor_learning_rate`` beside
 ``learning_rate`` (the critic's).
 """
@@ -38,7 +39,9 @@ class TD3(_SplitLearningRate, sb3.TD3):
     """SB3 TD3 with a separate actor learning rate."""
 
 
-ALGORITHMS = {"ddpg": DDPG, "td3": TD3}
+ALGORITHMS = {"ddpg": DDPG, "td3": TD3, "sac": sb3.SAC, "ppo": sb3.PPO}
+#: Off-policy algorithms (replay buffer, ``learning_starts``).
+OFF_POLICY = ("ddpg", "td3", "sac")
 
 
 def make_noise(spec: dict[str, Any] | None, action_dim: int):
@@ -55,11 +58,14 @@ def make_noise(spec: dict[str, Any] | None, action_dim: int):
 
 
 def build_model(agent_cfg: dict[str, Any], env, seed: int, tensorboard_log: str | None):
-    """Construct the SB3 model of ``agent_cfg`` (``algo`` picks DDPG or TD3; other keys go to SB3)."""
+    """Construct the SB3 model of ``agent_cfg`` (``algo`` picks the algorithm; other keys go to SB3)."""
     algo = agent_cfg.get("algo")
     if algo not in ALGORITHMS:
         raise ValueError(f"agent.algo must be one of {sorted(ALGORITHMS)}, got {algo!r}")
     kwargs = {k: v for k, v in agent_cfg.items() if k not in SPECIAL_KEYS}
+    if algo not in ("ddpg", "td3"):
+        return ALGORITHMS[algo](env=env, seed=seed, tensorboard_log=tensorboard_log,
+                                policy_kwargs={"net_arch": list(agent_cfg["net_arch"])}, **kwargs)
     policy_kwargs = dict(kwargs.pop("policy_kwargs", None) or {})
     if agent_cfg.get("net_arch") is not None:
         policy_kwargs["net_arch"] = list(agent_cfg["net_arch"])
@@ -73,6 +79,14 @@ def build_model(agent_cfg: dict[str, Any], env, seed: int, tensorboard_log: str 
     return model
 
 
-def load_model(path: str, env=None):
-    """Load a saved DDPG/TD3 model (the policy networks are the same for both algorithms)."""
-    return TD3.load(path, env=env, device="cpu")
+def load_model(path: str, env=None, algo: str | None = None):
+    """Load a saved model; without ``algo`` the policy family is detected (DDPG and TD3 share TD3's networks)."""
+    if algo is not None:
+        return ALGORITHMS[algo].load(path, env=env, device="cpu")
+    last: Exception | None = None
+    for cls in (TD3, sb3.SAC, sb3.PPO):
+        try:
+            return cls.load(path, env=env, device="cpu")
+        except Exception as exc:  # a model of another family: try the next
+            last = exc
+    raise ValueError(f"not a DDPG, TD3, SAC or PPO model: {path}") from last

@@ -1,22 +1,33 @@
-"""Training callbacks: every reward term and physical metric to TensorBoard, and graceful stops."""
+"""Training callbacks: every reward term and physical metric to TensorBoard, rotating checkpoints, clean stops."""
 
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from isac_gym.physics.units import linear_to_db
 
+#: info keys that are not metrics (or are logged under their own tags).
+_SKIP = {"objective", "score", "sinr", "rate", "power", "feasible", "violation", "reward_terms", "config",
+         "TimeLimit.truncated", "terminal_observation", "episode"}
+
 
 def scalar_metrics(info: dict, objective_name: str) -> dict[str, float]:
-    """Flatten one env's ``info`` into TensorBoard scalars (``isac/<metric>``, ``reward/<term>``)."""
+    """Flatten one env's ``info`` into TensorBoard scalars (``isac/<metric>``, ``reward/<term>``).
+
+    A minimum SINR of 0 (e.g. a RIS-SLP symbol outside its constructive region: "-inf dB") is
+    skipped, not logged as a floor value. Further metrics of the system (``info`` entries beyond
+    the contract) are logged too: scalars as they are, vectors as their mean (``<name>_mean``).
+    """
     out: dict[str, float] = {}
     sinr = np.atleast_1d(info["sinr"])
     out[f"isac/{objective_name}"] = float(info["objective"])
     out["isac/score"] = float(info["score"])
-    out["isac/sinr_min_db"] = float(np.min(linear_to_db(sinr)))
+    if np.min(sinr) > 0:
+        out["isac/sinr_min_db"] = float(np.min(linear_to_db(sinr)))
     out["isac/rate_sum"] = float(np.sum(info["rate"]))
     out["isac/power_w"] = float(info["power"])
     out["isac/feasible"] = float(info["feasible"])
@@ -24,11 +35,17 @@ def scalar_metrics(info: dict, objective_name: str) -> dict[str, float]:
         out[f"isac/violation_{name}"] = float(value)
     for name, value in info["reward_terms"].items():
         out[f"reward/{name}"] = float(value)
+    for key, value in info.items():
+        if key in _SKIP or key == objective_name or isinstance(value, dict):
+            continue
+        arr = np.asarray(value)
+        if arr.dtype.kind in "fiub" and arr.size:
+            out[f"isac/{key}" if arr.size == 1 else f"isac/{key}_mean"] = float(np.mean(arr))
     return out
 
 
 class ISACMetricsCallback(BaseCallback):
-    """Averages every metric of ``info`` over the steps between two SB3 log dumps."""
+    """Averages every metric of every sub-env's ``info`` over the steps between two SB3 log dumps."""
 
     def __init__(self, objective_name: str):
         super().__init__()
@@ -41,6 +58,43 @@ class ISACMetricsCallback(BaseCallback):
             for key, value in scalar_metrics(info, self.objective_name).items():
                 self.logger.record_mean(key, value)
         return True
+
+
+class RotatingCheckpoint(BaseCallback):
+    """Every ``save_freq`` calls, saves ``model_<N>_steps.zip`` (and, for off-policy agents with
+    ``save_replay_buffer``, ``model_replay_buffer_<N>_steps.pkl``, SB3's names) and deletes all but
+    the newest ``keep`` checkpoints, so long runs do not fill the disk."""
+
+    def __init__(self, save_freq: int, save_path: Path, keep: int = 2, save_replay_buffer: bool = True):
+        super().__init__()
+        self.save_freq = max(1, int(save_freq))
+        self.save_path = Path(save_path)
+        self.keep = max(1, int(keep))
+        self.save_replay_buffer = save_replay_buffer
+
+    def _on_step(self) -> bool:
+        if self.n_calls % self.save_freq == 0:
+            self.save()
+        return True
+
+    def save(self) -> Path:
+        self.save_path.mkdir(parents=True, exist_ok=True)
+        steps = self.num_timesteps
+        model_path = self.save_path / f"model_{steps}_steps.zip"
+        self.model.save(model_path)
+        if self.save_replay_buffer and getattr(self.model, "replay_buffer", None) is not None:
+            self.model.save_replay_buffer(self.save_path / f"model_replay_buffer_{steps}_steps.pkl")
+        self._rotate()
+        return model_path
+
+    def _rotate(self) -> None:
+        def steps_of(p: Path) -> int:
+            return int(p.stem.split("_")[-2])
+
+        models = sorted(self.save_path.glob("model_*_steps.zip"), key=steps_of)
+        for old in models[: -self.keep]:
+            old.unlink(missing_ok=True)
+            (self.save_path / f"model_replay_buffer_{steps_of(old)}_steps.pkl").unlink(missing_ok=True)
 
 
 class StopOnSignal(BaseCallback):

@@ -2,7 +2,8 @@
 
 Protocol: episode ``i`` of every policy resets its env with ``seed + i`` (so every policy faces
 the same channels and target). Solver policies (oracles and the papers' baselines) solve that
-scenario once and are scored on their configuration through ``env.unwrapped.evaluate``;
+scenario once and are scored on their :class:`~isac_gym.oracles.Solution` (its configuration checked
+by ``env.unwrapped.evaluate``, its status counted: an infeasible answer is shown as such);
 acting policies (``random``, ``checkpoint``) act for ``steps`` steps in the env's own action mode
 and are scored on the configuration of their last step.
 """
@@ -38,11 +39,19 @@ class EpisodeResult:
     score: float
     reward: float
     feasible: bool
-    sinr_min_db: float
+    status: str  # a solver's Solution.status; "acted" for acting policies
+    violation: dict[str, float]
+    sinr_min_db: float  # -inf when a user's SINR is 0 (shown as "–")
     rate_sum: float
     power_w: float
     decision_ms: float
     solve_s: float
+
+    def row(self) -> dict[str, Any]:
+        """Flat CSV row (one column per violation)."""
+        out = {k: v for k, v in self.__dict__.items() if k != "violation"}
+        out.update({f"violation_{k}": v for k, v in self.violation.items()})
+        return out
 
 
 class CheckpointPolicy:
@@ -61,7 +70,7 @@ class CheckpointPolicy:
         try:
             self.model = load_model(str(path))
         except Exception as exc:  # SB3 raises many types for a bad archive
-            raise CheckpointError(f"checkpoint could not be loaded ({type(exc).__name__}): {path}") from exc
+            raise CheckpointError(f"checkpoint could not be loaded (not an SB3 DDPG/TD3/SAC/PPO model): {path}") from exc
         for what, got, want in (("observation", self.model.observation_space, env.observation_space),
                                 ("action", self.model.action_space, env.action_space)):
             if got.shape != want.shape:
@@ -80,7 +89,7 @@ def make_env(env_cfg: dict[str, Any], action_mode: str | None = None) -> gym.Env
 
 
 def run_policy(name: str, env_cfg: dict[str, Any], episodes: int, seed: int, steps: int | None = None,
-               checkpoint: str | None = None, progress=None) -> list[EpisodeResult]:
+               checkpoint: str | None = None, progress=None, render_dir: Path | None = None) -> list[EpisodeResult]:
     """Run one policy on ``episodes`` seeded scenarios; see the module docstring for the protocol."""
     env = make_env(env_cfg)
     solver = name not in ("checkpoint", "random")
@@ -89,18 +98,18 @@ def run_policy(name: str, env_cfg: dict[str, Any], episodes: int, seed: int, ste
     else:
         policy = oracles.make(env, name, seed=seed)
     n_steps = int(steps or env_cfg.get("max_episode_steps") or 1)
-    objective_name = env.unwrapped.system.objective_name
+    system = env.unwrapped.system
     results = []
     for ep in range(episodes):
         obs, info = env.reset(seed=seed + ep)
         spent = 0.0
         reward = 0.0
         decisions = 0
+        status = "acted"
         if solver:
-            t0 = time.perf_counter()
-            config = policy.solve(env.unwrapped.current_scenario)
-            spent, decisions = time.perf_counter() - t0, 1
-            info = env.unwrapped.evaluate(config)
+            solution = policy.solve(env.unwrapped.current_scenario)
+            spent, decisions, status = solution.seconds, 1, solution.status
+            info = solution.info
             reward = info["reward"]
         for _ in range(0 if solver else n_steps):
             t0 = time.perf_counter()
@@ -111,11 +120,20 @@ def run_policy(name: str, env_cfg: dict[str, Any], episodes: int, seed: int, ste
             if terminated or truncated:
                 break
         sinr = np.atleast_1d(info["sinr"])
+        min_sinr = float(np.min(sinr))
         results.append(EpisodeResult(
-            policy=name, episode=ep, seed=seed + ep, objective=float(info[objective_name]),
-            score=float(info["score"]), reward=float(reward), feasible=bool(info["feasible"]),
-            sinr_min_db=float(np.min(linear_to_db(sinr))), rate_sum=float(np.sum(info["rate"])),
-            power_w=float(info["power"]), decision_ms=1e3 * spent / max(decisions, 1), solve_s=spent))
+            policy=name, episode=ep, seed=seed + ep, objective=float(info["objective"]),
+            score=float(info["score"]), reward=float(reward), feasible=bool(info["feasible"]), status=status,
+            violation={k: float(v) for k, v in info["violation"].items()},
+            sinr_min_db=float(linear_to_db(min_sinr)) if min_sinr > 0 else float("-inf"),
+            rate_sum=float(np.sum(info["rate"])), power_w=float(info["power"]),
+            decision_ms=1e3 * spent / max(decisions, 1), solve_s=spent))
+        if render_dir is not None:
+            from isac_gym.render import render_frame, save_png
+
+            render_dir.mkdir(parents=True, exist_ok=True)
+            frame = render_frame(system, info, env.unwrapped.current_scenario, env.unwrapped.current_references)
+            save_png(frame, render_dir / f"{name}_seed{seed + ep}.png")
         if progress is not None:
             progress(name, ep)
     env.close()
@@ -123,18 +141,25 @@ def run_policy(name: str, env_cfg: dict[str, Any], episodes: int, seed: int, ste
 
 
 def summarise(results: list[EpisodeResult]) -> list[dict[str, Any]]:
-    """One row per policy: objective mean / std / median, feasibility rate, SINR, runtimes."""
+    """One row per policy: objective mean / std / median, score, reward, feasibility rate, each violation's
+    mean, status counts, worst-user SINR and runtimes."""
     rows = []
     for name in dict.fromkeys(r.policy for r in results):
         rs = [r for r in results if r.policy == name]
         obj = np.array([r.objective for r in rs])
+        sinr = np.array([r.sinr_min_db for r in rs])
+        statuses = {s: sum(r.status == s for r in rs) for s in dict.fromkeys(r.status for r in rs)}
         rows.append({
             "policy": name, "episodes": len(rs),
             "objective_mean": float(obj.mean()), "objective_std": float(obj.std()),
             "objective_median": float(np.median(obj)),
             "score_mean": float(np.mean([r.score for r in rs])),
+            "reward_mean": float(np.mean([r.reward for r in rs])),
             "feasible_rate": float(np.mean([r.feasible for r in rs])),
-            "sinr_min_db_mean": float(np.mean([r.sinr_min_db for r in rs])),
+            "violation_mean": {k: float(np.mean([r.violation[k] for r in rs])) for k in rs[0].violation},
+            "status_counts": statuses,
+            # a user at SINR 0 ("-inf dB") makes the mean meaningless: reported as None ("–")
+            "sinr_min_db_mean": float(sinr.mean()) if np.all(np.isfinite(sinr)) else None,
             "decision_ms": float(np.mean([r.decision_ms for r in rs])),
             "solve_s_per_scenario": float(np.mean([r.solve_s for r in rs])),
         })
@@ -142,20 +167,27 @@ def summarise(results: list[EpisodeResult]) -> list[dict[str, Any]]:
 
 
 def format_table(rows: list[dict[str, Any]], objective_name: str) -> str:
-    """Plain-text comparison table."""
-    head = (f"{'policy':<12}{objective_name + ' mean':>14}{'± std':>12}{'median':>12}{'score':>8}"
-            f"{'feasible':>10}{'min SINR dB':>13}{'ms/decision':>13}{'s/scenario':>12}")
+    """Plain-text comparison table (violations as means; statuses as counts, e.g. ``5 optimal``)."""
+    names = list(rows[0]["violation_mean"]) if rows else []
+    head = (f"{'policy':<12}{objective_name + ' mean':>14}{'± std':>11}{'median':>11}{'score':>8}{'reward':>9}"
+            f"{'feasible':>9}" + "".join(f"{'v_' + n:>12}" for n in names)
+            + f"{'min SINR dB':>12}{'ms/dec':>9}{'s/scen':>8}  status")
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['policy']:<12}{r['objective_mean']:>14.4g}{r['objective_std']:>12.3g}"
-                     f"{r['objective_median']:>12.4g}{r['score_mean']:>8.3f}{r['feasible_rate']:>10.0%}"
-                     f"{r['sinr_min_db_mean']:>13.2f}{r['decision_ms']:>13.3f}{r['solve_s_per_scenario']:>12.3f}")
+        sinr = "–" if r["sinr_min_db_mean"] is None else f"{r['sinr_min_db_mean']:.2f}"
+        status = ", ".join(f"{n} {s}" for s, n in r["status_counts"].items())
+        lines.append(f"{r['policy']:<12}{r['objective_mean']:>14.4g}{r['objective_std']:>11.3g}"
+                     f"{r['objective_median']:>11.4g}{r['score_mean']:>8.3f}{r['reward_mean']:>9.3f}"
+                     f"{r['feasible_rate']:>9.0%}" + "".join(f"{r['violation_mean'][n]:>12.3g}" for n in names)
+                     + f"{sinr:>12}{r['decision_ms']:>9.2f}{r['solve_s_per_scenario']:>8.2f}  {status}")
     return "\n".join(lines)
 
 
 def evaluate_policies(policies: list[str], env_cfg: dict[str, Any], episodes: int, seed: int, out_dir: Path,
-                      steps: int | None = None, checkpoint: str | None = None, show_progress: bool = True):
-    """Run every policy, write ``evaluation.csv`` / ``evaluation.json`` to ``out_dir``, return (rows, table)."""
+                      steps: int | None = None, checkpoint: str | None = None, show_progress: bool = True,
+                      render: bool = False):
+    """Run every policy, write ``evaluation.csv`` / ``evaluation.json`` to ``out_dir`` (and, with ``render``,
+    one PNG per policy and scenario under ``out_dir/frames``), return (rows, table)."""
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(policies) * episodes, desc="evaluating", disable=not show_progress)
@@ -167,15 +199,17 @@ def evaluate_policies(policies: list[str], env_cfg: dict[str, Any], episodes: in
     results: list[EpisodeResult] = []
     for name in policies:
         bar.set_postfix_str(f"{name} (solving)" if name not in ("random", "checkpoint") else name)
-        results += run_policy(name, env_cfg, episodes, seed, steps, checkpoint, progress)
+        results += run_policy(name, env_cfg, episodes, seed, steps, checkpoint, progress,
+                              out_dir / "frames" if render else None)
     bar.close()
     objective_name = make_env(env_cfg).unwrapped.system.objective_name
     rows = summarise(results)
     out_dir.mkdir(parents=True, exist_ok=True)
+    flat = [r.row() for r in results]
     with open(out_dir / "evaluation.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(EpisodeResult.__dataclass_fields__))
+        writer = csv.DictWriter(fh, fieldnames=list(flat[0]))
         writer.writeheader()
-        writer.writerows(r.__dict__ for r in results)
+        writer.writerows(flat)
     with open(out_dir / "evaluation.json", "w") as fh:
         json.dump({"env": env_cfg["id"], "objective": objective_name, "episodes": episodes, "seed": seed,
                    "summary": rows}, fh, indent=2)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,17 +28,22 @@ def _run(script, *args, cwd=ROOT, check=True, timeout=600):
 def trained(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("ddpg")
     proc = _run("train.py", "env=fim", "agent=ddpg", *SMALL, "eval_episodes=1", "eval_steps=5",
-                "eval_policies=[checkpoint,rigid,random]", f"hydra.run.dir={run_dir}")
+                "eval_policies=[checkpoint,rigid,random]", "checkpoint_freq=100", f"hydra.run.dir={run_dir}")
     return run_dir, proc
 
 
 def test_train_writes_model_events_config_and_table(trained):
     run_dir, proc = trained
-    assert (run_dir / "model.zip").is_file() and (run_dir / "replay_buffer.pkl").is_file()
+    assert (run_dir / "model.zip").is_file()
+    assert not (run_dir / "replay_buffer.pkl").exists()  # buffers only with checkpoints and interrupted runs
+    ckpts = sorted(p.name for p in (run_dir / "checkpoints").iterdir())  # every 100 steps, the newest 2 kept
+    assert ckpts == ["model_200_steps.zip", "model_300_steps.zip", "model_replay_buffer_200_steps.pkl",
+                     "model_replay_buffer_300_steps.pkl"]
     assert list((run_dir / "tb").rglob("events.out.tfevents.*"))
     cfg = (run_dir / ".hydra" / "config.yaml").read_text()
     assert "ISAC-FIM-v0" in cfg and "actor_learning_rate" in cfg
     assert "checkpoint" in proc.stdout and "rigid" in proc.stdout and "crb mean" in proc.stdout
+    assert "reward" in proc.stdout and "v_qos" in proc.stdout and "optimal" in proc.stdout
     summary = json.loads((run_dir / "evaluation.json").read_text())["summary"]
     assert [r["policy"] for r in summary] == ["checkpoint", "rigid", "random"]
 
@@ -50,7 +56,8 @@ def test_event_files_hold_metrics_and_reward_terms(trained):
     acc.Reload()
     tags = set(acc.Tags()["scalars"])
     for tag in ("isac/crb", "isac/sinr_min_db", "isac/score", "isac/violation_qos", "isac/violation_position",
-                "reward/objective", "reward/qos", "reward/position", "reward/power"):
+                "isac/clipped_moves", "isac/user_power_mean", "reward/objective", "reward/qos", "reward/position",
+                "reward/power"):
         assert tag in tags, tag
 
 
@@ -71,11 +78,55 @@ def test_evaluate_checkpoint_and_resume(trained, tmp_path):
     assert "checkpoint" in proc.stdout
     assert (tmp_path / "eval" / "evaluation.csv").read_text().count("\n") == 3
     resumed = tmp_path / "resumed"
-    _run("train.py", *SMALL, "total_timesteps=400", f"resume={run_dir / 'model.zip'}", "eval_episodes=0",
-         f"hydra.run.dir={resumed}")
+    proc = _run("train.py", *SMALL, "total_timesteps=400", f"resume={run_dir / 'model.zip'}", "eval_episodes=0",
+                f"hydra.run.dir={resumed}")
+    assert "no replay buffer found" in proc.stdout  # a completed run keeps no buffer, and says so
     from agents.algorithms import DDPG
 
     assert DDPG.load(resumed / "model.zip", device="cpu").num_timesteps == 400
+
+
+def test_resume_from_periodic_checkpoint_restores_its_replay_buffer(trained, tmp_path):
+    """Regression: SB3 names the buffer model_replay_buffer_<N>_steps.pkl; resume must find it."""
+    run_dir, _ = trained
+    proc = _run("train.py", *SMALL, "total_timesteps=350", f"resume={run_dir / 'checkpoints' / 'model_300_steps.zip'}",
+                "eval_episodes=0", f"hydra.run.dir={tmp_path / 'r'}")
+    found = re.search(r"replay buffer restored from .*model_replay_buffer_300_steps.pkl \((\d+) transitions\)", proc.stdout)
+    assert found and int(found.group(1)) >= 290, proc.stdout
+
+
+def test_resume_takes_env_and_agent_from_the_saved_run(trained, tmp_path):
+    run_dir, _ = trained
+    proc = _run("train.py", "agent=td3", f"resume={run_dir / 'model.zip'}", "eval_episodes=0",
+                f"hydra.run.dir={tmp_path / 'a'}", check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "'ddpg'" in proc.stderr
+    assert not (tmp_path / "a").exists()
+    # without env=/agent=, the saved run's (FIM paper mode, DDPG) are used, not the defaults
+    _run("train.py", *SMALL, "total_timesteps=320", "env.kwargs.action_mode=direct", f"resume={run_dir / 'model.zip'}",
+         "eval_episodes=0", f"hydra.run.dir={tmp_path / 'b'}")
+
+
+@pytest.mark.parametrize("override, words", [
+    (["env.kwargs.n_users=0"], "n_users"), (["eval_policies=[checkpoint,bogus]"], "bogus"),
+    (["n_envs=0"], "n_envs"), (["env.kwargs.action_mode=sideways"], "action_mode"),
+])
+def test_bad_values_fail_in_one_line_before_training(tmp_path, override, words):
+    proc = _run("train.py", *SMALL, *override, f"hydra.run.dir={tmp_path / 'run'}", check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and words in proc.stderr and proc.stderr.startswith("error:")
+    assert not (tmp_path / "run").exists()
+
+
+def test_badly_typed_values_are_refused_at_compose_time(tmp_path):
+    proc = _run("train.py", "agent.batch_size=abc", f"hydra.run.dir={tmp_path / 'run'}", check=False)
+    assert proc.returncode != 0 and "batch_size" in proc.stderr
+    assert not (tmp_path / "run").exists()
+    assert "env_schema" not in _run("train.py", "--info", "defaults-tree", check=False).stdout
+
+
+def test_too_few_steps_to_learn_warns(tmp_path):
+    proc = _run("train.py", *SMALL, "total_timesteps=50", "eval_episodes=0", f"hydra.run.dir={tmp_path}")
+    assert "never trains" in proc.stderr
 
 
 def test_evaluate_missing_or_incompatible_checkpoint_fails_cleanly(trained, tmp_path):
@@ -100,12 +151,30 @@ def test_td3_trains(tmp_path):
     assert (tmp_path / "model.zip").is_file()
 
 
-def test_train_and_evaluate_ris_slp(tmp_path):
-    _run("train.py", "env=ris_slp", "agent=td3", *SMALL, "total_timesteps=200", "eval_episodes=1",
-         "eval_policies=[checkpoint,no_ris,random]", "eval_steps=3", f"hydra.run.dir={tmp_path}")
-    assert (tmp_path / "model.zip").is_file()
+@pytest.mark.parametrize("env", ["ris_slp", "ris_slp_doa"])
+def test_train_ris_slp_compares_with_what_the_env_offers(tmp_path, env, monkeypatch):
+    """Regression: the default comparison named FIM's ``rigid`` and failed after training."""
+    _run("train.py", f"env={env}", "agent=td3", *SMALL, "total_timesteps=150", "eval_episodes=1", "eval_steps=2",
+         "env.kwargs.n_elements=8", "env.kwargs.n_slots=6", f"hydra.run.dir={tmp_path}")
     summary = json.loads((tmp_path / "evaluation.json").read_text())
-    assert summary["objective"] == "radar_sinr" and len(summary["summary"]) == 3
+    names = [r["policy"] for r in summary["summary"]]
+    assert names[0] == "checkpoint" and "oracle" in names and "rigid" not in names
+    assert ("no_ris" in names) == (env == "ris_slp")
+
+
+@pytest.mark.parametrize("agent", ["sac", "ppo"])
+def test_sac_and_ppo_train_on_the_native_vector_env(tmp_path, agent):
+    extra = ["agent.n_steps=32", "agent.batch_size=32"] if agent == "ppo" else ["agent.learning_starts=50",
+                                                                                "agent.buffer_size=1000"]
+    _run("train.py", f"agent={agent}", "n_envs=4", "total_timesteps=256", "progress_bar=false", "eval_episodes=0",
+         "env.max_episode_steps=20", *extra, f"hydra.run.dir={tmp_path}")
+    assert (tmp_path / "model.zip").is_file() and list((tmp_path / "tb").rglob("events.out.tfevents.*"))
+
+
+def test_evaluate_renders_frames(tmp_path):
+    _run("evaluate.py", "env=fim", "policy=random", "episodes=1", "steps=2", "render=true", "progress_bar=false",
+         f"hydra.run.dir={tmp_path}")
+    assert (tmp_path / "frames" / "random_seed1000.png").is_file()
 
 
 def test_sigterm_saves_the_model(tmp_path):
@@ -120,6 +189,7 @@ def test_sigterm_saves_the_model(tmp_path):
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out
     assert (tmp_path / "model.zip").is_file() and "stopped early" in out
+    assert (tmp_path / "replay_buffer.pkl").is_file()  # an interrupted run resumes whole
 
 
 def test_joblib_sweep(tmp_path):
