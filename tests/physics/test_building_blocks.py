@@ -1,0 +1,102 @@
+"""Shared building blocks against independent computations: beamformer encoding, precoders, steering
+vectors in any plane, pad-and-mask batching, SDP helpers, the log score."""
+
+import numpy as np
+import pytest
+
+from isac_gym.envs.base import log_score
+from isac_gym.oracles.sdp import extract_user_beams, psd_part
+from isac_gym.physics import arrays, batching, beamforming
+
+
+def test_beamformer_encoding_meets_the_budget_and_inverts():
+    rng = np.random.default_rng(0)
+    n_tx, s, p = 4, 3, 2.5
+    for _ in range(20):
+        a = rng.uniform(-1, 1, beamforming.beamformer_action_size(n_tx, s))
+        w = beamforming.decode_beamformer(a, n_tx, s, p)
+        assert np.sum(np.abs(w) ** 2) == pytest.approx((a[0] + 1) / 2 * p)
+        again = beamforming.decode_beamformer(beamforming.encode_beamformer(w, p), n_tx, s, p)
+        assert np.allclose(again, w, atol=1e-12)
+    corner = beamforming.decode_beamformer(np.ones(beamforming.beamformer_action_size(n_tx, s)), n_tx, s, p)
+    assert np.sum(np.abs(corner) ** 2) == pytest.approx(p)
+    assert np.all(beamforming.decode_beamformer(np.r_[1.0, np.zeros(2 * n_tx * s)], n_tx, s, p) == 0)
+
+
+def test_zf_nulls_interference_and_scaling_never_raises_power():
+    rng = np.random.default_rng(1)
+    h = rng.standard_normal((3, 6)) + 1j * rng.standard_normal((3, 6))
+    w = beamforming.zf_directions(h)
+    assert np.allclose(np.conj(h) @ w, np.eye(3), atol=1e-10)
+    assert np.allclose(beamforming.mrt_directions(h), h.T)
+    big = 10 * w
+    scaled = beamforming.scale_onto_budget(big, 1.0)
+    assert np.sum(np.abs(scaled) ** 2) == pytest.approx(1.0)
+    small = 1e-3 * w
+    assert np.array_equal(beamforming.scale_onto_budget(small, 1.0), small)
+
+
+@pytest.mark.parametrize("plane, cosines", [("xz", arrays.direction_cosines), ("yz", arrays.azimuth_elevation_cosines)])
+def test_upa_steering_derivatives_match_finite_differences(plane, cosines):
+    lam = 0.01
+    pos = arrays.upa_positions(4, 3, lam / 2, lam / 2, plane=plane, centred=True)
+    a1, a2 = 0.7, 0.3
+    s = arrays.steering_set(pos, cosines(a1, a2), lam)
+    h = 1e-7
+    d1 = (arrays.steering_set(pos, cosines(a1 + h, a2), lam)[0] - arrays.steering_set(pos, cosines(a1 - h, a2), lam)[0]) / (2 * h)
+    d2 = (arrays.steering_set(pos, cosines(a1, a2 + h), lam)[0] - arrays.steering_set(pos, cosines(a1, a2 - h), lam)[0]) / (2 * h)
+    assert np.allclose(s[1], d1, rtol=1e-6, atol=1e-6) and np.allclose(s[2], d2, rtol=1e-6, atol=1e-6)
+    assert np.allclose(np.abs(s[0]), 1.0)
+    assert np.allclose(pos.mean(axis=1), 0.0)
+    assert np.all(pos[0 if plane == "yz" else 1] == 0.0)  # the plane's normal coordinate
+
+
+def test_ula_matches_its_closed_form_and_derivative():
+    ang = 0.4
+    assert np.allclose(arrays.ula(5, ang), np.exp(1j * np.pi * np.arange(5) * np.sin(ang)))
+    h = 1e-7
+    fd = (arrays.ula(5, ang + h) - arrays.ula(5, ang - h)) / (2 * h)
+    assert np.allclose(arrays.ula_derivative(5, ang), fd, atol=1e-6)
+
+
+def test_pad_and_mask():
+    items = [np.arange(3.0), np.arange(1.0), np.arange(5.0)]
+    padded, mask = batching.pad_stack(items, fill=np.nan)
+    assert padded.shape == (3, 5) and mask.sum() == 9
+    assert np.allclose(batching.masked_sum(padded, mask), [3.0, 0.0, 10.0])
+    assert np.allclose(batching.masked_max(padded, mask), [2.0, 0.0, 4.0])
+    assert np.allclose(batching.masked_min(padded, mask), [0.0, 0.0, 0.0])
+    vec, vmask = batching.pad_stack([np.ones((2, 3)), np.ones((4, 3))])
+    assert vec.shape == (2, 4, 3) and np.allclose(batching.masked_sum(vec, vmask, axis=1), [[2] * 3, [4] * 3])
+
+
+def test_rank_one_extraction_preserves_every_sinr():
+    rng = np.random.default_rng(2)
+    k, n = 3, 5
+    h = rng.standard_normal((k, n)) + 1j * rng.standard_normal((k, n))
+    vs = [rng.standard_normal(n) + 1j * rng.standard_normal(n) for _ in range(k)]
+    rk = np.stack([np.outer(v, v.conj()) for v in vs])  # rank-one user covariances
+    sense = psd_part(rng.standard_normal((n, n)) + 1j * rng.standard_normal((n, n)))
+    total = rk.sum(axis=0) + sense
+    w = extract_user_beams(h, rk, total, n)
+    assert np.allclose(w @ w.conj().T, total, atol=1e-9)
+
+    def sinr_of_covariances():
+        out = []
+        for i in range(k):
+            sig = np.real(h[i].conj() @ rk[i] @ h[i])
+            out.append(sig / (np.real(h[i].conj() @ total @ h[i]) - sig + 1.0))
+        return np.array(out)
+
+    gains = np.abs(np.conj(h) @ w) ** 2
+    sig = np.diag(gains[:, :k])
+    assert np.allclose(sig / (gains.sum(axis=1) - sig + 1.0), sinr_of_covariances())
+
+
+def test_log_score_orientation():
+    assert log_score(np.array(1.0), np.array(1.0), np.array(0.1)) == pytest.approx(0.0)
+    assert log_score(np.array(0.1), np.array(1.0), np.array(0.1)) == pytest.approx(1.0)
+    # maximised: 0 at worst, 1 at target, higher is better
+    assert log_score(np.array(10.0), np.array(1.0), np.array(10.0), maximise=True) == pytest.approx(1.0)
+    assert log_score(np.array(100.0), np.array(1.0), np.array(10.0), maximise=True) == pytest.approx(2.0)
+    assert log_score(np.array(1e-9), np.array(1.0), np.array(10.0), maximise=True) == -1.0
