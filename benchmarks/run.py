@@ -1,4 +1,4 @@
-"""Step throughput, vector speed-up, memory and oracle runtime (spec README, "Speed").
+"""Step throughput, vector speed-up, memory and oracle runtime (docs/benchmarks in the README, "Speed").
 
 Usage: ``python -m benchmarks [--ids ISAC-FIM-v0] [--steps 3000] [--num-envs 256] [--json out.json]``.
 Throughputs are reported as ratios over Gymnasium's ``Pendulum-v1`` measured in the same run,
@@ -20,9 +20,11 @@ import numpy as np
 import isac_gym
 from isac_gym import oracles
 
-GOALS = {"ISAC-FIM-v0": 1.0}
-DEFAULT_GOAL = 0.25
-#: Average execution time (s) of ADMM-MM for the detection task, Table I of seeds/003, by N.
+SINGLE_GOAL = 0.08
+VECTOR_GOAL = 20.0
+TD3_GOAL = 0.95
+SB3VEC_GOAL = 10.0
+#: Average execution time (s) of ADMM-MM for the detection task, Table I of [RIS-SLP], by N.
 PAPER_TABLE_I = {32: 0.414, 64: 3.490, 128: 22.136}
 
 
@@ -77,6 +79,65 @@ def peak_rss_gib(env_id: str, num_envs: int) -> float:
     return int(out.stdout.strip().splitlines()[-1]) / 2**20
 
 
+class ZeroCostEnv(gym.Env):
+    """An env with given spaces whose step costs nothing: the reference for an agent's own cost."""
+
+    def __init__(self, observation_space, action_space, horizon: int):
+        self.observation_space, self.action_space, self.horizon = observation_space, action_space, horizon
+        self._obs = np.zeros(observation_space.shape, np.float32)
+        self._t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._t = 0
+        return self._obs, {}
+
+    def step(self, action):
+        self._t += 1
+        return self._obs, 0.0, False, self._t >= self.horizon, {}
+
+
+def td3_steps_per_second(env, steps: int) -> float:
+    """SB3 TD3 (the suite's agent config, small buffer) steps/s on ``env``, after its learning starts."""
+    from stable_baselines3 import TD3
+
+    model = TD3("MlpPolicy", env, learning_starts=100, buffer_size=10_000, batch_size=128,
+                policy_kwargs={"net_arch": [256, 256]}, device="cpu", seed=0)
+    model.learn(150)
+    t0 = time.perf_counter()
+    model.learn(steps, reset_num_timesteps=False)
+    return steps / (time.perf_counter() - t0)
+
+
+def td3_ratio(env_id: str, steps: int) -> float:
+    """TD3 steps/s on the env over the same agent on a zero-cost env of identical spaces (goal >= 0.95)."""
+    env = gym.make(env_id)
+    zero = gym.wrappers.TimeLimit(ZeroCostEnv(env.observation_space, env.action_space, env.spec.max_episode_steps),
+                                  env.spec.max_episode_steps)
+    return td3_steps_per_second(env, steps) / td3_steps_per_second(zero, steps)
+
+
+def sb3vec_ratio(env_id: str, n_envs: int, steps: int) -> float:
+    """Env-steps/s of SB3VecEnv over SB3's DummyVecEnv of scalar envs at ``n_envs`` (goal >= 10)."""
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from isac_gym.wrappers import SB3VecEnv
+
+    native = SB3VecEnv(gym.make_vec(env_id, num_envs=n_envs, vectorization_mode="vector_entry_point"))
+    dummy = DummyVecEnv([lambda: gym.make(env_id) for _ in range(n_envs)])
+    rates = []
+    for venv in (native, dummy):
+        venv.seed(0)
+        venv.reset()
+        acts = np.random.default_rng(0).uniform(-1, 1, (4, n_envs) + venv.action_space.shape).astype(np.float32)
+        venv.step(acts[0])
+        t0 = time.perf_counter()
+        for i in range(steps):
+            venv.step(acts[i % 4])
+        rates.append(n_envs * steps / (time.perf_counter() - t0))
+    return rates[0] / rates[1]
+
+
 def oracle_seconds(env_id: str, name: str, scenarios: int, **kwargs) -> float:
     """Mean wall time of ``policy.solve`` over seeded scenarios (direct action mode where it applies)."""
     if env_id == "ISAC-FIM-v0":
@@ -86,9 +147,7 @@ def oracle_seconds(env_id: str, name: str, scenarios: int, **kwargs) -> float:
     times = []
     for s in range(scenarios):
         env.reset(seed=10_000 + s)
-        t0 = time.perf_counter()
-        policy.solve(env.unwrapped.current_scenario)
-        times.append(time.perf_counter() - t0)
+        times.append(policy.solve(env.unwrapped.current_scenario).seconds)
     return float(np.mean(times))
 
 
@@ -100,8 +159,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--vector-steps", type=int, default=40)
     parser.add_argument("--oracle-scenarios", type=int, default=2)
     parser.add_argument("--oracles", nargs="*", default=["oracle"])
+    parser.add_argument("--td3-steps", type=int, default=600, help="TD3 steps per timing (0 skips the TD3 figure)")
+    parser.add_argument("--sb3vec-envs", type=int, default=64)
+    parser.add_argument("--sb3vec-steps", type=int, default=20, help="(0 skips the SB3VecEnv figure)")
     parser.add_argument("--no-table1", dest="table1", action="store_false",
-                        help="skip the RIS-SLP oracle timing at N = 32, 64, 128 against Table I of seeds/003")
+                        help="skip the RIS-SLP oracle timing at N = 32, 64, 128 against Table I of the RIS-SLP paper")
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args(argv)
 
@@ -113,9 +175,13 @@ def main(argv: list[str] | None = None) -> dict:
         vec = vector_steps_per_second(env_id, args.num_envs, args.vector_steps)
         rss = peak_rss_gib(env_id, args.num_envs)
         row = {"single_steps_per_s": single, "single_ratio_vs_pendulum": single / pendulum,
-               "single_goal": GOALS.get(env_id, DEFAULT_GOAL),
-               "vector_env_steps_per_s": vec, "vector_speedup": vec / single, "vector_goal": 20.0,
+               "single_goal": SINGLE_GOAL,
+               "vector_env_steps_per_s": vec, "vector_speedup": vec / single, "vector_goal": VECTOR_GOAL,
                "vector_peak_rss_gib": rss, "oracle_seconds": {}}
+        if args.td3_steps > 0:
+            row["td3_ratio_vs_zero_cost"] = td3_ratio(env_id, args.td3_steps)
+        if args.sb3vec_steps > 0:
+            row["sb3vec_ratio_vs_dummy"] = sb3vec_ratio(env_id, args.sb3vec_envs, args.sb3vec_steps)
         if getattr(gym.make(env_id).unwrapped.system, "action_mode", "direct") != "direct":
             row["single_direct_ratio_vs_pendulum"] = (
                 single_steps_per_second(env_id, args.steps, action_mode="direct") / pendulum)
@@ -131,10 +197,15 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  vector x{args.num_envs:<8} {vec:>10,.0f} env-steps/s  speed-up {row['vector_speedup']:.1f}x "
               f"(goal >= 20)")
         print(f"  vector peak RSS   {rss:.2f} GiB (goal < 2)")
+        if "td3_ratio_vs_zero_cost" in row:
+            print(f"  SB3 TD3 steps/s over a zero-cost env  ratio {row['td3_ratio_vs_zero_cost']:.3f} (goal >= {TD3_GOAL})")
+        if "sb3vec_ratio_vs_dummy" in row:
+            print(f"  SB3VecEnv x{args.sb3vec_envs} over DummyVecEnv  {row['sb3vec_ratio_vs_dummy']:.1f}x "
+                  f"(goal >= {SB3VEC_GOAL})")
         for name, sec in row["oracle_seconds"].items():
             print(f"  {name:<17} {sec:.2f} s / scenario")
     if args.table1 and "ISAC-RIS-SLP-v0" in args.ids and args.oracle_scenarios > 0:
-        print("\nISAC-RIS-SLP-v0 oracle vs the paper's ADMM-MM (Table I of seeds/003), seconds per scenario")
+        print("\nISAC-RIS-SLP-v0 oracle vs the paper's ADMM-MM (Table I of [RIS-SLP]), seconds per scenario")
         report["table1"] = {}
         for n, paper in PAPER_TABLE_I.items():
             sec = oracle_seconds("ISAC-RIS-SLP-v0", "oracle", max(args.oracle_scenarios, 1), n_elements=n)

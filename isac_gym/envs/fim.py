@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from ..physics import fim, units
+from ..physics.arrays import steering_vector
 from ..physics.beamforming import beamformer_action_size, decode_beamformer, encode_beamformer, mrt_directions, zf_inverse
 from ..physics.validation import param, validate_fields
-from ..physics.arrays import steering_vector
 from ..render import pattern_db
 from .base import Decoded, ISACEnv, ISACVectorEnv, Metrics, ObsPart, Panel, System, document, log_score
 
@@ -128,7 +127,7 @@ class FIMSystem(System):
         return Decoded(config, kin)
 
     def _paper_beams(self, a: np.ndarray, kin: fim.FIMKinematics, ridge: np.ndarray) -> np.ndarray:
-        """Structured beamformer of the paper's action (Sec. III-B of [FIM], spec fim.md).
+        """Structured beamformer of the paper's action (Sec. III-B of [FIM], docs/fim.md).
 
         ``a = [shares (K), mrt/zf mixes (K), comm/sensing split, sensing mix]``. User k gets power
         ``g P share_k`` on the normalised mix of its MRT and ZF directions; the sensing stream gets
@@ -263,7 +262,7 @@ class FIMEnv(ISACEnv):
     ``[-lambda, lambda]`` in steps of ``lambda/8`` (17 levels), serves K = 4 single-antenna
     multipath users and senses a point target. The agent designs ``W = [W_C W_R]`` and both
     surface shapes to minimise the CRB of the target's (azimuth, elevation) with every user at
-    ``SINR >= gamma`` and ``||W||_F^2 <= P_max`` (problem (20) of [FIM]; spec ``fim.md``).
+    ``SINR >= gamma`` and ``||W||_F^2 <= P_max`` (problem (20) of [FIM]; docs/fim.md).
     Every equation lives in :mod:`isac_gym.physics.fim`.
 
     **Action space** ``Box(-1, 1, float32)``:
@@ -310,7 +309,7 @@ class FIMEnv(ISACEnv):
 
     **Paper.** FIM-enabled ISAC: CRB minimisation with QoS constraints by DDPG ([FIM]).
     Choices the paper leaves open (carrier, paths, path loss, target, T, reward weights) follow
-    spec ``fim.md``.
+    docs/fim.md.
     """
 
     system_class = FIMSystem

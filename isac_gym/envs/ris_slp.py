@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..physics import batching, ris_slp
+from ..physics.arrays import cis, ula
 from ..physics.ris_slp import RISSLPConfiguration
 from ..physics.validation import param, validate_fields
-from ..physics.arrays import cis, ula
 from ..render import pattern_db
 from .base import Decoded, ISACEnv, ISACVectorEnv, Metrics, ObsPart, Panel, System, document, log_score
 
@@ -235,9 +235,9 @@ class RISSLPEnv(ISACEnv):
     **Reward** ``f(metric) - w_qos mean_{k,l} max(0, g_kl) / gamma_kl``. ``f`` is the log of the
     metric normalised per scenario between a fixed random configuration (0) and a closed-form
     radar reference (1): the RIS phase-aligned to the strongest BS-RIS mode and the waveform
-    matched to the resulting target response (the spec asks for the radar-only optimum as
-    the upper anchor; solving it at every reset would cost seconds, so this cheap design stands
-    in: optimised designs score above 1). The CI margins ``g_kl`` are in sqrt(W).
+    matched to the resulting target response (the radar-only optimum would be the natural upper
+    anchor, but solving it at every reset would cost seconds, so this cheap design stands in:
+    optimised designs score above 1). The CI margins ``g_kl`` are in sqrt(W).
 
     **Episode.** A scenario (channels and a block of K x L symbols) is drawn at reset; no
     terminal states; truncated after ``max_episode_steps`` (100).

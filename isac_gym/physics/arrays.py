@@ -33,7 +33,7 @@ def cis(theta: np.ndarray) -> np.ndarray:
 
 
 def upa_xz_positions(n_x: int, n_z: int, dx: float, dz: float, x_offset: float = 0.0) -> np.ndarray:
-    """x and z coordinates of a UPA in the x-z plane, eqs. (1)-(2) of seeds/000.
+    """x and z coordinates of a UPA in the x-z plane, eqs. (1)-(2) of [FIM].
 
     Element ``n = 1..n_x n_z`` sits at ``x = dx mod(n-1, n_x) + x_offset``,
     ``z = dz floor((n-1)/n_x)``.
@@ -80,7 +80,7 @@ def phase_split(xz: np.ndarray, directions: np.ndarray, wavelength_m: float) -> 
 
 
 def steering_from_split(base: np.ndarray, slope: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Steering vector ``exp(j (base + slope y))`` of eq. (3) of seeds/000.
+    """Steering vector ``exp(j (base + slope y))`` of eq. (3) of [FIM].
 
     Args:
         base: ``[..., N]`` rad; slope: ``[...]`` rad/m; y: ``[..., N]`` element y positions in m.
@@ -95,7 +95,7 @@ def steering_set_from_split(base: np.ndarray, slope: np.ndarray, y: np.ndarray) 
     """Steering vector and its phi / theta derivatives from a 3-row split (``u``, ``du/dphi``, ``du/dtheta``).
 
     ``d a_n / d phi = j delta <p_n, du/dphi> a_n`` (likewise theta): the ``A_phi``, ``A_theta``
-    ingredients of eqs. (11)-(12) of seeds/000.
+    ingredients of eqs. (11)-(12) of [FIM].
 
     Args:
         base: ``[..., 3, N]``; slope: ``[..., 3]``; y: ``[..., N]`` in m.
@@ -111,7 +111,7 @@ def steering_set_from_split(base: np.ndarray, slope: np.ndarray, y: np.ndarray) 
 
 def steering_vector(xz: np.ndarray, y: np.ndarray, phi: np.ndarray, theta: np.ndarray,
                     wavelength_m: float) -> np.ndarray:
-    """Flexible-UPA steering vector ``a(y, phi, theta)`` of eq. (3) of seeds/000.
+    """Flexible-UPA steering vector ``a(y, phi, theta)`` of eq. (3) of [FIM].
 
     Args:
         xz: ``[2, N]`` in m; y: ``[..., N]`` in m; phi, theta: ``[...]`` in rad.

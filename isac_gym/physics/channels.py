@@ -9,7 +9,7 @@ from .arrays import cis, direction_cosines, phase_split
 
 def multipath_split(xz: np.ndarray, gains: np.ndarray, phi: np.ndarray, theta: np.ndarray,
                     wavelength_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """Scenario-fixed part of the multipath channel of eq. (6) of seeds/000 for a y-morphable array.
+    """Scenario-fixed part of the multipath channel of eq. (6) of [FIM] for a y-morphable array.
 
     Args:
         xz: ``[2, N]`` element x, z in m.
@@ -24,7 +24,7 @@ def multipath_split(xz: np.ndarray, gains: np.ndarray, phi: np.ndarray, theta: n
 
 
 def multipath_from_split(weighted_base: np.ndarray, slope: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``h_k(y) = sum_l alpha_{k,l} a(y, phi_l, theta_l)`` (eq. (6) of seeds/000).
+    """``h_k(y) = sum_l alpha_{k,l} a(y, phi_l, theta_l)`` (eq. (6) of [FIM]).
 
     Args:
         weighted_base: ``[..., K, L, N]``; slope: ``[..., K, L]``; y: ``[..., N]`` in m.

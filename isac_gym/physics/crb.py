@@ -1,4 +1,4 @@
-"""Fisher information and CRB of the angles of a point target (eqs. (10)-(19) of seeds/000).
+"""Fisher information and CRB of the angles of a point target (eqs. (10)-(19) of [FIM]).
 
 The echo is ``Y = alpha b a^H W S + N`` with ``S S^H = T I``. Write ``A = b a^H`` and
 its angle derivatives ``A_i = b_i a^H + b a_i^H`` (``i`` = phi, theta; ``a_i``,
@@ -57,7 +57,7 @@ def covariance_gram(tx_set: np.ndarray, covariance: np.ndarray) -> np.ndarray:
 
 
 def fisher_matrix(t: np.ndarray, alpha: np.ndarray, snapshots: float, noise_w: float) -> np.ndarray:
-    """Full 4x4 Fisher matrix of ``xi = [phi, theta, Re alpha, Im alpha]``, eqs. (14)-(18) of seeds/000.
+    """Full 4x4 Fisher matrix of ``xi = [phi, theta, Re alpha, Im alpha]``, eqs. (14)-(18) of [FIM].
 
     ``F_{i,j} = (2T|alpha|^2/sigma^2) Re T_ij``,
     ``F_{i,alpha} = (2T/sigma^2) Re{alpha^* T_0i [1, j]}``,
@@ -84,7 +84,7 @@ def fisher_matrix(t: np.ndarray, alpha: np.ndarray, snapshots: float, noise_w: f
 
 
 def angle_crb(t: np.ndarray, alpha_power: np.ndarray, snapshots: float, noise_w: float) -> np.ndarray:
-    """``CRB = Tr((F_thth - F_tha F_aa^-1 F_tha^T)^-1)`` of eq. (19) of seeds/000, in rad^2.
+    """``CRB = Tr((F_thth - F_tha F_aa^-1 F_tha^T)^-1)`` of eq. (19) of [FIM], in rad^2.
 
     The Schur complement has the closed form
     ``J_ij = (2T|alpha|^2/sigma^2) (Re T_ij - Re(T_0i conj(T_0j)) / T_00)``

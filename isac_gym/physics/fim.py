@@ -1,4 +1,4 @@
-"""System model of the FIM-enabled ISAC system ([FIM], spec fim.md).
+"""System model of the FIM-enabled ISAC system ([FIM], docs/fim.md).
 
 A transmit FIM (``Nt = Ntx x Ntz``) and a receive FIM (``Nr = Nrx x Nrz``),
 flexible UPAs in the x-z plane whose elements move along y on a grid of
@@ -25,8 +25,8 @@ from .validation import param, validate_fields
 
 @dataclass(frozen=True)
 class FIMParams:
-    """Physical parameters of the FIM system: the one source of every default (spec values; the paper's
-    where it gives them). Validates itself: a bad value raises ``ValueError`` naming the field."""
+    """Physical parameters of the FIM system: the one source of every default (the paper's values where it
+    gives them, docs/fim.md otherwise). Validates itself: a bad value raises ``ValueError`` naming the field."""
 
     n_tx_x: int = param(3, "transmit FIM elements along x (Ntx)", kind="int")
     n_tx_z: int = param(3, "transmit FIM elements along z (Ntz)", kind="int")
@@ -254,7 +254,7 @@ def evaluate(params: FIMParams, geom: FIMGeometry, config: FIMConfiguration,
 
 
 def reference_crbs(params: FIMParams, geom: FIMGeometry) -> tuple[np.ndarray, np.ndarray]:
-    """Per-scenario reference CRBs of the reward's score (spec fim.md, Reward), flat arrays (y = 0):
+    """Per-scenario reference CRBs of the reward's score (docs/fim.md, Reward), flat arrays (y = 0):
 
     * worst: isotropic transmission ``R = (P_max / Nt) I``;
     * target: all power on the target direction, ``R = P_max a a^H / Nt``.

@@ -6,7 +6,7 @@ import numpy as np
 
 
 def user_sinr(channels: np.ndarray, beams: np.ndarray, noise_w: np.ndarray | float) -> np.ndarray:
-    """Per-user SINR with every other stream as interference, eq. (20c) of seeds/000.
+    """Per-user SINR with every other stream as interference, eq. (20c) of [FIM].
 
     ``SINR_k = |h_k^H w_k|^2 / (sum_{i != k} |h_k^H w_i|^2 + sigma_k^2)`` where the
     first K columns of ``beams`` are the user beams and any further columns

@@ -1,4 +1,4 @@
-"""The conventions every registered id follows (spec README): checkers, seeding, vector == scalar, no NaN."""
+"""The conventions every registered id follows (docs/conventions.md): checkers, seeding, vector == scalar, no NaN."""
 
 import dataclasses
 import warnings

@@ -1,4 +1,4 @@
-"""RIS-SLP oracle: every CI constraint holds; it beats the no-RIS and random-RIS designs (seeds/003, Fig. 4)."""
+"""RIS-SLP oracle: every CI constraint holds; it beats the no-RIS and random-RIS designs ([RIS-SLP], Fig. 4)."""
 
 import gymnasium as gym
 import numpy as np

@@ -43,8 +43,12 @@ def test_upa_steering_derivatives_match_finite_differences(plane, cosines):
     a1, a2 = 0.7, 0.3
     s = arrays.steering_set(pos, cosines(a1, a2), lam)
     h = 1e-7
-    d1 = (arrays.steering_set(pos, cosines(a1 + h, a2), lam)[0] - arrays.steering_set(pos, cosines(a1 - h, a2), lam)[0]) / (2 * h)
-    d2 = (arrays.steering_set(pos, cosines(a1, a2 + h), lam)[0] - arrays.steering_set(pos, cosines(a1, a2 - h), lam)[0]) / (2 * h)
+
+    def a(b1, b2):
+        return arrays.steering_set(pos, cosines(b1, b2), lam)[0]
+
+    d1 = (a(a1 + h, a2) - a(a1 - h, a2)) / (2 * h)
+    d2 = (a(a1, a2 + h) - a(a1, a2 - h)) / (2 * h)
     assert np.allclose(s[1], d1, rtol=1e-6, atol=1e-6) and np.allclose(s[2], d2, rtol=1e-6, atol=1e-6)
     assert np.allclose(np.abs(s[0]), 1.0)
     assert np.allclose(pos.mean(axis=1), 0.0)

@@ -1,4 +1,4 @@
-"""Closed-form Fisher information and CRB (eqs. (10)-(19) of seeds/000) against finite differences."""
+"""Closed-form Fisher information and CRB (eqs. (10)-(19) of [FIM]) against finite differences."""
 
 import numpy as np
 import pytest

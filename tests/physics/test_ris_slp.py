@@ -1,4 +1,4 @@
-"""RIS-SLP physics (seeds/003) against dense and finite-difference references."""
+"""RIS-SLP physics ([RIS-SLP]) against dense and finite-difference references."""
 
 import math
 
