@@ -35,3 +35,20 @@ def test_td3_improves_the_reward_on_a_fixed_scenario():
     model.learn(8000)
     after = _greedy_reward(model)
     assert after > before + 0.5, (before, after)
+
+
+@pytest.mark.slow
+def test_the_main_job_shows_learning(tmp_path):
+    """``python train.py`` (the README's main job, defaults only): the trained agent beats ``random`` in mean
+    reward and feasibility rate on the evaluation scenarios."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, str(root / "train.py"), "progress_bar=false", f"hydra.run.dir={tmp_path}"],
+                   cwd=root, check=True, capture_output=True, timeout=1800)
+    rows = {r["policy"]: r for r in json.loads((tmp_path / "evaluation.json").read_text())["summary"]}
+    assert rows["checkpoint"]["reward_mean"] > rows["random"]["reward_mean"]
+    assert rows["checkpoint"]["feasible_rate"] > rows["random"]["feasible_rate"]
