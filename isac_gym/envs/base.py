@@ -240,7 +240,10 @@ class System(ABC):
             unknown = sorted(set(config) - set(names))
             if unknown:
                 raise ValueError(f"config has unknown field(s) {unknown}; accepted: {names}")
-            return self.config_class(**{k: np.asarray(v) for k, v in config.items()})
+            try:
+                return self.config_class(**{k: np.asarray(v) for k, v in config.items()})
+            except TypeError as exc:  # a required field is missing
+                raise ValueError(f"config is missing a field ({exc}); accepted: {names}") from exc
         raise ValueError(f"config must be a {self.config_class.__name__} or a dict like info['config'], "
                          f"got {type(config).__name__}")
 
@@ -535,7 +538,7 @@ class ISACVectorEnv(VectorEnv):
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
         seeds = self._seeds(seed)
-        super().reset(seed=seeds[0] if seed is not None and not isinstance(seed, (int, np.integer)) else seed)
+        super().reset(seed=seeds[0])
         mask = None if options is None else options.get("reset_mask")
         if mask is not None:
             mask = np.asarray(mask)

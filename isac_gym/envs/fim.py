@@ -9,7 +9,7 @@ import numpy as np
 from ..physics import fim, units
 from ..physics.arrays import steering_vector
 from ..physics.beamforming import beamformer_action_size, decode_beamformer, encode_beamformer, mrt_directions, zf_inverse
-from ..physics.validation import param, validate_fields
+from ..physics.validation import Validated, param
 from ..render import pattern_db
 from .base import Decoded, ISACEnv, ISACVectorEnv, Metrics, ObsPart, Panel, System, document, log_score
 
@@ -23,7 +23,7 @@ SHARE_FLOOR = 1e-6
 
 
 @dataclass(frozen=True)
-class FIMOptions:
+class FIMOptions(Validated):
     """Env options of ISAC-FIM-v0 (action mapping and reward weights)."""
 
     action_mode: str = param("paper", "'paper' (the paper's structured action) or 'direct' (W and absolute "
@@ -32,9 +32,6 @@ class FIMOptions:
     w_pos: float = param(0.5, "weight of the position penalty (clipped moves + elements out of limits)",
                          kind="nonneg")
     w_pow: float = param(1.0, "weight of the power violation max(0, P/P_max - 1)", kind="nonneg")
-
-    def __post_init__(self):
-        validate_fields(self)
 
 
 @dataclass(frozen=True)

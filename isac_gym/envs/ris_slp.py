@@ -9,7 +9,7 @@ import numpy as np
 from ..physics import batching, ris_slp
 from ..physics.arrays import cis, ula
 from ..physics.ris_slp import RISSLPConfiguration
-from ..physics.validation import param, validate_fields
+from ..physics.validation import Validated, param
 from ..render import pattern_db
 from .base import Decoded, ISACEnv, ISACVectorEnv, Metrics, ObsPart, Panel, System, document, log_score
 
@@ -19,7 +19,7 @@ ANCHOR_SEED = 20250120
 
 
 @dataclass(frozen=True)
-class RISSLPOptions:
+class RISSLPOptions(Validated):
     """Env options of the RIS-SLP ids."""
 
     task: str = param("detection", "'detection' (radar output SINR, ISAC-RIS-SLP-v0) or 'doa' (DoA CRB, "
@@ -27,9 +27,6 @@ class RISSLPOptions:
     action_mode: str = param("direct", "'direct' (the only mode: every phase of x and phi)", kind="choice",
                              choices=("direct",))
     w_qos: float = param(1.0, "weight of the CI QoS violation mean_{k,l} max(0, g_kl)/gamma_kl", kind="nonneg")
-
-    def __post_init__(self):
-        validate_fields(self)
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,7 @@ class _CRBProgram:
 
 
 #: Canonicalised programs by (Nt, K, gamma): bounded, so sweeps over many gammas do not grow memory.
-PROGRAMS = ProgramCache(lambda nt, k, gamma: _CRBProgram(nt, k, gamma), maxsize=8)
+PROGRAMS = ProgramCache(_CRBProgram, maxsize=8)
 
 
 def _trace_operators(tx: np.ndarray, rx: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
@@ -297,9 +297,12 @@ class OraclePolicy(_FIMSolver):
         tx_first = alternating(params, scenario, True, False, self.tol, self.max_rounds)
         candidates = [alternating(params, scenario, True, True, self.tol, self.max_rounds),
                       alternating(params, scenario, True, True, self.tol, self.max_rounds, start=tx_first.config)]
-        checked = [check_constraints(params, geom, c.config) for c in candidates]
-        order = sorted(range(2), key=lambda i: (not checked[i][0], checked[i][1]))
-        best = candidates[order[0]]
+
+        def rank(design: Design) -> tuple[bool, float]:  # designs that pass every check first, then the CRB
+            ok, crb = check_constraints(params, geom, design.config)
+            return not ok, crb
+
+        best = min(candidates, key=rank)
         warn = sum(c.solver_warnings for c in candidates) + tx_first.solver_warnings
         iters = sum(c.iterations for c in candidates) + tx_first.iterations
         return Design(best.config, best.status, iters, warn)

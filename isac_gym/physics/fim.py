@@ -20,11 +20,11 @@ from .arrays import direction_cosines, phase_split, steering_set_from_split, upa
 from .channels import multipath_from_split, multipath_split, rayleigh_gains
 from .crb import angle_crb, beam_gram, covariance_gram, trace_products
 from .metrics import rate, user_sinr
-from .validation import param, validate_fields
+from .validation import Validated, param
 
 
 @dataclass(frozen=True)
-class FIMParams:
+class FIMParams(Validated):
     """Physical parameters of the FIM system: the one source of every default (the paper's values where it
     gives them, docs/fim.md otherwise). Validates itself: a bad value raises ``ValueError`` naming the field."""
 
@@ -53,8 +53,7 @@ class FIMParams:
     rcs_m2: float = param(1.0, "target radar cross-section (m^2)", kind="positive")
     tx_x_offset_wl: float = param(6.0, "x offset of the transmit FIM (wavelengths, eq. (1))", kind="finite")
 
-    def __post_init__(self):
-        validate_fields(self)
+    def check(self) -> None:
         ratio = self.y_max_wl / self.step_wl
         if abs(ratio - round(ratio)) > 1e-9:
             raise ValueError(f"y_max_wl must be a whole number of step_wl, got y_max_wl={self.y_max_wl}, "

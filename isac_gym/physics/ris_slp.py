@@ -31,11 +31,11 @@ from . import units
 from .arrays import ula, ula_derivative
 from .channels import rayleigh_gains
 from .crb import schur_crb
-from .validation import param, validate_fields
+from .validation import Validated, param
 
 
 @dataclass(frozen=True)
-class RISSLPParams:
+class RISSLPParams(Validated):
     """Parameters of the RIS-SLP system (defaults: the paper's Sec. V and docs/ris_slp.md), the one source of
     every default. Validates itself: a bad value raises ``ValueError`` naming the field."""
 
@@ -67,8 +67,7 @@ class RISSLPParams:
     exp_bs_user: float = param(3.0, "path-loss exponent BS-user", kind="positive")
     rician_db: float = param(10.0, "Rician factor of the BS-RIS channel (dB)", kind="finite")
 
-    def __post_init__(self):
-        validate_fields(self)
+    def check(self) -> None:
         angles, bins = self.clutter_angles_deg, self.clutter_bins
         if not isinstance(angles, tuple) or not all(isinstance(a, (int, float)) and math.isfinite(a) for a in angles):
             raise ValueError(f"clutter_angles_deg must be a tuple of finite angles, got {angles!r}")

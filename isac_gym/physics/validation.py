@@ -1,7 +1,8 @@
 """Validation of parameters: every bad value raises ``ValueError`` naming the field and the accepted range.
 
-Parameter dataclasses call :func:`validate_fields` from ``__post_init__``; the accepted range of
-each field is declared once, in its ``metadata`` (see :func:`param`).
+Parameter and option dataclasses derive from :class:`Validated`, whose ``__post_init__`` calls
+:func:`validate_fields`; the accepted range of each field is declared once, in its ``metadata``
+(see :func:`param`).
 """
 
 from __future__ import annotations
@@ -80,6 +81,18 @@ def validate_fields(instance: Any) -> None:
         meta = f.metadata
         if "kind" in meta:
             check_value(f.name, getattr(instance, f.name), meta["kind"], meta["choices"], meta["low"], meta["high"])
+
+
+class Validated:
+    """Base of the parameter and option dataclasses: after construction every field declared with
+    :func:`param` is checked, then :meth:`check` (rules that involve several fields)."""
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+        self.check()
+
+    def check(self) -> None:
+        """Cross-field rules; raise ``ValueError`` naming the fields. None by default."""
 
 
 def field_docs(cls: type) -> list[tuple[str, Any, str]]:

@@ -284,3 +284,15 @@ def test_physics_parameters_validate_themselves(env_id):
             continue
         with pytest.raises(ValueError, match=f.name):
             dataclasses.replace(system.params, **{f.name: bad})
+
+
+@pytest.mark.parametrize("env_id", sorted(isac_gym.ENVIRONMENTS))
+def test_evaluate_refuses_a_malformed_config(env_id):
+    env = gym.make(env_id)
+    _, info = env.reset(seed=0)
+    first = next(iter(info["config"]))
+    missing = {k: v for k, v in info["config"].items() if k != first}
+    with pytest.raises(ValueError, match="config is missing"):
+        env.unwrapped.evaluate(missing)
+    with pytest.raises(ValueError, match="unknown field"):
+        env.unwrapped.evaluate({**info["config"], "bogus": 1})
