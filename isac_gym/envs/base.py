@@ -21,6 +21,7 @@ oracles share one implementation of every equation.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import math
 from abc import ABC, abstractmethod
@@ -62,6 +63,11 @@ def log_score(value: np.ndarray, worst: np.ndarray, target: np.ndarray, maximise
     span = np.maximum(log_worst - sign * np.log(np.maximum(target, tiny)), MIN_SCORE_SPAN)
     score = (log_worst - sign * np.log(np.maximum(value, tiny))) / span
     return np.maximum(score, floor)
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 # ---------------------------------------------------------------------------------------- typed hand-offs
@@ -210,9 +216,9 @@ class System(ABC):
         violation = self.violations(metrics, state, config)
         score = self.score(metrics, refs)
         terms = self.reward_terms(score, violation, metrics, config)
-        reward = np.zeros_like(score)
+        reward = np.array(score, dtype=np.float64) * 0.0
         for value in terms.values():
-            reward = reward + value
+            reward += value
         feasible = np.ones(score.shape, dtype=bool)
         for value in violation.values():
             feasible &= value <= FEASIBILITY_TOL
@@ -223,13 +229,13 @@ class System(ABC):
         """The observation ``[B, obs_dim]`` (float32, clipped to the observation box) in layout order."""
         parts = self.observe(assessment, config, scenario, refs, prev_action)
         b = prev_action.shape[0]
-        out = np.empty((b, self.obs_dim), dtype=np.float64)
-        start = 0
-        for part in self.obs_layout:
-            out[:, start: start + part.size] = np.reshape(parts[part.name], (b, part.size))
-            start += part.size
-        np.clip(out, -OBS_BOUND, OBS_BOUND, out=out)
-        return out.astype(np.float32)
+        out = np.empty((b, self.obs_dim), dtype=np.float32)
+        # one concatenate into float32 (same-kind cast), then an in-place clip: small batches pay per call
+        np.concatenate([np.asarray(parts[part.name]).reshape(b, part.size) for part in self.obs_layout],
+                       axis=1, out=out, casting="same_kind")
+        np.maximum(out, -OBS_BOUND, out=out)
+        np.minimum(out, OBS_BOUND, out=out)
+        return out
 
     def as_config(self, config: Any) -> Any:
         """A configuration given as the dataclass or as ``info["config"]`` (a dict of arrays)."""
@@ -249,11 +255,13 @@ class System(ABC):
 
     def info(self, assessment: Assessment, config: Any, row: int | None = None) -> dict[str, Any]:
         """``info`` following the contract: batched arrays (``row=None``) or the entries of one row."""
-        def pick(v):
-            if row is None:
+        if row is None:
+            def pick(v):
                 return np.array(v)
-            item = v[row]
-            return item.item() if isinstance(item, np.generic) else item
+        else:
+            def pick(v):
+                item = v[row]
+                return item.item() if isinstance(item, np.generic) else item
 
         m = assessment.metrics
         objective = pick(m.objective)
@@ -267,8 +275,8 @@ class System(ABC):
             "violation": {k: pick(v) for k, v in assessment.violation.items()},
             "feasible": bool(assessment.feasible[row]) if row is not None else assessment.feasible.copy(),
             "reward_terms": {k: pick(v) for k, v in assessment.reward_terms.items()},
-            "config": {f.name: np.array(getattr(config, f.name)[row] if row is not None else getattr(config, f.name))
-                       for f in dataclasses.fields(config)},
+            "config": {name: np.array(getattr(config, name)[row] if row is not None else getattr(config, name))
+                       for name in _field_names(type(config))},
         }
         for key, value in m.extra.items():
             info.setdefault(key, pick(value))
@@ -352,9 +360,9 @@ def sanitize_action(action: Any, shape: tuple[int, ...]) -> np.ndarray:
     a = np.asarray(action, dtype=np.float64)
     if a.shape != shape:
         raise ValueError(f"action must have shape {shape}, got {a.shape}")
-    if not np.all(np.isfinite(a)):
+    if not np.isfinite(a).all():
         raise ValueError("action contains NaN or infinite entries")
-    return np.clip(a.reshape(-1, shape[-1]), -1.0, 1.0)
+    return np.minimum(np.maximum(a.reshape(-1, shape[-1]), -1.0), 1.0)
 
 
 class _ScenarioSource:

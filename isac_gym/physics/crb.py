@@ -35,7 +35,7 @@ def trace_products(rx_set: np.ndarray, tx_gram: np.ndarray) -> np.ndarray:
     Returns:
         ``[..., 3, 3]`` complex Hermitian matrix ``T``.
     """
-    rx_gram_t = np.swapaxes(np.conj(rx_set) @ np.swapaxes(rx_set, -1, -2), -1, -2)  # [p, r] = b_r^H b_p
+    rx_gram_t = (rx_set.conj() @ rx_set.mT).mT  # [p, r] = b_r^H b_p
     kron = (rx_gram_t[..., :, None, :, None] * tx_gram[..., None, :, None, :]).reshape(*tx_gram.shape[:-2], 9, 9)
     return _SELECT_FLAT @ kron @ _SELECT_FLAT.T
 
@@ -48,12 +48,12 @@ def beam_gram(tx_set: np.ndarray, beams: np.ndarray) -> np.ndarray:
         beams: ``[..., Nt, S]`` beamformer W (sqrt(W)).
     """
     v = np.conj(tx_set) @ beams  # [..., 3, S], row q = a_q^H W
-    return v @ np.conj(np.swapaxes(v, -1, -2))
+    return v @ v.mT.conj()
 
 
 def covariance_gram(tx_set: np.ndarray, covariance: np.ndarray) -> np.ndarray:
     """``a_q^H R a_s`` for a transmit covariance ``R`` (``[..., Nt, Nt]``, W), ``[..., 3, 3]``."""
-    return np.conj(tx_set) @ covariance @ np.swapaxes(tx_set, -1, -2)
+    return tx_set.conj() @ covariance @ tx_set.mT
 
 
 def fisher_matrix(t: np.ndarray, alpha: np.ndarray, snapshots: float, noise_w: float) -> np.ndarray:
@@ -98,7 +98,7 @@ def angle_crb(t: np.ndarray, alpha_power: np.ndarray, snapshots: float, noise_w:
         ``[...]`` CRB of (phi, theta) in rad^2, in ``(0, CRB_WORST]``.
     """
     t00 = t[..., 0, 0].real
-    safe00 = np.where(t00 > 0.0, t00, 1.0)
+    safe00 = t00 + (t00 <= 0.0)  # 1 where T_00 = 0 (no echo energy)
     t0 = t[..., 0, 1:]
     schur = t[..., 1:, 1:].real - (t0[..., :, None] * np.conj(t0[..., None, :])).real / safe00[..., None, None]
     j = (2.0 * snapshots / noise_w) * np.asarray(alpha_power)[..., None, None] * schur

@@ -242,7 +242,7 @@ def evaluate(params: FIMParams, geom: FIMGeometry, config: FIMConfiguration,
     if kin is None:
         kin = kinematics(geom, config.y_tx, config.y_rx)
     sinr = user_sinr(kin.channels, config.beams, params.noise_user_w)
-    col_power = np.sum(config.beams.real**2 + config.beams.imag**2, axis=-2)
+    col_power = (config.beams.real**2 + config.beams.imag**2).sum(axis=-2)
     return {
         "crb": crb_from_gram(params, geom.alpha_power, kin.rx_set, beam_gram(kin.tx_set, config.beams)),
         "sinr": sinr,
@@ -274,11 +274,11 @@ def clipped_moves(params: FIMParams, config: FIMConfiguration) -> np.ndarray:
     tol = 1e-9 * params.step_m
     moved = np.concatenate([np.abs(config.y_tx - config.y_tx_requested),
                             np.abs(config.y_rx - config.y_rx_requested)], axis=-1)
-    return np.mean(moved > tol, axis=-1)
+    return (moved > tol).mean(axis=-1)
 
 
 def position_excess(params: FIMParams, config: FIMConfiguration) -> np.ndarray:
     """Fraction of elements outside ``[y_min, y_max]`` (the shape constraint of problem (20)), ``[...]``."""
     limit = params.y_max_wl * params.wavelength * (1.0 + 1e-9)
     y = np.concatenate([config.y_tx, config.y_rx], axis=-1)
-    return np.mean(np.abs(y) > limit, axis=-1)
+    return (np.abs(y) > limit).mean(axis=-1)

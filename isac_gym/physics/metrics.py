@@ -22,7 +22,7 @@ def user_sinr(channels: np.ndarray, beams: np.ndarray, noise_w: np.ndarray | flo
     """
     k = channels.shape[-2]
     gains = np.abs(np.conj(channels) @ beams) ** 2  # [..., K, S]
-    signal = np.diagonal(gains[..., :k], axis1=-2, axis2=-1)
+    signal = gains[..., :k].diagonal(axis1=-2, axis2=-1)
     interference = gains.sum(axis=-1) - signal
     return signal / (interference + noise_w)
 

@@ -21,6 +21,7 @@ Geometry (docs/ris_slp.md): BS ULA along the y axis at the origin facing +x (ang
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from functools import cached_property
@@ -185,15 +186,29 @@ def sensing_points(params: RISSLPParams) -> np.ndarray:
     return np.stack([dist * np.cos(ang), dist * np.sin(ang)], axis=-1)
 
 
+@functools.lru_cache(maxsize=16)
+def _fixed_links(params: RISSLPParams) -> tuple[np.ndarray, ...]:
+    """What every scenario of ``params`` shares (computed once; read-only arrays): the BS-RIS LoS part
+    ``sqrt(PL_br K/(K+1)) a_N a_M^H``, the Rayleigh scale ``sqrt(PL_br/(K+1))`` and the LoS sensing links."""
+    m, n = params.n_tx, params.n_elements
+    ris = np.asarray(params.ris_position_m, float)
+    pl_br = float(units.path_loss(_distance(ris, [0.0, 0.0]), params.c0_db, params.exp_bs_ris))
+    kf = float(units.db_to_linear(params.rician_db))
+    los = math.sqrt(pl_br * kf / (kf + 1)) * np.outer(ula(n, ris_angle(params, np.zeros(2))), np.conj(ula(m, bs_angle(ris))))
+    h_b, h_r, dh_b, dh_r = los_channels(params, sensing_points(params))
+    out = (los, np.array(math.sqrt(pl_br / (kf + 1))), h_b, h_r, dh_b[0], dh_r[0])
+    for a in out:
+        a.flags.writeable = False
+    return out
+
+
 def draw_scenario(params: RISSLPParams, rng: np.random.Generator) -> RISSLPScenario:
     """Draw channels and symbols: Rician BS-RIS (LoS between the two arrays), Rayleigh user links,
     users uniform in a disc, LoS target/clutter links, uniform PSK symbols."""
     m, n, k = params.n_tx, params.n_elements, params.n_users
     ris = np.asarray(params.ris_position_m, float)
-    pl_br = units.path_loss(_distance(ris, [0.0, 0.0]), params.c0_db, params.exp_bs_ris)
-    kf = float(units.db_to_linear(params.rician_db))
-    los = np.outer(ula(n, ris_angle(params, np.zeros(2))), np.conj(ula(m, bs_angle(ris))))
-    g = np.sqrt(pl_br) * (math.sqrt(kf / (kf + 1)) * los + math.sqrt(1 / (kf + 1)) * rayleigh_gains(rng, (n, m), 1.0))
+    los, nlos_scale, h_b, h_r, dh_b, dh_r = _fixed_links(params)
+    g = los + nlos_scale * rayleigh_gains(rng, (n, m), 1.0)
     radius = params.user_radius_m * np.sqrt(rng.uniform(size=k))
     ang = rng.uniform(0.0, 2 * math.pi, size=k)
     users = np.asarray(params.user_center_m) + np.stack([radius * np.cos(ang), radius * np.sin(ang)], axis=-1)
@@ -201,9 +216,8 @@ def draw_scenario(params: RISSLPParams, rng: np.random.Generator) -> RISSLPScena
     pl_ru = units.path_loss(_distance(users, ris), params.c0_db, params.exp_ris_user)
     h_user = rayleigh_gains(rng, (k, m), pl_bu[:, None])
     h_ris_user = rayleigh_gains(rng, (k, n), pl_ru[:, None])
-    h_b, h_r, dh_b, dh_r = los_channels(params, sensing_points(params))
     symbols = rng.integers(0, params.psk_order, size=(k, params.n_slots))
-    return RISSLPScenario(g, h_user, h_ris_user, h_b, h_r, dh_b[0], dh_r[0], symbols)
+    return RISSLPScenario(g, h_user, h_ris_user, h_b, h_r, dh_b, dh_r, symbols)
 
 
 def psk(params: RISSLPParams, symbols: np.ndarray) -> np.ndarray:
@@ -236,7 +250,7 @@ def slot_responses(rows: np.ndarray, x: np.ndarray, delays) -> np.ndarray:
     Returns:
         ``[..., L, J]`` complex.
     """
-    resp = x @ np.swapaxes(rows, -1, -2)  # [..., L, J]: r_j x[l]
+    resp = x @ rows.mT  # [..., L, J]: r_j x[l]
     out = np.zeros_like(resp)
     n_slots = x.shape[-2]
     for j, d in enumerate(delays):  # J = Q + 1 (a handful of range bins), not users or elements
@@ -258,7 +272,7 @@ def user_responses(scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray,
     """
     if heff is None:
         heff = effective_user_channels(scenario, phi)
-    return heff @ np.swapaxes(x, -1, -2)
+    return heff @ x.mT
 
 
 def symbol_frame(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray,
@@ -296,7 +310,7 @@ def ci_margins(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, ph
 
 def _gram(vectors: np.ndarray) -> np.ndarray:
     """``[..., J, J]`` Gram ``v_i^H v_j`` of the columns of ``[..., D, J]``."""
-    return np.swapaxes(np.conj(vectors), -1, -2) @ vectors
+    return vectors.mT.conj() @ vectors
 
 
 def sinr_terms(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray):
@@ -304,7 +318,7 @@ def sinr_terms(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, ph
     column/row/slot responses it is built from (used by the SINR and by its gradient)."""
     c, r = cascaded(scenario, phi)
     t = slot_responses(r, x, (0,) + tuple(params.clutter_bins))  # [..., L, Q+1]
-    a = _gram(t) * _gram(np.swapaxes(c, -1, -2))  # [..., Q+1, Q+1]
+    a = _gram(t) * _gram(c.mT)  # [..., Q+1, Q+1]
     return a, c, r, t
 
 
@@ -315,7 +329,7 @@ def _woodbury(params: RISSLPParams, a: np.ndarray) -> tuple[np.ndarray, np.ndarr
     k = a[..., 1:, 1:] + params.noise_w / params.clutter_rcs * np.eye(q)
     col = a[..., 1:, 0]
     y = np.linalg.solve(k, col[..., None])[..., 0]
-    quad = (a[..., 0, 0] - np.sum(np.conj(col) * y, axis=-1)).real
+    quad = (a[..., 0, 0] - (col.conj() * y).sum(axis=-1)).real
     return quad, np.concatenate([np.ones(y.shape[:-1] + (1,), y.dtype), -y], axis=-1)
 
 

@@ -104,3 +104,14 @@ def test_log_score_orientation():
     assert log_score(np.array(10.0), np.array(1.0), np.array(10.0), maximise=True) == pytest.approx(1.0)
     assert log_score(np.array(100.0), np.array(1.0), np.array(10.0), maximise=True) == pytest.approx(2.0)
     assert log_score(np.array(1e-9), np.array(1.0), np.array(10.0), maximise=True) == -1.0
+
+
+def test_action_phasors_have_unit_modulus_and_float32_phase_accuracy():
+    rng = np.random.default_rng(0)
+    phase = np.pi * np.r_[rng.uniform(-1, 1, 5000), -1.0, 0.0, 1.0, 1e-30, -1e-12]
+    z = arrays.action_phasors(phase)
+    assert z.dtype == complex and z.shape == phase.shape
+    np.testing.assert_allclose(np.abs(z), 1.0, rtol=0, atol=1e-15)
+    # angle error against the float64 exponential: at most a few float32 ulps of pi
+    err = np.abs(np.angle(z * np.exp(-1j * phase)))
+    assert err.max() < 5e-7
