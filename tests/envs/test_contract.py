@@ -14,8 +14,9 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import isac_gym
 
 CASES = [("ISAC-FIM-v0", {"action_mode": "paper"}), ("ISAC-FIM-v0", {"action_mode": "direct"}),
-         ("ISAC-RIS-SLP-v0", {}), ("ISAC-RIS-SLP-DoA-v0", {})]
-IDS = [f"{i}-{k.get('action_mode', 'direct')}" for i, k in CASES]
+         ("ISAC-RIS-SLP-v0", {}), ("ISAC-RIS-SLP-DoA-v0", {}), ("ISAC-SIM-v0", {}),
+         ("ISAC-SIM-v0", {"objective": "weighted"})]
+IDS = [f"{i}-{k.get('action_mode', 'direct')}" + (f"-{k['objective']}" if "objective" in k else "") for i, k in CASES]
 
 
 def test_every_id_is_covered():
@@ -80,7 +81,9 @@ def test_evaluate_of_info_config_reproduces_the_step(env_id, kwargs):
     ("ISAC-FIM-v0", {"action_mode": "direct"}, "rigid"),
     ("ISAC-RIS-SLP-v0", {"n_elements": 16}, "oracle"),
     ("ISAC-RIS-SLP-DoA-v0", {"n_elements": 8, "n_slots": 6}, "oracle"),
-], ids=["fim-rigid", "ris-slp-oracle", "doa-oracle"])
+    ("ISAC-SIM-v0", {"n_rows": 6, "n_cols": 6, "grid_theta": 12, "grid_phi": 12, "target_cells_theta": [3, 9],
+                     "target_cells_phi": [3, 9], "rate_min": 4.0}, "oracle"),
+], ids=["fim-rigid", "ris-slp-oracle", "doa-oracle", "sim-oracle"])
 def test_evaluate_reproduces_oracle_actions(env_id, kwargs, policy):
     from isac_gym import oracles
 
@@ -249,7 +252,7 @@ def test_docstring_tables_follow_the_declared_layout_and_defaults(env_id):
         assert f"``{name}`` ({default!r})" in doc, name
 
 
-@pytest.mark.parametrize("yaml_name", ["fim", "ris_slp", "ris_slp_doa", "fim_paper"])
+@pytest.mark.parametrize("yaml_name", ["fim", "ris_slp", "ris_slp_doa", "fim_paper", "sim"])
 def test_hydra_env_configs_agree_with_the_dataclasses(yaml_name):
     """Every default of conf/env/*.yaml equals the parameter/option dataclass (plus the id's registered kwargs)."""
     from pathlib import Path

@@ -196,3 +196,25 @@ def test_joblib_sweep(tmp_path):
     _run("train.py", "-m", "seed=0,1", *SMALL, "total_timesteps=150", "eval_episodes=0", "hydra/launcher=joblib",
          "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path}")
     assert len(list(tmp_path.rglob("model.zip"))) == 2
+
+
+@pytest.mark.parametrize("agent", ["ddpg", "td3", "sac", "ppo"])
+def test_train_sim_with_every_agent(tmp_path, agent):
+    extra = ["agent.n_steps=32", "agent.batch_size=32"] if agent == "ppo" else [
+        "agent.learning_starts=50", "agent.buffer_size=1000", "agent.batch_size=32"]
+    evals = ["eval_episodes=1", "eval_steps=2"] if agent == "ddpg" else ["eval_episodes=0"]
+    _run("train.py", "env=sim", f"agent={agent}", "total_timesteps=128", "progress_bar=false",
+         "env.max_episode_steps=20", "env.kwargs.n_rows=5", "env.kwargs.n_cols=5", *evals, *extra,
+         f"hydra.run.dir={tmp_path}")
+    assert (tmp_path / "model.zip").is_file() and list((tmp_path / "tb").rglob("events.out.tfevents.*"))
+    if agent == "ddpg":
+        names = [r["policy"] for r in json.loads((tmp_path / "evaluation.json").read_text())["summary"]]
+        assert names[0] == "checkpoint" and {"oracle", "comm_only", "sensing_only", "random"} <= set(names)
+
+
+def test_evaluate_sim_policy_all_renders(tmp_path):
+    proc = _run("evaluate.py", "env=sim", "policy=all", "episodes=1", "steps=2", "render=true", "progress_bar=false",
+                "env.kwargs.n_rows=5", "env.kwargs.n_cols=5", f"hydra.run.dir={tmp_path}")
+    for name in ("oracle", "comm_only", "sensing_only", "random"):
+        assert name in proc.stdout
+    assert list((tmp_path / "frames").glob("oracle_*.png"))

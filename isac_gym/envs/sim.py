@@ -1,0 +1,253 @@
+"""ISAC-SIM-v0: stacked intelligent metasurface phases for sum rate and beam matching ([SIM], docs/sim.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..physics import sim, units
+from ..physics.sim import SIMConfiguration
+from ..physics.validation import Validated, param
+from ..render import pattern_db
+from .base import Decoded, ISACEnv, ISACVectorEnv, Metrics, ObsPart, Panel, System, document, log_score
+
+OBJECTIVES = ("constrained", "weighted")
+#: Seed of the fixed random phases whose beam-matching error anchors the score at 0.
+ANCHOR_SEED = 20240905
+#: The score reaches 1 this many dB below the anchor's beam-matching error (about the sensing-only optimum).
+SCORE_SPAN_DB = 15.0
+
+
+@dataclass(frozen=True)
+class SIMOptions(Validated):
+    """Env options of ISAC-SIM-v0 (reward form and weights)."""
+
+    action_mode: str = param("direct", "'direct' (the only mode: every phase, theta = pi (a + 1))", kind="choice",
+                             choices=("direct",))
+    objective: str = param("constrained", "'constrained': f(MSE) - w_qos max(0, 1 - R/R_min); 'weighted': "
+                           "w_comm R/R_min + w_sense f(MSE) (the paper's trade-off)", kind="choice",
+                           choices=OBJECTIVES)
+    w_qos: float = param(1.0, "weight of the sum-rate shortfall max(0, 1 - R/R_min) (constrained)", kind="nonneg")
+    w_comm: float = param(0.5, "weight omega_c of R/R_min (weighted)", kind="nonneg")
+    w_sense: float = param(0.5, "weight omega_s of the beam-matching score f(MSE) (weighted)", kind="nonneg")
+
+
+@dataclass(frozen=True)
+class SIMReferences:
+    """Per-scenario constants: score anchors (linear MSE; ``worst`` scores 0, ``target`` 1) and the
+    channels as observed (``[B, 2 K M]``, divided by ``sqrt(PL_k)``)."""
+
+    mse_worst: np.ndarray
+    mse_target: np.ndarray
+    channel_obs: np.ndarray
+
+
+@dataclass(frozen=True)
+class SIMState:
+    """Intermediates of one assessment: the response ``G [B, M, N]`` and the beam pattern ``[B, I J]`` (W)."""
+
+    response: np.ndarray
+    pattern: np.ndarray
+
+
+class SIMSystem(System):
+    """Batched adapter of the SIM system; see :class:`SIMEnv` for the manual."""
+
+    params_class = sim.SIMParams
+    options_class = SIMOptions
+    config_class = SIMConfiguration
+    objective_name = "mse"
+    violation_names = ("qos",)
+    oracle_module = "isac_gym.oracles.sim"
+
+    def __init__(self, params: sim.SIMParams, options: SIMOptions):
+        super().__init__(params, options)
+        self.action_mode = options.action_mode
+        self.objective = options.objective
+        self.weights = {"qos": options.w_qos}
+        p = params
+        k, m, t = p.n_users, p.n_elements, p.n_targets
+        self.action_dim = p.n_layers * m
+        anchor = np.random.default_rng(ANCHOR_SEED).uniform(0.0, 2.0 * np.pi, (p.n_layers, m))
+        self.mse_anchor = float(sim.beam_matching_error(p, sim.beam_pattern(p, sim.response(p, anchor))))
+        theta, phi = p.grid_angles
+        ti, tj = np.asarray(p.target_cells_theta) - 1, np.asarray(p.target_cells_phi) - 1
+        self._target_obs = np.stack([theta[ti] / (0.5 * np.pi), np.cos(phi[tj]), np.sin(phi[tj])], axis=-1).ravel()
+        self.obs_layout = (
+            ObsPart("user channels Re", k * m, "/ sqrt(PL_k)", "K M"),
+            ObsPart("user channels Im", k * m, "/ sqrt(PL_k)", "K M"),
+            ObsPart("target cells", 3 * t, "theta / 90 deg, cos phi, sin phi of each cell centre", "3 T"),
+            ObsPart("user SINR", k, "dB / 10, clipped to [-10, 10]", "K"),
+            ObsPart("sum rate", 1, "/ R_min"),
+            ObsPart("beam-matching error", 1, "dB / 10"),
+            ObsPart("previous action", self.action_dim, "raw (zeros after reset)", "L M"),
+        )
+
+    # -- scenarios --------------------------------------------------------------------
+    def draw(self, rng: np.random.Generator) -> sim.SIMScenario:
+        return sim.draw_scenario(self.params, rng)
+
+    def references(self, scenario: sim.SIMScenario) -> SIMReferences:
+        """Score anchors: the error of fixed random phases (0) and ``SCORE_SPAN_DB`` below it (1). The beam
+        pattern does not depend on the channels, so the anchors are the same for every scenario."""
+        h = scenario.channels / np.sqrt(scenario.path_loss)[..., None]
+        b = h.shape[0]
+        worst = np.full(b, self.mse_anchor)
+        return SIMReferences(worst, worst * units.db_to_linear(-SCORE_SPAN_DB),
+                             np.concatenate([h.real.reshape(b, -1), h.imag.reshape(b, -1)], axis=-1))
+
+    def initial_config(self, scenario, refs) -> SIMConfiguration:
+        """The configuration of the all-zero action: every phase pi."""
+        b = refs.mse_worst.shape[0]
+        return SIMConfiguration(np.full((b, self.params.n_layers, self.params.n_elements), np.pi))
+
+    # -- actions ----------------------------------------------------------------------
+    def decode(self, action, scenario, refs, previous) -> Decoded:
+        """``theta = pi (a + 1)`` in [0, 2 pi] for every meta-atom, layer by layer."""
+        p = self.params
+        return Decoded(SIMConfiguration((np.pi * (action + 1.0)).reshape(-1, p.n_layers, p.n_elements)))
+
+    def encode(self, config: SIMConfiguration) -> np.ndarray:
+        """``a = (theta mod 2 pi) / pi - 1`` in [-1, 1)."""
+        phases = np.asarray(config.phases)
+        return (np.mod(phases, 2.0 * np.pi) / np.pi - 1.0).reshape(*phases.shape[:-2], -1)
+
+    # -- metrics, reward, observation ---------------------------------------------------
+    def measure(self, config, scenario, refs, cache=None) -> tuple[Metrics, SIMState]:
+        p = self.params
+        g = sim.response(p, config.phases)
+        sinr = sim.sinr(p, scenario.channels, g)
+        rates = np.log2(1.0 + sinr)
+        pattern = sim.beam_pattern(p, g)
+        mse = sim.beam_matching_error(p, pattern)
+        b = mse.shape[0]
+        power = np.full(b, p.stream_power_w * p.n_streams)
+        sum_rate = rates.sum(axis=-1)
+        extra = {"mse_db": units.linear_to_db(mse), "sum_rate": sum_rate,
+                 "target_gain": sim.target_gain(p, pattern)}
+        return Metrics(mse, sinr, rates, power, extra), SIMState(g, pattern)
+
+    def violations(self, metrics, state, config) -> dict[str, np.ndarray]:
+        """The sum-rate requirement ``R >= R_min`` as the shortfall ``max(0, 1 - R/R_min)``."""
+        return {"qos": np.maximum(0.0, 1.0 - metrics.extra["sum_rate"] / self.params.rate_min)}
+
+    def score(self, metrics, refs: SIMReferences) -> np.ndarray:
+        """``f(MSE)``: 0 at the random-phase anchor, 1 at ``SCORE_SPAN_DB`` below it, clipped below at -1."""
+        return log_score(metrics.objective, refs.mse_worst, refs.mse_target)
+
+    def reward_terms(self, score, violation, metrics, config) -> dict[str, np.ndarray]:
+        """Constrained: ``f(MSE) - w_qos shortfall``; weighted: ``w_comm R/R_min + w_sense f(MSE)``."""
+        o = self.options
+        if self.objective == "weighted":
+            return {"rate": o.w_comm * metrics.extra["sum_rate"] / self.params.rate_min,
+                    "objective": o.w_sense * score}
+        return {"objective": score, "qos": -o.w_qos * violation["qos"]}
+
+    def observe(self, assessment, config, scenario, refs: SIMReferences, prev_action) -> dict[str, np.ndarray]:
+        p = self.params
+        m = assessment.metrics
+        b = prev_action.shape[0]
+        half = refs.channel_obs.shape[-1] // 2
+        return {
+            "user channels Re": refs.channel_obs[:, :half],
+            "user channels Im": refs.channel_obs[:, half:],
+            "target cells": np.broadcast_to(self._target_obs, (b, self._target_obs.size)),
+            "user SINR": np.clip(units.linear_to_db(m.sinr) / 10.0, -10.0, 10.0),
+            "sum rate": m.extra["sum_rate"] / p.rate_min,
+            "beam-matching error": m.extra["mse_db"] / 10.0,
+            "previous action": prev_action,
+        }
+
+    def render_panels(self, info, scenario: sim.SIMScenario, refs) -> list[Panel]:
+        """The normalised beam pattern over the angle grid (targets and users marked) and each layer's phases."""
+        p = self.params
+        cfg = self.as_config(info["config"])
+        pattern = sim.beam_pattern(p, sim.response(p, cfg.phases)).reshape(p.grid_theta, p.grid_phi)
+
+        def beam(ax):
+            extent = (0.0, 360.0, 0.0, 90.0)
+            im = ax.imshow(pattern_db(pattern), origin="lower", aspect="auto", extent=extent, cmap="viridis")
+            ax.figure.colorbar(im, ax=ax, fraction=0.046, label="dB")
+            theta, phi = p.grid_angles
+            ti, tj = np.asarray(p.target_cells_theta) - 1, np.asarray(p.target_cells_phi) - 1
+            ax.plot(np.degrees(phi[tj]), np.degrees(theta[ti]), "rs", mfc="none", ms=7, label="targets")
+            ax.plot(np.degrees(scenario.user_phi), np.degrees(scenario.user_theta), "w^", ms=5, label="users")
+            ax.set_xlabel("azimuth (deg)", fontsize=7)
+            ax.set_ylabel("elevation from normal (deg)", fontsize=7)
+            ax.legend(fontsize=6, loc="upper right")
+
+        def layer(idx):
+            def draw(ax):
+                im = ax.imshow(np.reshape(np.mod(cfg.phases[idx], 2 * np.pi), (p.n_cols, p.n_rows)), vmin=0.0,
+                               vmax=2 * np.pi, cmap="twilight", origin="lower")
+                ax.figure.colorbar(im, ax=ax, fraction=0.046, label="rad")
+                ax.set_xlabel("x index", fontsize=7)
+                ax.set_ylabel("z index", fontsize=7)
+            return draw
+
+        return [Panel("normalised beam pattern", beam)] + [
+            Panel(f"layer {i + 1} phases", layer(i)) for i in range(p.n_layers)]
+
+
+class SIMEnv(ISACEnv):
+    """Stacked intelligent metasurface (SIM) ISAC: phases of every meta-atom for sum rate and beam matching.
+
+    **Description.** A BS feeds an L-layer SIM (``L = 4`` layers of ``M = 10 x 10`` meta-atoms, total
+    thickness ``5 lambda``, at 28 GHz) through ``N = K + T`` antennas, one stream each at equal power
+    ``P_T / N``: K = 4 user streams and T = 2 sensing streams. The waves pass the layers in the wave
+    domain (Rayleigh-Sommerfeld diffraction between layers); the agent sets the ``L M`` phases. Users
+    see ``Z = H^H G`` (Saleh-Valenzuela channels, other streams interfere); the transmit beam pattern
+    on a ``36 x 36`` grid of directions is matched to a desired pattern that is 1 on the target cells.
+    The paper's problem (eq. (11) of [SIM]) maximises the sum rate and minimises the beam-matching
+    error; the env minimises the error subject to ``R >= R_min`` (the paper's constrained selection),
+    or rewards the paper's weighted trade-off (``objective="weighted"``). Every equation lives in
+    :mod:`isac_gym.physics.sim`; docs/sim.md gives the model and what is reconstructed.
+
+    **Action space** ``Box(-1, 1, (L M,), float32)`` (400 at the defaults), ``action_mode="direct"``:
+    ``theta = pi (a + 1)`` for every meta-atom, layer 1 (next to the feed) first, x fastest within a
+    layer. ``env.unwrapped.encode(config)`` inverts it.
+
+    **Observation** ``Box(-100, 100, float32)``, in this order (sizes at the defaults). The channels are
+    observed in full (divided by ``sqrt(PL_k)``: entries of order one), since the sum rate depends on
+    them through every layer; the pattern does not depend on the channels.
+
+    {observation_table}
+
+    **Reward.** ``objective="constrained"`` (default): ``f(MSE) - w_qos max(0, 1 - R/R_min)``;
+    ``objective="weighted"``: ``w_comm R/R_min + w_sense f(MSE)``. ``f(MSE) = (log MSE_0 - log MSE) /
+    (log MSE_0 - log MSE_1)`` clipped below at -1, with ``MSE_0`` the error of fixed random phases
+    (about -9.5 dB: ``f = 0``) and ``MSE_1`` 15 dB below it (about the sensing-only optimum: ``f = 1``).
+    ``info["reward_terms"]`` holds the terms.
+
+    **Episode.** One channel realisation is drawn at ``reset``; episodes start from the all-pi phases
+    (the zero action), never terminate, and are truncated after ``max_episode_steps`` (100).
+
+    **Info.** ``objective`` and ``mse`` (beam-matching error, linear), ``mse_db``, ``sum_rate``
+    (bit/s/Hz), ``target_gain`` (mean normalised pattern on the target cells), ``score``, ``sinr``
+    (linear, K), ``rate`` (bit/s/Hz, K), ``power`` (``P_T``, W), ``violation`` (``qos``), ``feasible``,
+    ``reward_terms``, ``config`` (``phases [L, M]`` in rad).
+
+    **Arguments** (defaults from :class:`~isac_gym.physics.sim.SIMParams` and :class:`SIMOptions`):
+
+    {arguments}
+
+    **Rendering** (``render_mode="rgb_array"``): the normalised beam pattern in dB over the angle grid
+    with the target cells and the users' LoS directions marked, and the phases of each layer.
+
+    **Paper.** Transmit beamforming design for ISAC with stacked intelligent metasurfaces ([SIM]);
+    the oracle is its D3 algorithm (``isac_gym.oracles.make(env, "oracle")``).
+    """
+
+    system_class = SIMSystem
+
+
+class SIMVectorEnv(ISACVectorEnv):
+    """``num_envs`` :class:`SIMEnv` s in one batched call; same arguments plus ``num_envs``, ``max_episode_steps``."""
+
+    system_class = SIMSystem
+
+
+document(SIMEnv, SIMSystem)
+
+__all__ = ["SIMEnv", "SIMVectorEnv", "SIMSystem", "SIMOptions", "SIMReferences", "SIMState"]
