@@ -6,11 +6,13 @@ through a ULA of ``N = K + T`` antennas, one stream per antenna at equal power `
 (K user streams, T sensing streams). The phases of the L M meta-atoms shape both the users'
 channels and the transmit beam pattern on an ``I x J`` grid of directions.
 
-The paper's equations were lost in extraction; they are rebuilt in docs/sim.md (tags
-[FOUND]/[RECON] there say how sure each piece is). Equation numbers below are the paper's as
-reconstructed: (1) Rayleigh-Sommerfeld inter-layer coefficients, (3) the cascaded response G,
-(4) Saleh-Valenzuela channels, (6)-(7) SINR and sum rate, (8)-(10) beam pattern, normalised
-pattern and beam-matching error, (12)-(19) the phase gradients, (26) the desired pattern.
+The paper's equations were lost in extraction; they are rebuilt in docs/sim.md. Each docstring
+tags its equation: [FOUND] (the authors' public SIM model or the surviving text fixes it),
+[RECON] (rebuilt from the text and standard theory; structure very likely, notation may differ).
+Equation numbers are the paper's as reconstructed: (1) Rayleigh-Sommerfeld inter-layer
+coefficients, (3) the cascaded response G, (4) Saleh-Valenzuela channels, (6)-(7) SINR and sum
+rate, (8)-(10) beam pattern, normalised pattern and beam-matching error, (12)-(19) the phase
+gradients, (26) the desired pattern.
 
 Every function is batch-first: phases, channels and responses carry leading batch axes; the
 geometry (inter-layer matrices, grid steering matrix) is precomputed once per parameter set.
@@ -246,7 +248,7 @@ class SIMCascade:
 
 # ---------------------------------------------------------------------------------------- geometry
 def rayleigh_sommerfeld(source: np.ndarray, destination: np.ndarray, area_m2: float, wavelength_m: float) -> np.ndarray:
-    """Transmission coefficients of eq. (1) of [SIM] between parallel planes normal to y.
+    """Transmission coefficients of eq. (1) of [SIM] [FOUND] between parallel planes normal to y.
 
     ``w = (A cos(chi) / d) (1 / (2 pi d) - j / lambda) exp(j 2 pi d / lambda)`` with ``cos(chi) = dy / d``.
 
@@ -278,7 +280,7 @@ def propagation_matrices(params: SIMParams) -> SIMPropagation:
 
 
 def steering(params: SIMParams, theta: np.ndarray, phi: np.ndarray) -> np.ndarray:
-    """SIM steering vector of [SIM] (the Kronecker form after eq. (4)), ``[..., M]`` unit modulus.
+    """SIM steering vector of [SIM] (the Kronecker form after eq. (4), [FOUND] in the text), ``[..., M]``.
 
     ``alpha_m = exp(-j 2 pi / lambda (x_m sin(theta) cos(phi) + z_m sin(theta) sin(phi)))`` for meta-atom
     ``m`` at ``(x_m, z_m)`` of the (centred) layer; theta from the normal, phi = atan2(z, x), in rad.
@@ -294,7 +296,8 @@ def steering(params: SIMParams, theta: np.ndarray, phi: np.ndarray) -> np.ndarra
 # ---------------------------------------------------------------------------------------- scenarios
 def draw_scenario(params: SIMParams, rng: np.random.Generator) -> SIMScenario:
     """Users uniform on the plane ``y = user_distance_m`` (x, z in ``user_region_m``) with Saleh-Valenzuela
-    channels, eq. (4): ``h_k = sum_p beta_{k,p} alpha(theta_{k,p}, phi_{k,p})``, ``beta_{k,1} ~ CN(0, PL_k)``,
+    channels, eq. (4) [RECON; structure in the text, powers and spread reconstructed]:
+    ``h_k = sum_p beta_{k,p} alpha(theta_{k,p}, phi_{k,p})``, ``beta_{k,1} ~ CN(0, PL_k)``,
     ``beta_{k,p>1} ~ CN(0, 10^(nlos_power_db/10) PL_k)``, NLoS angles within ``+-Delta`` of the LoS ones,
     ``PL_k = (lambda / 4 pi)^2 d_k^-alpha G_BS G_UE``."""
     k, n_p = params.n_users, params.n_paths
@@ -321,7 +324,7 @@ def draw_scenario(params: SIMParams, rng: np.random.Generator) -> SIMScenario:
 
 # ---------------------------------------------------------------------------------------- responses
 def cascade(params: SIMParams, phases: np.ndarray) -> SIMCascade:
-    """The cascaded response ``G = Phi^L W^L ... Phi^2 W^2 Phi^1 W^1`` of eq. (3) and the layer inputs.
+    """The cascaded response ``G = Phi^L W^L ... Phi^2 W^2 Phi^1 W^1`` of eq. (3) [RECON] and the layer inputs.
 
     Args:
         phases: ``[..., L, M]`` meta-atom phases (rad).
@@ -348,7 +351,7 @@ def response(params: SIMParams, phases: np.ndarray) -> np.ndarray:
 
 
 def sinr(params: SIMParams, channels: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """User SINR of eq. (6), ``[..., K]`` linear: ``Z = H^H G`` and
+    """User SINR of eq. (6) [FOUND in the text: sensing streams interfere], ``[..., K]`` linear: ``Z = H^H G`` and
     ``gamma_k = p |Z_kk|^2 / (p sum_{n != k} |Z_kn|^2 + sigma^2)`` (other users' and the T sensing
     streams interfere). ``channels [..., K, M]`` (rows ``h_k``), ``g [..., M, N]``."""
     return user_sinr(channels, math.sqrt(params.stream_power_w) * g, params.noise_w)
@@ -373,7 +376,7 @@ def grid_fields(params: SIMParams, g: np.ndarray) -> np.ndarray:
 
 
 def beam_pattern(params: SIMParams, g: np.ndarray) -> np.ndarray:
-    """Beam-pattern gain of eq. (8), ``P(theta_i, phi_j) = p ||G^H alpha(theta_i, phi_j)||^2``, ``[..., I J]``
+    """Beam-pattern gain of eq. (8) [RECON], ``P(theta_i, phi_j) = p ||G^H alpha(theta_i, phi_j)||^2``, ``[..., I J]``
     (cell ``(i, j)`` at ``i J + j``; W per unit steering norm).
 
     Computed exactly through the aperture autocorrelation: ``P = p sum_D R(D) exp(j k <D, w>)`` over the
@@ -393,14 +396,15 @@ def beam_pattern(params: SIMParams, g: np.ndarray) -> np.ndarray:
 
 
 def normalised_pattern(pattern: np.ndarray) -> np.ndarray:
-    """Eq. (9): ``P / max P`` over the grid, ``[..., I J]`` in [0, 1] (0 everywhere for a zero pattern)."""
+    """Eq. (9) [RECON]: ``P / max P`` over the grid, ``[..., I J]`` in [0, 1] (0 everywhere for a zero pattern)."""
     peak = pattern.max(axis=-1, keepdims=True)
     return pattern / np.where(peak > 0.0, peak, 1.0)
 
 
 def beam_matching_error(params: SIMParams, pattern: np.ndarray) -> np.ndarray:
-    """Eq. (10): ``MSE = (1 / I J) sum_ij (P_bar_ij - P_d,ij)^2`` (linear, in [0, 1]), ``[...]``;
-    ``P_d`` is the desired pattern of eq. (26). In dB: ``units.linear_to_db(MSE)``."""
+    """Eq. (10) [RECON]: ``MSE = (1 / I J) sum_ij (P_bar_ij - P_d,ij)^2`` (linear, in [0, 1]), ``[...]``;
+    ``P_d`` is the desired pattern of eq. (26) [RECON; the cell indices are in the text].
+    In dB: ``units.linear_to_db(MSE)``."""
     diff = normalised_pattern(pattern) - params.desired_pattern
     return (diff * diff).mean(axis=-1)
 
@@ -439,7 +443,8 @@ def phase_gradient(params: SIMParams, casc: SIMCascade, d_response: np.ndarray) 
 
 
 def sum_rate_gradient(params: SIMParams, channels: np.ndarray, casc: SIMCascade) -> tuple[np.ndarray, np.ndarray]:
-    """Sum rate and its gradient over every phase, eqs. (17)-(18): ``(R [...], dR/dtheta [..., L, M])``.
+    """Sum rate and its gradient over every phase, eqs. (17)-(18) [FOUND: the authors' SIM gradient]:
+    ``(R [...], dR/dtheta [..., L, M])``.
 
     With ``T_k = p sum_n |Z_kn|^2 + sigma^2`` and ``I_k = T_k - p |Z_kk|^2``:
     ``dR/dZ*_kn = (p / ln 2) (1 / T_k - [n != k] / I_k) Z_kn`` and ``dR/dG* = H (dR/dZ*)``.
@@ -458,7 +463,8 @@ def sum_rate_gradient(params: SIMParams, channels: np.ndarray, casc: SIMCascade)
 
 
 def beam_matching_gradient(params: SIMParams, casc: SIMCascade) -> tuple[np.ndarray, np.ndarray]:
-    """Beam-matching error and its gradient over every phase, eqs. (12)-(14): ``(MSE [...], [..., L, M])``.
+    """Beam-matching error and its gradient over every phase, eqs. (12)-(14) [RECON, derived exactly]:
+    ``(MSE [...], [..., L, M])``.
 
     ``dP_i/dE*_in = p E_in`` with ``E = [alpha_i^H g_n]``; through eq. (9) with the peak cell ``i*``
     frozen (as in eq. (13)): ``dMSE/dE*_in = (2 p / I J) E_in (e_i / P* - [i = i*] sum_i' e_i' P_i' / P*^2)``,
