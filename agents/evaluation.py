@@ -160,6 +160,7 @@ def summarise(results: list[EpisodeResult]) -> list[dict[str, Any]]:
             "status_counts": statuses,
             # a user at SINR 0 ("-inf dB") makes the mean meaningless: reported as None ("–")
             "sinr_min_db_mean": float(sinr.mean()) if np.all(np.isfinite(sinr)) else None,
+            "rate_sum_mean": float(np.mean([r.rate_sum for r in rs])),
             "decision_ms": float(np.mean([r.decision_ms for r in rs])),
             "solve_s_per_scenario": float(np.mean([r.solve_s for r in rs])),
         })
@@ -167,11 +168,12 @@ def summarise(results: list[EpisodeResult]) -> list[dict[str, Any]]:
 
 
 def format_table(rows: list[dict[str, Any]], objective_name: str) -> str:
-    """Plain-text comparison table (violations as means; statuses as counts, e.g. ``5 optimal``)."""
+    """Plain-text comparison table (violations as means; the users' sum rate in bit/s/Hz; statuses as counts,
+    e.g. ``5 optimal``)."""
     names = list(rows[0]["violation_mean"]) if rows else []
     head = (f"{'policy':<12}{objective_name + ' mean':>14}{'± std':>11}{'median':>11}{'score':>8}{'reward':>9}"
             f"{'feasible':>9}" + "".join(f"{'v_' + n:>12}" for n in names)
-            + f"{'min SINR dB':>12}{'ms/dec':>9}{'s/scen':>8}  status")
+            + f"{'min SINR dB':>12}{'sum rate':>9}{'ms/dec':>9}{'s/scen':>8}  status")
     lines = [head, "-" * len(head)]
     for r in rows:
         sinr = "–" if r["sinr_min_db_mean"] is None else f"{r['sinr_min_db_mean']:.2f}"
@@ -179,7 +181,8 @@ def format_table(rows: list[dict[str, Any]], objective_name: str) -> str:
         lines.append(f"{r['policy']:<12}{r['objective_mean']:>14.4g}{r['objective_std']:>11.3g}"
                      f"{r['objective_median']:>11.4g}{r['score_mean']:>8.3f}{r['reward_mean']:>9.3f}"
                      f"{r['feasible_rate']:>9.0%}" + "".join(f"{r['violation_mean'][n]:>12.3g}" for n in names)
-                     + f"{sinr:>12}{r['decision_ms']:>9.2f}{r['solve_s_per_scenario']:>8.2f}  {status}")
+                     + f"{sinr:>12}{r['rate_sum_mean']:>9.2f}{r['decision_ms']:>9.2f}"
+                     f"{r['solve_s_per_scenario']:>8.2f}  {status}")
     return "\n".join(lines)
 
 

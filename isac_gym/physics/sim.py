@@ -75,6 +75,9 @@ class SIMParams(Validated):
     def check(self) -> None:
         for name in ("target_cells_theta", "target_cells_phi"):
             cells = getattr(self, name)
+            if isinstance(cells, list):  # a list from a config file: store it hashable, as the defaults are
+                cells = tuple(cells)
+                object.__setattr__(self, name, cells)
             if not isinstance(cells, tuple) or len(cells) == 0:
                 raise ValueError(f"{name} must be a non-empty list of 1-based cell indices, got {cells!r}")
         if len(self.target_cells_theta) != len(self.target_cells_phi):

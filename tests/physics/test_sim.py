@@ -161,3 +161,9 @@ def test_channel_power_follows_the_path_model():
 def test_bad_parameters_are_named(kwargs, name):
     with pytest.raises(ValueError, match=name):
         sim.SIMParams(**kwargs)
+
+
+def test_target_cells_may_be_lists():
+    params = sim.SIMParams(target_cells_theta=[3, 5, 7], target_cells_phi=[1, 2, 3])
+    assert params.target_cells_theta == (3, 5, 7) and params.n_targets == 3 and params.n_streams == 7
+    assert params.desired_pattern.sum() == 3
