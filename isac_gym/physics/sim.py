@@ -160,6 +160,14 @@ class SIMParams(Validated):
         return out
 
     @cached_property
+    def grid_steering_t(self) -> np.ndarray:
+        """``[M, I J]`` columns ``alpha(theta_i, phi_j)`` (the transpose of the conjugate of
+        :attr:`grid_steering_conj`; used by the gradient of the beam-matching error), read-only."""
+        out = np.ascontiguousarray(np.conj(self.grid_steering_conj).T)
+        out.flags.writeable = False
+        return out
+
+    @cached_property
     def desired_pattern(self) -> np.ndarray:
         """``[I J]`` desired normalised pattern of eq. (26): 1 on the target cells, 0 elsewhere (read-only)."""
         out = np.zeros((self.grid_theta, self.grid_phi))
@@ -487,9 +495,9 @@ def beam_matching_gradient(params: SIMParams, casc: SIMCascade) -> tuple[np.ndar
     np.put_along_axis(weight, peak_row[..., None],
                       np.take_along_axis(weight, peak_row[..., None], axis=-1) - correction[..., None], axis=-1)
     c = (2.0 * p / q) * weight[..., None] * e_field  # [..., Q, N]
-    a = params.grid_steering_conj  # rows alpha^H: E = conj(A) G with A = conj(a)
     m, n = casc.response.shape[-2:]
     batch = c.shape[:-2]
     cols = np.moveaxis(c, -2, 0).reshape(q, -1)  # [Q, B N]
-    d_response = np.moveaxis((np.conj(a).T @ cols).reshape((m,) + batch + (n,)), 0, -2)  # A^T C
+    # E = conj(A) G with A the rows alpha^T, so dMSE/dG* = A^T C
+    d_response = np.moveaxis((params.grid_steering_t @ cols).reshape((m,) + batch + (n,)), 0, -2)
     return mse, phase_gradient(params, casc, d_response)
