@@ -216,7 +216,7 @@ class System(ABC):
         violation = self.violations(metrics, state, config)
         score = self.score(metrics, refs)
         terms = self.reward_terms(score, violation, metrics, config)
-        reward = np.array(score, dtype=np.float64) * 0.0
+        reward = np.zeros(np.shape(score))
         for value in terms.values():
             reward += value
         feasible = np.ones(score.shape, dtype=bool)
@@ -334,15 +334,11 @@ def build_system(system_class: type[System], kwargs: dict[str, Any]) -> System:
     if unknown:
         raise ValueError(f"unknown argument(s) {unknown}; accepted: {sorted(p_names + o_names)} "
                          f"and {', '.join(SHELL_KWARGS)}")
-    pk = {k: _tupled(v) for k, v in kwargs.items() if k in p_names}
+    pk = {k: v for k, v in kwargs.items() if k in p_names}
     ok = {k: v for k, v in kwargs.items() if k in o_names}
     params = system_class.params_class(**pk)
     options = system_class.options_class(**ok)
     return system_class(params, options)
-
-
-def _tupled(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
 
 
 def policies_of(system: System) -> dict[str, type]:

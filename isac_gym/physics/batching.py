@@ -98,3 +98,15 @@ def masked_max(values: np.ndarray, mask: np.ndarray, axis: int = -1, empty: floa
 def masked_min(values: np.ndarray, mask: np.ndarray, axis: int = -1, empty: float = np.inf) -> np.ndarray:
     """Minimum over the padded axis, padding ignored (``empty`` where a row has no entry)."""
     return np.min(np.where(_expand(mask, values), values, empty), axis=axis, initial=empty)
+
+
+def shared_matmul(matrix: np.ndarray, batch: np.ndarray) -> np.ndarray:
+    """``matrix @ batch`` for one shared ``[P, Q]`` matrix and a batch ``[..., Q, N]``, as one wide product.
+
+    The batch axes are folded into the columns (``[Q, B N]``), so BLAS sees a single ``P x Q x B N``
+    product instead of B narrow ones. Returns ``[..., P, N]``.
+    """
+    q, n = batch.shape[-2:]
+    lead = batch.shape[:-2]
+    cols = np.moveaxis(batch, -2, 0).reshape(q, -1)
+    return np.moveaxis((matrix @ cols).reshape((matrix.shape[0],) + lead + (n,)), 0, -2)

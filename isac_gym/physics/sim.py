@@ -27,7 +27,7 @@ from functools import cached_property
 
 import numpy as np
 
-from . import units
+from . import batching, units
 from .arrays import cis, upa_positions
 from .channels import rayleigh_gains
 from .metrics import rate, user_sinr
@@ -75,9 +75,6 @@ class SIMParams(Validated):
     def check(self) -> None:
         for name in ("target_cells_theta", "target_cells_phi"):
             cells = getattr(self, name)
-            if isinstance(cells, list):  # a list from a config file: store it hashable, as the defaults are
-                cells = tuple(cells)
-                object.__setattr__(self, name, cells)
             if not isinstance(cells, tuple) or len(cells) == 0:
                 raise ValueError(f"{name} must be a non-empty list of 1-based cell indices, got {cells!r}")
         if len(self.target_cells_theta) != len(self.target_cells_phi):
@@ -376,14 +373,9 @@ def sum_rate(params: SIMParams, channels: np.ndarray, g: np.ndarray) -> np.ndarr
 def grid_fields(params: SIMParams, g: np.ndarray) -> np.ndarray:
     """``E = [alpha_i^H g_n]``, ``[..., I J, N]``: the field of every stream toward every grid cell.
 
-    One matrix product with the precomputed steering matrix for the whole batch (the batch is folded
-    into the columns, so BLAS sees one wide product).
+    One wide product with the precomputed steering matrix for the whole batch.
     """
-    a = params.grid_steering_conj  # [IJ, M]
-    m, n = g.shape[-2:]
-    batch = g.shape[:-2]
-    cols = np.moveaxis(g, -2, 0).reshape(m, -1)  # [M, B N]
-    return np.moveaxis((a @ cols).reshape((a.shape[0],) + batch + (n,)), 0, -2)
+    return batching.shared_matmul(params.grid_steering_conj, g)
 
 
 def beam_pattern(params: SIMParams, g: np.ndarray) -> np.ndarray:
@@ -495,9 +487,6 @@ def beam_matching_gradient(params: SIMParams, casc: SIMCascade) -> tuple[np.ndar
     np.put_along_axis(weight, peak_row[..., None],
                       np.take_along_axis(weight, peak_row[..., None], axis=-1) - correction[..., None], axis=-1)
     c = (2.0 * p / q) * weight[..., None] * e_field  # [..., Q, N]
-    m, n = casc.response.shape[-2:]
-    batch = c.shape[:-2]
-    cols = np.moveaxis(c, -2, 0).reshape(q, -1)  # [Q, B N]
     # E = conj(A) G with A the rows alpha^T, so dMSE/dG* = A^T C
-    d_response = np.moveaxis((params.grid_steering_t @ cols).reshape((m,) + batch + (n,)), 0, -2)
+    d_response = batching.shared_matmul(params.grid_steering_t, c)
     return mse, phase_gradient(params, casc, d_response)

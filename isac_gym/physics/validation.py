@@ -84,10 +84,15 @@ def validate_fields(instance: Any) -> None:
 
 
 class Validated:
-    """Base of the parameter and option dataclasses: after construction every field declared with
-    :func:`param` is checked, then :meth:`check` (rules that involve several fields)."""
+    """Base of the parameter and option dataclasses: after construction list values become tuples (so
+    instances stay hashable), every field declared with :func:`param` is checked, then :meth:`check`
+    (rules that involve several fields)."""
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # lists (config files, keyword arguments) are stored as tuples
+            value = getattr(self, f.name)
+            if isinstance(value, list):
+                object.__setattr__(self, f.name, tuple(value))
         validate_fields(self)
         self.check()
 
