@@ -120,12 +120,13 @@ class SIMSystem(System):
         sinr = sim.sinr(p, scenario.channels, g)
         rates = np.log2(1.0 + sinr)
         pattern = sim.beam_pattern(p, g)
-        mse = sim.beam_matching_error(p, pattern)
+        normalised = sim.normalised_pattern(pattern)
+        mse = sim.beam_matching_error(p, pattern, normalised)
         b = mse.shape[0]
         power = np.full(b, p.stream_power_w * p.n_streams)
         sum_rate = rates.sum(axis=-1)
         extra = {"mse_db": units.linear_to_db(mse), "sum_rate": sum_rate,
-                 "target_gain": sim.target_gain(p, pattern)}
+                 "target_gain": sim.target_gain(p, normalised)}
         return Metrics(mse, sinr, rates, power, extra), SIMState(g, pattern)
 
     def violations(self, metrics, state, config) -> dict[str, np.ndarray]:

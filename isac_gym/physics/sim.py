@@ -404,18 +404,19 @@ def normalised_pattern(pattern: np.ndarray) -> np.ndarray:
     return pattern / np.where(peak > 0.0, peak, 1.0)
 
 
-def beam_matching_error(params: SIMParams, pattern: np.ndarray) -> np.ndarray:
+def beam_matching_error(params: SIMParams, pattern: np.ndarray, normalised: np.ndarray | None = None) -> np.ndarray:
     """Eq. (10) [RECON]: ``MSE = (1 / I J) sum_ij (P_bar_ij - P_d,ij)^2`` (linear, in [0, 1]), ``[...]``;
     ``P_d`` is the desired pattern of eq. (26) [RECON; the cell indices are in the text].
+    ``normalised`` may pass :func:`normalised_pattern` of ``pattern`` when it is already known.
     In dB: ``units.linear_to_db(MSE)``."""
-    diff = normalised_pattern(pattern) - params.desired_pattern
+    diff = (normalised_pattern(pattern) if normalised is None else normalised) - params.desired_pattern
     return (diff * diff).mean(axis=-1)
 
 
-def target_gain(params: SIMParams, pattern: np.ndarray) -> np.ndarray:
-    """Mean normalised pattern (eq. (9)) over the target cells, ``[...]`` in [0, 1] (1: every target cell
-    at the peak)."""
-    return normalised_pattern(pattern)[..., params.target_cell_rows].mean(axis=-1)
+def target_gain(params: SIMParams, normalised: np.ndarray) -> np.ndarray:
+    """Mean of the normalised pattern (eq. (9), from :func:`normalised_pattern`) over the target cells,
+    ``[...]`` in [0, 1] (1: every target cell at the peak)."""
+    return normalised[..., params.target_cell_rows].mean(axis=-1)
 
 
 # ---------------------------------------------------------------------------------------- gradients
