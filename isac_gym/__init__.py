@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 ENVIRONMENTS = {
     "ISAC-FIM-v0": ("isac_gym.envs.fim:FIMEnv", "isac_gym.envs.fim:FIMVectorEnv", 200, {}),
     "ISAC-SIM-v0": ("isac_gym.envs.sim:SIMEnv", "isac_gym.envs.sim:SIMVectorEnv", 100, {}),
+    "ISAC-MFRIS-v0": ("isac_gym.envs.mfris:MFRISEnv", "isac_gym.envs.mfris:MFRISVectorEnv", 100, {}),
     "ISAC-RIS-SLP-v0": ("isac_gym.envs.ris_slp:RISSLPEnv", "isac_gym.envs.ris_slp:RISSLPVectorEnv", 100,
                         {"task": "detection"}),
     "ISAC-RIS-SLP-DoA-v0": ("isac_gym.envs.ris_slp:RISSLPEnv", "isac_gym.envs.ris_slp:RISSLPVectorEnv", 100,

@@ -15,8 +15,11 @@ import isac_gym
 
 CASES = [("ISAC-FIM-v0", {"action_mode": "paper"}), ("ISAC-FIM-v0", {"action_mode": "direct"}),
          ("ISAC-RIS-SLP-v0", {}), ("ISAC-RIS-SLP-DoA-v0", {}), ("ISAC-SIM-v0", {}),
-         ("ISAC-SIM-v0", {"objective": "weighted"})]
-IDS = [f"{i}-{k.get('action_mode', 'direct')}" + (f"-{k['objective']}" if "objective" in k else "") for i, k in CASES]
+         ("ISAC-SIM-v0", {"objective": "weighted"}), ("ISAC-MFRIS-v0", {}), ("ISAC-MFRIS-v0", {"protocol": "MS"}),
+         ("ISAC-MFRIS-v0", {"protocol": "TS"}), ("ISAC-MFRIS-v0", {"surface": "active"}),
+         ("ISAC-MFRIS-v0", {"surface": "passive"}), ("ISAC-MFRIS-v0", {"surface": "star"})]
+IDS = [f"{i}-{k.get('action_mode', 'direct')}" + "".join(f"-{k[x]}" for x in ("objective", "protocol", "surface")
+                                                         if x in k) for i, k in CASES]
 
 
 def test_every_id_is_covered():
@@ -83,7 +86,11 @@ def test_evaluate_of_info_config_reproduces_the_step(env_id, kwargs):
     ("ISAC-RIS-SLP-DoA-v0", {"n_elements": 8, "n_slots": 6}, "oracle"),
     ("ISAC-SIM-v0", {"n_rows": 6, "n_cols": 6, "grid_theta": 12, "grid_phi": 12, "target_cells_theta": [3, 9],
                      "target_cells_phi": [3, 9], "rate_min": 4.0}, "oracle"),
-], ids=["fim-rigid", "ris-slp-oracle", "doa-oracle", "sim-oracle"])
+    ("ISAC-MFRIS-v0", {"n_tx": 4, "n_elements_x": 3, "n_elements_z": 2, "n_users": 2, "n_users_reflection": 1},
+     "oracle"),
+    ("ISAC-MFRIS-v0", {"n_tx": 4, "n_elements_x": 3, "n_elements_z": 2, "n_users": 2, "n_users_reflection": 1,
+                       "protocol": "MS"}, "oracle"),
+], ids=["fim-rigid", "ris-slp-oracle", "doa-oracle", "sim-oracle", "mfris-oracle", "mfris-ms-oracle"])
 def test_evaluate_reproduces_oracle_actions(env_id, kwargs, policy):
     from isac_gym import oracles
 
@@ -252,7 +259,7 @@ def test_docstring_tables_follow_the_declared_layout_and_defaults(env_id):
         assert f"``{name}`` ({default!r})" in doc, name
 
 
-@pytest.mark.parametrize("yaml_name", ["fim", "ris_slp", "ris_slp_doa", "fim_paper", "sim"])
+@pytest.mark.parametrize("yaml_name", ["fim", "ris_slp", "ris_slp_doa", "fim_paper", "sim", "mfris"])
 def test_hydra_env_configs_agree_with_the_dataclasses(yaml_name):
     """Every default of conf/env/*.yaml equals the parameter/option dataclass (plus the id's registered kwargs)."""
     from pathlib import Path
@@ -282,7 +289,9 @@ def test_physics_parameters_validate_themselves(env_id):
     system = gym.make(env_id).unwrapped.system
     for f in dataclasses.fields(system.params):
         kind = f.metadata.get("kind")
-        bad = {"int": 0, "positive": -1.0, "finite": float("nan"), "pair": (3.0, 1.0)}.get(kind)
+        low = f.metadata.get("low")
+        bad = {"int": 0 if low is None else int(low) - 1, "positive": -1.0, "finite": float("nan"),
+               "pair": (3.0, 1.0)}.get(kind)
         if bad is None:
             continue
         with pytest.raises(ValueError, match=f.name):

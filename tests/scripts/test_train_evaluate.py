@@ -218,3 +218,29 @@ def test_evaluate_sim_policy_all_renders(tmp_path):
     for name in ("oracle", "comm_only", "sensing_only", "random"):
         assert name in proc.stdout
     assert list((tmp_path / "frames").glob("oracle_*.png"))
+
+
+MFRIS_SMALL = ["env.kwargs.n_tx=4", "env.kwargs.n_elements_x=3", "env.kwargs.n_elements_z=2", "env.kwargs.n_users=2",
+               "env.kwargs.n_users_reflection=1"]
+
+
+@pytest.mark.parametrize("agent", ["ddpg", "td3", "sac", "ppo"])
+def test_train_mfris_with_every_agent(tmp_path, agent):
+    extra = ["agent.n_steps=32", "agent.batch_size=32"] if agent == "ppo" else [
+        "agent.learning_starts=50", "agent.buffer_size=1000", "agent.batch_size=32"]
+    evals = ["eval_episodes=1", "eval_steps=2"] if agent == "td3" else ["eval_episodes=0"]
+    _run("train.py", "env=mfris", f"agent={agent}", "total_timesteps=128", "progress_bar=false",
+         "env.max_episode_steps=20", *MFRIS_SMALL, *evals, *extra, f"hydra.run.dir={tmp_path}")
+    assert (tmp_path / "model.zip").is_file() and list((tmp_path / "tb").rglob("events.out.tfevents.*"))
+    if agent == "td3":
+        names = [r["policy"] for r in json.loads((tmp_path / "evaluation.json").read_text())["summary"]]
+        assert names[0] == "checkpoint" and {"oracle", "sdr", "random", "random_action"} <= set(names)
+
+
+@pytest.mark.parametrize("surface", ["mf", "star"])
+def test_evaluate_mfris_policy_all_renders(tmp_path, surface):
+    proc = _run("evaluate.py", "env=mfris", "policy=all", "episodes=1", "steps=2", "render=true", "progress_bar=false",
+                f"env.kwargs.surface={surface}", *MFRIS_SMALL, f"hydra.run.dir={tmp_path}")
+    for name in ("oracle", "sdr", "random", "random_action"):
+        assert name in proc.stdout
+    assert list((tmp_path / "frames").glob("oracle_*.png"))

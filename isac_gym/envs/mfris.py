@@ -1,0 +1,304 @@
+"""ISAC-MFRIS-v0: a multi-functional RIS's coefficients and the BS beams for echo SINR ([MF-RIS], docs/mfris.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..physics import mfris, units
+from ..physics.arrays import action_phasors
+from ..physics.beamforming import beamformer_action_size, decode_beamformer, encode_beamformer
+from ..physics.mfris import MFRISConfiguration
+from ..physics.validation import Validated, param
+from ..render import pattern_db
+from .base import Decoded, ISACEnv, ISACVectorEnv, Metrics, ObsPart, Panel, System, document, log_score
+
+#: The score reaches 1 this many dB above the anchor configuration's summed echo SINR.
+SCORE_SPAN_DB = 20.0
+
+
+@dataclass(frozen=True)
+class MFRISOptions(Validated):
+    """Env options of ISAC-MFRIS-v0 (action mode and reward weights)."""
+
+    action_mode: str = param("direct", "'direct' (the only mode: W in the beamformer encoding, then per element a "
+                             "total amplitude fraction, a split and two phases)", kind="choice", choices=("direct",))
+    w_qos: float = param(1.0, "weight of the users' rate shortfall sum_k max(0, 1 - R_k/R_min)", kind="nonneg")
+    w_power: float = param(1.0, "weight of the power and amplitude violations (relative excess over each budget)",
+                           kind="nonneg")
+
+
+@dataclass(frozen=True)
+class MFRISReferences:
+    """Per-scenario constants: score anchors (summed echo SINR, linear; ``worst`` scores 0, ``target`` 1) and the
+    scenario-fixed observation parts (channels divided by the square root of their path loss; target geometry)."""
+
+    objective_worst: np.ndarray
+    objective_target: np.ndarray
+    channel_obs: np.ndarray
+    target_obs: np.ndarray
+
+
+class MFRISSystem(System):
+    """Batched adapter of the MF-RIS system; see :class:`MFRISEnv` for the manual."""
+
+    params_class = mfris.MFRISParams
+    options_class = MFRISOptions
+    config_class = MFRISConfiguration
+    objective_name = "echo_sinr_sum"
+    maximise = True
+    violation_names = ("qos", "bs_power", "ris_power", "amplitude")
+    oracle_module = "isac_gym.oracles.mfris"
+
+    def __init__(self, params: mfris.MFRISParams, options: MFRISOptions):
+        super().__init__(params, options)
+        self.action_mode = options.action_mode
+        self.weights = {"qos": options.w_qos, "bs_power": options.w_power, "ris_power": options.w_power,
+                        "amplitude": options.w_power}
+        p = params
+        nt, s, m, k, j = p.n_tx, p.n_streams, p.n_elements, p.n_users, p.n_targets
+        self.n_beam = beamformer_action_size(nt, s)
+        self.action_dim = self.n_beam + 4 * m
+        split = np.full(m, 0.5)
+        if p.surface == "mf" and p.protocol == "MS":
+            split = (np.arange(m) % 2 == 0).astype(float)  # alternate modes: both sides served
+        anchor_beta = mfris.amplitudes_from_fractions(p, np.ones(m), split)
+        anchor_beams = np.zeros((nt, s), complex)
+        anchor_beams[:, k:] = np.sqrt(p.p_bs_w / nt) * np.eye(nt)  # isotropic radar streams at full power
+        self._anchor = (anchor_beams, np.sqrt(anchor_beta).astype(complex))
+        self.obs_layout = (
+            ObsPart("BS-surface channel Re", m * nt, "/ sqrt(PL_BR)", "M Nt"),
+            ObsPart("BS-surface channel Im", m * nt, "/ sqrt(PL_BR)", "M Nt"),
+            ObsPart("user channels Re", k * m, "/ sqrt(PL_k)", "K M"),
+            ObsPart("user channels Im", k * m, "/ sqrt(PL_k)", "K M"),
+            ObsPart("target directions", 3 * j, "unit vectors (x, y, z) from the surface", "3 J"),
+            ObsPart("target distances", j, "/ largest target distance", "J"),
+            ObsPart("user SINR", k, "dB / 10, clipped to [-10, 10]", "K"),
+            ObsPart("echo SINR", 2, "dB / 10 per side (r, t), clipped to [-10, 10]"),
+            ObsPart("power use", 2, "||W||^2 / P_BS, requested amplifier output / P_RIS (0 without amplifiers)"),
+            ObsPart("previous action", self.action_dim, "raw (zeros after reset)", "A"),
+        )
+
+    # -- scenarios --------------------------------------------------------------------
+    def draw(self, rng: np.random.Generator) -> mfris.MFRISScenario:
+        return mfris.draw_scenario(self.params, rng)
+
+    def _anchor_config(self, b: int) -> MFRISConfiguration:
+        beams, coef = self._anchor
+        return MFRISConfiguration(np.broadcast_to(beams, (b,) + beams.shape).copy(),
+                                  np.broadcast_to(coef, (b,) + coef.shape).copy())
+
+    def references(self, scenario: mfris.MFRISScenario) -> MFRISReferences:
+        """Score anchors: the summed echo SINR of the anchor configuration (isotropic radar streams at full
+        BS power, full amplitudes evenly split, zero phases) scores 0, ``SCORE_SPAN_DB`` above it scores 1."""
+        p = self.params
+        b = scenario.g.shape[0]
+        worst = np.maximum(mfris.measure(p, scenario, self._anchor_config(b)).objective, 1e-30)
+        g = scenario.g / np.sqrt(scenario.pl_bs_ris)[:, None, None]
+        h = scenario.h / np.sqrt(scenario.pl_user)[..., None]
+        channels = np.concatenate([g.real.reshape(b, -1), g.imag.reshape(b, -1), h.real.reshape(b, -1),
+                                   h.imag.reshape(b, -1)], axis=-1)
+        targets = np.concatenate([scenario.target_dir.reshape(b, -1),
+                                  scenario.target_dist / p.target_distance_m[1]], axis=-1)
+        return MFRISReferences(worst, worst * units.db_to_linear(SCORE_SPAN_DB), channels, targets)
+
+    def initial_config(self, scenario, refs: MFRISReferences) -> MFRISConfiguration:
+        """The anchor configuration (score 0): isotropic radar streams, no user beams, even full amplitudes."""
+        return self._anchor_config(refs.objective_worst.shape[0])
+
+    # -- actions ----------------------------------------------------------------------
+    def decode(self, action, scenario, refs, previous) -> Decoded:
+        """``W`` in the beamformer encoding (budget ``P_BS``); per element ``t = (a+1)/2``, ``rho = (a+1)/2`` mapped
+        into the protocol's amplitude set (:func:`~isac_gym.physics.mfris.amplitudes_from_fractions`) and the
+        phases ``theta_s = pi (a + 1)``."""
+        p = self.params
+        m = p.n_elements
+        beams = decode_beamformer(action[:, : self.n_beam], p.n_tx, p.n_streams, p.p_bs_w)
+        rest = action[:, self.n_beam:].reshape(-1, 4, m)
+        beta = mfris.amplitudes_from_fractions(p, 0.5 * (rest[:, 0] + 1.0), 0.5 * (rest[:, 1] + 1.0))
+        coefficients = np.sqrt(beta) * action_phasors(np.pi * (rest[:, 2:] + 1.0))
+        return Decoded(MFRISConfiguration(beams, coefficients))
+
+    def encode(self, config: MFRISConfiguration) -> np.ndarray:
+        """Direct-mode action of a configuration (inverse of :meth:`decode`; zero-gain elements get phase 0)."""
+        p = self.params
+        coef = np.asarray(config.coefficients)
+        total, split = mfris.fractions_from_amplitudes(p, np.abs(coef) ** 2)
+        phase = np.mod(np.angle(coef), 2.0 * np.pi) / np.pi - 1.0
+        per_element = np.concatenate([2.0 * total[..., None, :] - 1.0, 2.0 * split[..., None, :] - 1.0, phase],
+                                     axis=-2)
+        return np.concatenate([encode_beamformer(np.asarray(config.beams), p.p_bs_w),
+                               per_element.reshape(*coef.shape[:-2], -1)], axis=-1)
+
+    # -- metrics, reward, observation ---------------------------------------------------
+    def measure(self, config, scenario, refs, cache=None) -> tuple[Metrics, mfris.MFRISMeasurement]:
+        p = self.params
+        out = mfris.measure(p, scenario, config)
+        echo_db = units.linear_to_db(out.echo_sinr)
+        extra = {
+            "echo_sinr": out.echo_sinr,
+            "echo_sinr_db": echo_db,
+            "echo_sinr_reflection_db": echo_db[:, 0],
+            "echo_sinr_refraction_db": echo_db[:, 1],
+            "objective_db": units.linear_to_db(out.objective),
+            "sum_rate": out.rate.sum(axis=-1),
+            "bs_power": out.bs_power,
+            "ris_power": out.ris_power.sum(axis=-1),
+            "ris_requested": out.ris_requested,
+            "ris_scale": out.scale,
+        }
+        power = out.bs_power + extra["ris_power"]
+        return Metrics(out.objective, out.sinr, out.rate, power, extra), out
+
+    def violations(self, metrics, state: mfris.MFRISMeasurement, config) -> dict[str, np.ndarray]:
+        """Rate shortfall ``sum_k max(0, 1 - R_k/R_min)`` (eq. (17c)); relative excess of ``||W||^2`` over ``P_BS``
+        (17b) and of the requested amplifier output over ``P_RIS`` (17e, before scaling); the amplitude set (17d)."""
+        p = self.params
+        qos = np.maximum(0.0, 1.0 - metrics.rate / p.rate_min).sum(axis=-1)
+        bs = np.maximum(0.0, state.bs_power / p.p_bs_w - 1.0)
+        if p.amplified:
+            ris = np.maximum(0.0, state.ris_requested / p.p_ris_w - 1.0)
+        else:
+            ris = np.zeros_like(bs)
+        return {"qos": qos, "bs_power": bs, "ris_power": ris,
+                "amplitude": mfris.amplitude_violation(p, config.coefficients)}
+
+    def score(self, metrics, refs: MFRISReferences) -> np.ndarray:
+        """``f(sum_s lambda_s gamma_s)``: 0 at the anchor configuration, 1 at ``SCORE_SPAN_DB`` above it, >= -1."""
+        return log_score(metrics.objective, refs.objective_worst, refs.objective_target, maximise=True)
+
+    def observe(self, assessment, config, scenario, refs: MFRISReferences, prev_action) -> dict[str, np.ndarray]:
+        p = self.params
+        m, nt, k = p.n_elements, p.n_tx, p.n_users
+        met = assessment.metrics
+        state: mfris.MFRISMeasurement = assessment.state
+        ch = refs.channel_obs
+        a, b = m * nt, k * m
+        budget = p.p_ris_w if p.amplified else np.inf
+        return {
+            "BS-surface channel Re": ch[:, :a],
+            "BS-surface channel Im": ch[:, a: 2 * a],
+            "user channels Re": ch[:, 2 * a: 2 * a + b],
+            "user channels Im": ch[:, 2 * a + b:],
+            "target directions": refs.target_obs[:, : 3 * p.n_targets],
+            "target distances": refs.target_obs[:, 3 * p.n_targets:],
+            "user SINR": np.clip(units.linear_to_db(met.sinr) / 10.0, -10.0, 10.0),
+            "echo SINR": np.clip(met.extra["echo_sinr_db"] / 10.0, -10.0, 10.0),
+            "power use": np.stack([state.bs_power / p.p_bs_w, state.ris_requested / budget], axis=-1),
+            "previous action": prev_action,
+        }
+
+    def render_panels(self, info, scenario: mfris.MFRISScenario, refs) -> list[Panel]:
+        """Per side: the surface's transmit beam pattern over the direction cosines (u_x, u_z) with that side's users
+        and targets marked; then each side's element gains ``beta^s / beta_max``."""
+        p = self.params
+        cfg = self.as_config(info["config"])
+        n = 61
+        ux, uz = np.meshgrid(np.linspace(-1, 1, n), np.linspace(-1, 1, n))
+        inside = ux**2 + uz**2 <= 1.0
+        dirs = np.stack([ux, np.sqrt(np.maximum(0.0, 1.0 - ux**2 - uz**2)), uz], axis=-1).reshape(-1, 3)
+        pattern = mfris.transmit_pattern(p, scenario, cfg, dirs).reshape(2, n, n)
+        db = np.where(inside, pattern_db(pattern), np.nan)
+        beta = np.abs(np.asarray(cfg.coefficients)) ** 2 / p.beta_max
+
+        def beam(side):
+            def draw(ax):
+                im = ax.imshow(db[side], origin="lower", extent=(-1, 1, -1, 1), cmap="viridis")
+                ax.figure.colorbar(im, ax=ax, fraction=0.046, label="dB")
+                users = scenario.user_dir[p.user_side == side]
+                targets = scenario.target_dir[p.target_side == side]
+                ax.plot(users[:, 0], users[:, 2], "w^", ms=6, label="users")
+                ax.plot(targets[:, 0], targets[:, 2], "rs", mfc="none", ms=7, label="targets")
+                ax.set_xlabel("u_x", fontsize=7)
+                ax.set_ylabel("u_z", fontsize=7)
+                ax.legend(fontsize=6, loc="upper right")
+            return draw
+
+        def gains(side):
+            def draw(ax):
+                im = ax.imshow(beta[side].reshape(p.n_elements_z, p.n_elements_x), vmin=0.0, vmax=1.0,
+                               cmap="magma", origin="lower")
+                ax.figure.colorbar(im, ax=ax, fraction=0.046, label="beta / beta_max")
+                ax.set_xlabel("x index", fontsize=7)
+                ax.set_ylabel("z index", fontsize=7)
+            return draw
+
+        echo = info["echo_sinr_db"]
+        return [Panel(f"{mfris.SIDES[s]} beam (echo {echo[s]:.1f} dB)", beam(s)) for s in range(2)] + [
+            Panel(f"{mfris.SIDES[s]} gains", gains(s)) for s in range(2)]
+
+
+class MFRISEnv(ISACEnv):
+    """Multi-functional RIS (MF-RIS) ISAC: BS beams and the surface's per-side amplitudes and phases for echo SINR.
+
+    **Description.** A BS with ``Nt = 8`` antennas serves ``K = 4`` users and illuminates ``J = 4`` targets, half
+    on each side of a multi-functional RIS of ``M = 6 x 5`` elements: the BS's side (reflection, r) and the other
+    side (refraction, t). Each element reflects and refracts with its own power gain (up to ``beta_max``, an
+    amplifier) and phase per side; on each side an L-shaped array of ``Nv + Nh = 8`` sensing elements receives
+    that side's echoes and applies the optimal filter (Lemma 1 of [MF-RIS]), so each side's echo SINR is
+    ``lambda_max(N_s^-1 A_s)``. The problem (eq. (17) of [MF-RIS]) maximises the summed echo SINR subject to the
+    BS budget, every user's rate ``R_k >= R_min``, the protocol's amplitude set and the amplifier budget.
+    ``protocol``: ``ES`` (energy splitting), ``MS`` (each element one mode), ``TS`` (reflect for a fraction
+    ``ts_fraction`` of the frame, then refract; rates and echo SINR are weighted by the fractions).
+    ``surface``: ``mf`` or the paper's comparison surfaces ``active``, ``passive``, ``star`` (echo received by the
+    BS through the surface), at the same total power ``P_tot = P_BS + P_RIS``. Every equation lives in
+    :mod:`isac_gym.physics.mfris`; docs/mfris.md gives the model and what is reconstructed.
+
+    **Action space** ``Box(-1, 1, (1 + 2 Nt (K + Nt) + 4 M,), float32)`` (313 at the defaults),
+    ``action_mode="direct"``: the BS beamformer ``W = [W_c W_0]`` (``Nt x (K + Nt)``) in the suite's beamformer
+    encoding (budget ``P_BS``); then per element (M entries each) a total amplitude fraction ``t = (a + 1)/2``, a
+    split ``rho = (a + 1)/2`` and the two phases ``theta_s = pi (a + 1)`` (r, then t). ``(t, rho)`` map into the
+    protocol's amplitude set (ES: ``beta^r = t rho beta_max``, ``beta^t = t (1 - rho) beta_max``; MS: reflect
+    when ``rho >= 1/2``, else refract, at ``t beta_max``; TS: ``beta^r = t min(1, 2 rho) beta_max``,
+    ``beta^t = t min(1, 2 (1 - rho)) beta_max``; active/passive: the element's own side at ``t beta_max`` / 1;
+    STAR: ``rho``, ``1 - rho``), so that set always holds and every point of it is reachable. The amplifier
+    budget is enforced by scaling the gains down onto ``P_RIS``; what was requested beyond it is the
+    ``ris_power`` violation. ``env.unwrapped.encode(config)`` inverts the mapping.
+
+    **Observation** ``Box(-100, 100, float32)``, in this order (sizes at the defaults). The two factors of the
+    cascaded channels are observed in full (their product is the cascade; the targets' responses depend on G
+    alone):
+
+    {observation_table}
+
+    **Reward.** ``f(sum_s lambda_s gamma_s) - w_qos sum_k max(0, 1 - R_k/R_min) - w_power (bs_power + ris_power +
+    amplitude)``, with ``f`` the log-normalised summed echo SINR: 0 at the anchor configuration (isotropic radar
+    streams at full BS power, full amplitudes evenly split, zero phases), 1 at 20 dB above it, clipped below at
+    -1. ``info["reward_terms"]`` holds the terms. Maximising the sum concentrates sensing on the stronger side;
+    ``info`` reports both sides.
+
+    **Episode.** One channel realisation (user and target positions, Rician fading, target phases) is drawn at
+    ``reset``; episodes start from the anchor configuration, never terminate, and are truncated after
+    ``max_episode_steps`` (100).
+
+    **Info.** ``objective`` and ``echo_sinr_sum`` (``sum_s lambda_s gamma_s``, linear), ``objective_db``,
+    ``echo_sinr`` (per side, linear), ``echo_sinr_db``, ``echo_sinr_reflection_db``, ``echo_sinr_refraction_db``,
+    ``sum_rate``, ``sinr`` and ``rate`` (per user), ``power`` (BS plus amplifier output, W), ``bs_power``,
+    ``ris_power`` (after scaling), ``ris_requested`` (before), ``ris_scale`` (factor on each side's gains),
+    ``violation``, ``feasible``, ``reward_terms``, ``config`` (``beams [Nt, K + Nt]``, ``coefficients [2, M]`` as
+    requested).
+
+    **Arguments** (defaults from :class:`~isac_gym.physics.mfris.MFRISParams` and :class:`MFRISOptions`):
+
+    {arguments}
+
+    **Rendering** (``render_mode="rgb_array"``): each side's transmit beam pattern over the direction cosines with
+    its users and targets marked, and each side's element gains.
+
+    **Paper.** Multi-functional RIS integrated sensing and communications for 6G networks ([MF-RIS]); the oracle
+    is its AO algorithm (``isac_gym.oracles.make(env, "oracle")``).
+    """
+
+    system_class = MFRISSystem
+
+
+class MFRISVectorEnv(ISACVectorEnv):
+    """``num_envs`` :class:`MFRISEnv` s in one batched call; same arguments plus ``num_envs``, ``max_episode_steps``."""
+
+    system_class = MFRISSystem
+
+
+document(MFRISEnv, MFRISSystem)
+
+__all__ = ["MFRISEnv", "MFRISVectorEnv", "MFRISSystem", "MFRISOptions", "MFRISReferences"]
