@@ -213,6 +213,7 @@ class MFRISScenario:
         roundtrip: ``[2, M, M]`` ``sum_{j in J_s} alpha_j a_j^* a_j^H``: surface-target-surface per side (the
             echo path of the comparison surfaces, whose echo returns through the surface to the BS).
         bs_sensor: ``[2, Ns, Nt]`` ``F_s`` BS-to-sensing-element channels (zero unless ``bs_sensor_link``).
+        target_steering: ``[J, M]`` ``a_j``; target_response: ``[J, Ns]`` ``b_j`` (the factors of ``H_s``).
         user_dir: ``[K, 3]`` unit directions of the users from the surface; user_dist: ``[K]`` m.
         target_dir: ``[J, 3]``; target_dist: ``[J]`` m; target_gain: ``[J]`` complex ``alpha_j``.
         pl_bs_ris: ``[]`` path loss of G; pl_user: ``[K]`` path losses of the ``h_k``.
@@ -223,6 +224,8 @@ class MFRISScenario:
     sensing: np.ndarray
     roundtrip: np.ndarray
     bs_sensor: np.ndarray
+    target_steering: np.ndarray
+    target_response: np.ndarray
     user_dir: np.ndarray
     user_dist: np.ndarray
     target_dir: np.ndarray
@@ -358,7 +361,7 @@ def draw_scenario(params: MFRISParams, rng: np.random.Generator) -> MFRISScenari
         # the reflection side's sensors see the BS along the surface normal, at the BS-surface distance
         los_f = np.outer(sensing_steering(p, bs_dir), np.conj(bs_steering(p, 0.0)))
         bs_sensor[0] = math.sqrt(pl_br) * _rician(rng, los_f, kappa)
-    return MFRISScenario(g, h, sensing, roundtrip, bs_sensor, user_dir, user_dist, target_dir, target_dist, gain,
+    return MFRISScenario(g, h, sensing, roundtrip, bs_sensor, a, b, user_dir, user_dist, target_dir, target_dist, gain,
                          np.asarray(pl_br), pl_user)
 
 
@@ -544,6 +547,46 @@ def echo_filter(signal: np.ndarray, noise: np.ndarray) -> np.ndarray:
     return u / np.linalg.norm(u, axis=-1, keepdims=True)
 
 
+def echo_sinr_target_space(params: MFRISParams, scenario: MFRISScenario, coefficients: np.ndarray,
+                           gw: np.ndarray) -> np.ndarray:
+    """The MF-RIS echo SINR of Lemma 1 computed in the targets' space, ``[..., 2]`` (equal to
+    :func:`echo_sinr` of :func:`echo_operators` without the BS-sensor link; a test checks the two agree).
+
+    With ``H_s = B Lam A^H`` (``J_s`` targets), ``C_s C_s^H = B X B^H`` with ``X = Z Z^H``, ``Z = Lam A^H Theta_s G W``,
+    and ``N_s = sigma_s^2 I + B Y B^H`` with ``Y = sigma_R^2 Lam A^H Theta_s Theta_s^H A Lam^H``. By the push-through
+    identity ``B^H N_s^-1 B = (sigma_s^2 I + S Y)^-1 S`` (``S = B^H B``), so the nonzero eigenvalues of
+    ``N_s^-1 C_s C_s^H`` are those of the ``J_s x J_s`` matrix ``X (sigma_s^2 I + S Y)^-1 S``: no ``Ns x Ns`` matrix
+    is formed or factorised.
+    """
+    p = params
+    a, b, alpha = scenario.target_steering, scenario.target_response, scenario.target_gain
+    beta = coefficients.real**2 + coefficients.imag**2
+    out = np.zeros(coefficients.shape[:-2] + (2,))
+    for side in range(2):  # two sides, each a batched J_s x J_s problem
+        idx = np.flatnonzero(p.target_side == side)
+        if idx.size == 0:
+            continue
+        a_s, b_s, al = a[..., idx, :], b[..., idx, :], alpha[..., idx]
+        z = al[..., :, None] * ((np.conj(a_s) * coefficients[..., side, None, :]) @ gw)  # [..., J, S]
+        x = z @ np.conj(np.swapaxes(z, -1, -2))
+        y = (p.noise_ris_w * al[..., :, None] * np.conj(al)[..., None, :]
+             * ((np.conj(a_s) * beta[..., side, None, :]) @ np.swapaxes(a_s, -1, -2)))
+        gram = np.conj(b_s) @ np.swapaxes(b_s, -1, -2)  # S = B^H B
+        eye = np.eye(idx.size)
+        t = np.linalg.solve(p.noise_sensing_w * eye + gram @ y, gram)
+        m = x @ t
+        if idx.size == 1:
+            lam = np.real(m[..., 0, 0])
+        elif idx.size == 2:
+            tr = m[..., 0, 0] + m[..., 1, 1]
+            det = m[..., 0, 0] * m[..., 1, 1] - m[..., 0, 1] * m[..., 1, 0]
+            lam = np.real(0.5 * tr + np.sqrt(0.25 * tr * tr - det))
+        else:
+            lam = np.real(np.linalg.eigvals(m)).max(axis=-1)
+        out[..., side] = np.maximum(lam, 0.0)
+    return out
+
+
 def measure(params: MFRISParams, scenario: MFRISScenario, config: MFRISConfiguration) -> MFRISMeasurement:
     """Every metric of ``config`` (batched): amplifier scaling onto ``P_RIS``, user SINR and rates (eqs. (8)-(9)),
     per-side echo SINR with the Lemma-1 filter (eq. (16)), the objective ``sum_s lambda_s gamma_s`` (eq. (17a))
@@ -558,8 +601,10 @@ def measure(params: MFRISParams, scenario: MFRISScenario, config: MFRISConfigura
     c, nu = user_effective_channels(p, scenario, effective)
     sinr = user_sinr(c, beams, nu)
     rates = p.slot_weights[p.user_side] * np.log2(1.0 + sinr)
-    sig, noise = echo_operators(p, scenario, effective, beams, gw)
-    echo = echo_sinr(sig, noise)
+    if p.surface == "mf" and not p.bs_sensor_link:
+        echo = echo_sinr_target_space(p, scenario, effective, gw)
+    else:
+        echo = echo_sinr(*echo_operators(p, scenario, effective, beams, gw))
     objective = (echo * p.slot_weights).sum(axis=-1)
     bs_power = (beams.real**2 + beams.imag**2).sum(axis=(-2, -1))
     return MFRISMeasurement(sinr, rates, echo, objective, bs_power, side_power * scale, requested, scale, effective)
@@ -578,5 +623,6 @@ __all__ = [
     "PROTOCOLS", "SURFACES", "SIDES", "MFRISParams", "MFRISScenario", "MFRISConfiguration", "MFRISMeasurement",
     "surface_steering", "sensing_steering", "bs_steering", "draw_scenario", "amplitudes_from_fractions",
     "fractions_from_amplitudes", "amplitude_violation", "amplifier_load", "amplifier_scale",
-    "user_effective_channels", "echo_operators", "echo_sinr", "echo_filter", "measure", "transmit_pattern",
+    "user_effective_channels", "echo_operators", "echo_sinr", "echo_sinr_target_space", "echo_filter", "measure",
+    "transmit_pattern",
 ]

@@ -208,3 +208,17 @@ def test_bad_parameters_name_the_field():
         MFRISParams(surface="mirror")
     with pytest.raises(ValueError, match="ts_fraction"):
         MFRISParams(ts_fraction=1.0)
+
+
+@pytest.mark.parametrize("targets", [(4, 2), (5, 3), (3, 1), (1, 1), (2, 0)], ids=lambda t: f"J{t[0]}-Jr{t[1]}")
+def test_target_space_echo_sinr_equals_the_dense_form(targets):
+    """The push-through form (J_s x J_s per side) against the Ns x Ns generalised eigenvalue, batched."""
+    p = MFRISParams(n_targets=targets[0], n_targets_reflection=targets[1])
+    rng = np.random.default_rng(10)
+    from isac_gym.physics import batching
+    scen = batching.stack([mfris.draw_scenario(p, rng) for _ in range(4)])
+    cfg = _random_config(p, rng, (4,))
+    fast = mfris.echo_sinr_target_space(p, scen, cfg.coefficients, scen.g @ cfg.beams)
+    dense = mfris.echo_sinr(*mfris.echo_operators(p, scen, cfg.coefficients, cfg.beams))
+    np.testing.assert_allclose(fast, dense, rtol=1e-9, atol=1e-12 * dense.max())
+    assert np.all(dense > 0) == (min(targets[1], targets[0] - targets[1]) > 0)
