@@ -18,8 +18,9 @@ design stays feasible, so the objective history is non-decreasing (Prop. 1 of [M
 relative gain falls below ``tol`` (1e-3) or after ``max_iterations`` (30). The ``oracle`` keeps the best of 4
 random initialisations (:func:`best_of_starts`).
 
-How each variant fits the convex steps: MS is solved as its ES relaxation, then every element takes the mode
-with the larger gain and the AO continues with the modes fixed (relax and round); TS weights the echo SINR and
+How each variant fits the convex steps: MS is solved as its ES relaxation, then the elements are ranked by their
+reflection share and as many as the users need go to each side (:func:`round_modes`), and the AO continues with
+the modes fixed (relax and round); TS weights the echo SINR and
 the rates by the slot fractions and budgets each slot's amplifier output; the passive surfaces' equality sets
 (unit gains, ``beta^r + beta^t = 1``) are relaxed to their convex hulls and each coefficient step is projected
 back onto them. The comparison surfaces' echo passes the surface twice (quadratic in v); their coefficient step
@@ -27,9 +28,13 @@ keeps the return hop at the current coefficients (the acceptance test keeps it m
 
 Initialisation (Algorithm 3, step 1): random phases with the anchor amplitudes (evenly split full gains), then
 the least-power beams meeting every rate (an exact SOCP), and the remaining BS power as radar streams in the
-users' null space. ``sdr``: the same AO with both steps solved as semidefinite relaxations (the W step is tight;
-the coefficients are drawn by Gaussian randomisation and projected onto the amplitude set). ``random``: random
-coefficients, the beams by Algorithm 1 with the filter alternation. ``random_action``: uniform random actions.
+users' null space; when no random draw (nor :func:`aligned_coefficients`) meets the rates within the budget, a
+phase I (the same SOCPs with slacks on the linearised rates, their sum minimised) finds a feasible start, and
+only when that fails too is the design reported infeasible.
+
+``sdr``: the same AO with both steps solved as semidefinite relaxations (the W step is tight; the coefficients
+are drawn by Gaussian randomisation and projected onto the amplitude set). ``random``: random coefficients, the
+beams by Algorithm 1 with the filter alternation. ``random_action``: uniform random actions.
 """
 
 from __future__ import annotations
