@@ -560,30 +560,32 @@ def echo_sinr_target_space(params: MFRISParams, scenario: MFRISScenario, coeffic
     """
     p = params
     a, b, alpha = scenario.target_steering, scenario.target_response, scenario.target_gain
+    side = p.target_side
     beta = coefficients.real**2 + coefficients.imag**2
+    conj_a = np.conj(a)
+    # every target at once ([..., J, S] and [..., J, J]); the side blocks are read below
+    z = alpha[..., :, None] * ((conj_a * coefficients[..., side, :]) @ gw)
+    x_all = z @ np.conj(np.swapaxes(z, -1, -2))
+    y_all = p.noise_ris_w * (alpha[..., :, None] * np.conj(alpha)[..., None, :]) * (
+        (conj_a * beta[..., side, :]) @ np.swapaxes(a, -1, -2))
+    gram_all = np.conj(b) @ np.swapaxes(b, -1, -2)  # S = B^H B
     out = np.zeros(coefficients.shape[:-2] + (2,))
-    for side in range(2):  # two sides, each a batched J_s x J_s problem
-        idx = np.flatnonzero(p.target_side == side)
-        if idx.size == 0:
+    j_r = p.n_targets_reflection
+    for s_idx, block in enumerate((slice(0, j_r), slice(j_r, p.n_targets))):  # two sides, J_s x J_s each
+        n = block.stop - block.start
+        if n == 0:
             continue
-        a_s, b_s, al = a[..., idx, :], b[..., idx, :], alpha[..., idx]
-        z = al[..., :, None] * ((np.conj(a_s) * coefficients[..., side, None, :]) @ gw)  # [..., J, S]
-        x = z @ np.conj(np.swapaxes(z, -1, -2))
-        y = (p.noise_ris_w * al[..., :, None] * np.conj(al)[..., None, :]
-             * ((np.conj(a_s) * beta[..., side, None, :]) @ np.swapaxes(a_s, -1, -2)))
-        gram = np.conj(b_s) @ np.swapaxes(b_s, -1, -2)  # S = B^H B
-        eye = np.eye(idx.size)
-        t = np.linalg.solve(p.noise_sensing_w * eye + gram @ y, gram)
-        m = x @ t
-        if idx.size == 1:
+        x, y, gram = x_all[..., block, block], y_all[..., block, block], gram_all[..., block, block]
+        m = x @ np.linalg.solve(p.noise_sensing_w * np.eye(n) + gram @ y, gram)
+        if n == 1:
             lam = np.real(m[..., 0, 0])
-        elif idx.size == 2:
+        elif n == 2:
             tr = m[..., 0, 0] + m[..., 1, 1]
             det = m[..., 0, 0] * m[..., 1, 1] - m[..., 0, 1] * m[..., 1, 0]
             lam = np.real(0.5 * tr + np.sqrt(0.25 * tr * tr - det))
         else:
             lam = np.real(np.linalg.eigvals(m)).max(axis=-1)
-        out[..., side] = np.maximum(lam, 0.0)
+        out[..., s_idx] = np.maximum(lam, 0.0)
     return out
 
 
