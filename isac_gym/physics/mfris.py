@@ -569,24 +569,35 @@ def echo_sinr_target_space(params: MFRISParams, scenario: MFRISScenario, coeffic
     y_all = p.noise_ris_w * (alpha[..., :, None] * np.conj(alpha)[..., None, :]) * (
         (conj_a * beta[..., side, :]) @ np.swapaxes(a, -1, -2))
     gram_all = np.conj(b) @ np.swapaxes(b, -1, -2)  # S = B^H B
+    j_r, j_t = p.n_targets_reflection, p.n_targets - p.n_targets_reflection
+    blocks = (slice(0, j_r), slice(j_r, p.n_targets))
+    if j_r == j_t:  # equal sides (the defaults): both J_s x J_s problems in one batched call
+        x, y, gram = (np.stack([m[..., blk, blk] for blk in blocks], axis=-3) for m in (x_all, y_all, gram_all))
+        return _largest_eigenvalue(x, y, gram, p.noise_sensing_w)
     out = np.zeros(coefficients.shape[:-2] + (2,))
-    j_r = p.n_targets_reflection
-    for s_idx, block in enumerate((slice(0, j_r), slice(j_r, p.n_targets))):  # two sides, J_s x J_s each
-        n = block.stop - block.start
-        if n == 0:
-            continue
-        x, y, gram = x_all[..., block, block], y_all[..., block, block], gram_all[..., block, block]
-        m = x @ np.linalg.solve(p.noise_sensing_w * np.eye(n) + gram @ y, gram)
-        if n == 1:
-            lam = np.real(m[..., 0, 0])
-        elif n == 2:
-            tr = m[..., 0, 0] + m[..., 1, 1]
-            det = m[..., 0, 0] * m[..., 1, 1] - m[..., 0, 1] * m[..., 1, 0]
-            lam = np.real(0.5 * tr + np.sqrt(0.25 * tr * tr - det))
-        else:
-            lam = np.real(np.linalg.eigvals(m)).max(axis=-1)
-        out[..., s_idx] = np.maximum(lam, 0.0)
+    for s_idx, blk in enumerate(blocks):
+        if blk.stop > blk.start:
+            out[..., s_idx] = _largest_eigenvalue(x_all[..., blk, blk], y_all[..., blk, blk], gram_all[..., blk, blk],
+                                                  p.noise_sensing_w)
     return out
+
+
+def _largest_eigenvalue(x: np.ndarray, y: np.ndarray, gram: np.ndarray, noise_w: float) -> np.ndarray:
+    """``lambda_max(X (sigma^2 I + S Y)^-1 S)`` of ``J x J`` blocks ``[..., J, J]`` (closed forms for J <= 2), ``[...]``."""
+    n = x.shape[-1]
+    if n == 0:
+        return np.zeros(x.shape[:-2])
+    m1 = noise_w * np.eye(n) + gram @ y
+    if n == 1:
+        return np.maximum(np.real(x[..., 0, 0] * gram[..., 0, 0] / m1[..., 0, 0]), 0.0)
+    m = x @ np.linalg.solve(m1, gram)
+    if n == 2:
+        tr = m[..., 0, 0] + m[..., 1, 1]
+        det = m[..., 0, 0] * m[..., 1, 1] - m[..., 0, 1] * m[..., 1, 0]
+        lam = np.real(0.5 * tr + np.sqrt(0.25 * tr * tr - det))
+    else:
+        lam = np.real(np.linalg.eigvals(m)).max(axis=-1)
+    return np.maximum(lam, 0.0)
 
 
 def measure(params: MFRISParams, scenario: MFRISScenario, config: MFRISConfiguration) -> MFRISMeasurement:
