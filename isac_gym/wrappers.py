@@ -19,16 +19,23 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 from .envs.base import ISACVectorEnv
 
 
-def _row(value: Any, i: int) -> Any:
+def _columns(value: Any) -> Any:
+    """Each batched entry as a Python list over the sub-envs: scalars become Python numbers (``tolist``), higher
+    ranks row views; nested dicts recurse."""
     if isinstance(value, dict):
-        return {k: _row(v, i) for k, v in value.items()}
-    item = value[i]
-    return item.item() if isinstance(item, np.generic) else item
+        return {k: _columns(v) for k, v in value.items()}
+    arr = np.asarray(value)
+    return arr.tolist() if arr.ndim == 1 else list(arr)
+
+
+def _row(columns: dict[str, Any], i: int) -> dict[str, Any]:
+    return {k: _row(v, i) if isinstance(v, dict) else v[i] for k, v in columns.items()}
 
 
 def info_rows(info: dict[str, Any], n: int) -> list[dict[str, Any]]:
     """A batched Gymnasium info dict as ``n`` per-env dicts (SB3's layout)."""
-    return [_row(info, i) for i in range(n)]
+    columns = _columns(info)
+    return [_row(columns, i) for i in range(n)]
 
 
 class SB3VecEnv(VecEnv):

@@ -10,7 +10,8 @@ from isac_gym.wrappers import SB3VecEnv
 
 
 @pytest.mark.parametrize("env_id, kwargs", [("ISAC-FIM-v0", {}), ("ISAC-FIM-v0", {"action_mode": "direct"}),
-                                            ("ISAC-RIS-SLP-v0", {}), ("ISAC-RIS-SLP-DoA-v0", {"n_elements": 16})])
+                                            ("ISAC-RIS-SLP-v0", {}), ("ISAC-RIS-SLP-DoA-v0", {"n_elements": 16}),
+                                            ("ISAC-MFRIS-v0", {"protocol": "TS"})])
 def test_sb3_vec_env_equals_dummy_vec_env(env_id, kwargs):
     n, horizon = 3, 3
     native = SB3VecEnv(gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point",
@@ -28,6 +29,9 @@ def test_sb3_vec_env_equals_dummy_vec_env(env_id, kwargs):
         for a, b in zip(i1, i2, strict=True):
             assert a["TimeLimit.truncated"] == b["TimeLimit.truncated"]
             assert a["objective"] == pytest.approx(b["objective"], rel=1e-9)
+            assert set(b) <= set(a) and a["violation"].keys() == b["violation"].keys()
+            assert type(a["feasible"]) is type(b["feasible"]) is bool and a["feasible"] == b["feasible"]
+            assert isinstance(a["score"], float) and np.allclose(a["sinr"], b["sinr"], rtol=1e-9)
             assert ("terminal_observation" in a) == ("terminal_observation" in b)
             if "terminal_observation" in a:
                 assert np.allclose(a["terminal_observation"], b["terminal_observation"], atol=1e-6)
