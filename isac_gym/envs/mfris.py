@@ -60,13 +60,7 @@ class MFRISSystem(System):
         nt, s, m, k, j = p.n_tx, p.n_streams, p.n_elements, p.n_users, p.n_targets
         self.n_beam = beamformer_action_size(nt, s)
         self.action_dim = self.n_beam + 4 * m
-        split = np.full(m, 0.5)
-        if p.surface == "mf" and p.protocol == "MS":
-            split = (np.arange(m) % 2 == 0).astype(float)  # alternate modes: both sides served
-        anchor_beta = mfris.amplitudes_from_fractions(p, np.ones(m), split)
-        anchor_beams = np.zeros((nt, s), complex)
-        anchor_beams[:, k:] = np.sqrt(p.p_bs_w / nt) * np.eye(nt)  # isotropic radar streams at full power
-        self._anchor = (anchor_beams, np.sqrt(anchor_beta).astype(complex))
+        self._anchor = (mfris.isotropic_radar(p, p.p_bs_w), np.sqrt(mfris.anchor_gains(p)).astype(complex))
         self.obs_layout = (
             ObsPart("BS-surface channel Re", m * nt, "/ sqrt(PL_BR)", "M Nt"),
             ObsPart("BS-surface channel Im", m * nt, "/ sqrt(PL_BR)", "M Nt"),

@@ -349,6 +349,21 @@ def _project(params: MFRISParams, coef: np.ndarray, modes: np.ndarray | None) ->
     return coef
 
 
+def _coefficient_terms(params: MFRISParams, scen: MFRISScenario, beams: np.ndarray, coef: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """With the Lemma-1 filters at ``(beams, coef)``: ``u^H R_s [2, M]`` (so ``u^H C_s = v_s^T (u^H R_s (.) G W)``),
+    ``|u^H R'_s|^2 [2, M]`` (the amplification noise per unit gain) and the part ``e_s [2]`` of ``u^H N_s u`` that does
+    not depend on the coefficients."""
+    p = params
+    u = _filters(p, scen, beams, coef)
+    recv, recv_noise = _receive_operators(p, scen, coef)
+    _, noise = mfris.echo_operators(p, scen, coef, beams)
+    r_u = np.einsum("sn,snm->sm", np.conj(u), recv)
+    rn = np.abs(np.einsum("sn,snm->sm", np.conj(u), recv_noise)) ** 2
+    den = np.real(np.einsum("sn,snm,sm->s", np.conj(u), noise, u))
+    return r_u, rn, den - p.noise_ris_w * (rn * np.abs(coef) ** 2).sum(axis=-1)
+
+
 def _upper_bounds(params: MFRISParams, modes: np.ndarray | None) -> np.ndarray:
     p = params
     level = np.sqrt(p.beta_max * (1.0 - MARGIN)) if p.amplified else 1.0
@@ -373,36 +388,29 @@ def coefficient_step(params: MFRISParams, scen: MFRISScenario, point: _Point, mo
     prog = _COEFFICIENTS.get(p, shape, feasibility)
     lam = p.slot_weights
     beams = point.config.beams
-    gw = scen.g @ beams  # [M, S]
+    gw, xi = mfris.amplifier_load(p, scen.g, beams)  # [M, S], [M]
     sig_k = p.noise_user_w
     phis = np.conj(scen.h)[:, :, None] * gw[None] / np.sqrt(sig_k)  # [K, M, S]
     for i in range(p.n_users):
         prog["phis"][i].value = phis[i]
+    own = phis[np.arange(p.n_users), :, np.arange(p.n_users)]  # [K, M]: user k's own stream
     prog["dk"].value = np.sqrt(p.noise_ris_w / sig_k) * np.abs(scen.h)
     if prog["xi"] is not None:
-        xi = (np.abs(gw) ** 2).sum(axis=-1) + p.noise_ris_w
         prog["xi"].value = np.sqrt(xi / p.p_ris_w)
     if prog["ub"] is not None:
         prog["ub"].value = _upper_bounds(p, modes)
     best, warned = point, 0
     coef = point.config.coefficients
     for _ in range(rounds):
-        u = _filters(p, scen, beams, coef)
-        recv, recv_noise = _receive_operators(p, scen, coef)
-        _, noise = mfris.echo_operators(p, scen, coef, beams)
         beta = np.abs(coef) ** 2
-        r_u = np.einsum("sn,snm->sm", np.conj(u), recv)  # u^H R_s
-        rn = np.abs(np.einsum("sn,snm->sm", np.conj(u), recv_noise)) ** 2
-        den = np.real(np.einsum("sn,snm,sm->s", np.conj(u), noise, u))  # u^H N_s u (includes the v part)
-        e = den - p.noise_ris_w * (rn * beta).sum(axis=-1)  # the part that does not depend on v
+        r_u, rn, e = _coefficient_terms(p, scen, beams, coef)
         q = r_u[:, :, None] * gw[None] / np.sqrt(e)[:, None, None]  # [2, M, S]: v^T q_i / sqrt(e)
         psi_n = p.noise_ris_w * rn / e[:, None]
         y = np.einsum("sm,smi->si", coef, q) / ((psi_n * beta).sum(axis=-1) + 1.0)[:, None]  # [2, S], eq. (29)
         prog["tv"].value = lam[:, None] * np.einsum("smi,si->sm", q, np.conj(y))
         prog["psi"].value = np.sqrt(lam[:, None] * psi_n) * np.linalg.norm(y, axis=-1)[:, None]
-        v_user = coef[p.user_side]  # [K, M]
-        diag = np.einsum("km,km->k", v_user, phis[np.arange(p.n_users), :, np.arange(p.n_users)])
-        prog["lin"].value = np.conj(diag)[:, None] * phis[np.arange(p.n_users), :, np.arange(p.n_users)]
+        diag = np.einsum("km,km->k", coef[p.user_side], own)
+        prog["lin"].value = np.conj(diag)[:, None] * own
         prog["const"].value = np.abs(diag) ** 2
         status, w_warn = solve_counted(prog["problem"], solver="CLARABEL")
         warned += w_warn
@@ -486,15 +494,8 @@ def sdr_coefficient_step(params: MFRISParams, scen: MFRISScenario, point: _Point
     m = p.n_elements
     beams = point.config.beams
     coef = point.config.coefficients
-    gw = scen.g @ beams
-    u = _filters(p, scen, beams, coef)
-    recv, recv_noise = _receive_operators(p, scen, coef)
-    _, noise = mfris.echo_operators(p, scen, coef, beams)
-    beta = np.abs(coef) ** 2
-    r_u = np.einsum("sn,snm->sm", np.conj(u), recv)
-    rn = np.abs(np.einsum("sn,snm->sm", np.conj(u), recv_noise)) ** 2
-    den = np.real(np.einsum("sn,snm,sm->s", np.conj(u), noise, u))
-    e = den - p.noise_ris_w * (rn * beta).sum(axis=-1)
+    gw, xi = mfris.amplifier_load(p, scen.g, beams)
+    r_u, rn, e = _coefficient_terms(p, scen, beams, coef)
     tau = mfris.measure(p, scen, point.config).echo_sinr
     # only the diagonal blocks X_r, X_t enter the problem, so two m x m PSD blocks relax it exactly as one 2m x 2m
     unit = [cp.Variable((m, m), hermitian=True) for _ in range(2)]  # X_s / beta_max: entries of order one
@@ -516,8 +517,7 @@ def sdr_coefficient_step(params: MFRISParams, scen: MFRISScenario, point: _Point
         cons.append(cp.real(cp.trace((signal - gam[i] * interference) @ xs[j])) >= gam[i])
     dg = [cp.real(cp.diag(x)) for x in xs]
     if p.amplified:
-        xi = ((np.abs(gw) ** 2).sum(axis=-1) + p.noise_ris_w) / p.p_ris_w
-        loads = [xi @ dg[j] for j in range(2)]
+        loads = [(xi / p.p_ris_w) @ dg[j] for j in range(2)]
         if p.protocol == "TS":
             cons += [load <= _budget_factor() for load in loads]
         else:
@@ -541,7 +541,6 @@ def sdr_coefficient_step(params: MFRISParams, scen: MFRISScenario, point: _Point
         roots.append(vecs * np.sqrt(np.maximum(w, 0.0)))
     cands = _clip_to_set(p, np.einsum("smn,dsn->dsm", np.stack(roots), z), None)
     if p.amplified:  # onto the amplifier budget
-        xi = (np.abs(gw) ** 2).sum(axis=-1) + p.noise_ris_w
         side = (np.abs(cands) ** 2 * xi).sum(axis=-1)
         factor, _ = mfris.amplifier_scale(p, side)
         cands = cands * np.sqrt(factor * (1.0 - MARGIN))[..., None]
@@ -562,17 +561,9 @@ def sdr_coefficient_step(params: MFRISParams, scen: MFRISScenario, point: _Point
 
 # ---------------------------------------------------------------------------------------- Algorithm 3
 def initial_coefficients(params: MFRISParams, rng: np.random.Generator) -> np.ndarray:
-    """Random phases with the anchor gains: full gains evenly split (ES, STAR), full per side (TS, split surfaces),
-    alternating modes (MS). ``[2, M]``."""
-    p = params
-    m = p.n_elements
-    split = np.full(m, 0.5)
-    if p.surface == "mf" and p.protocol == "MS":
-        split = (np.arange(m) % 2 == 0).astype(float)
-    beta = mfris.amplitudes_from_fractions(p, np.ones(m), split)
-    if p.amplified:
-        beta = beta * (1.0 - MARGIN)
-    return np.sqrt(beta) * np.exp(1j * rng.uniform(0.0, 2.0 * np.pi, (2, m)))
+    """Random phases with the anchor gains (:func:`~isac_gym.physics.mfris.anchor_gains`), ``[2, M]``."""
+    beta = mfris.anchor_gains(params) * ((1.0 - MARGIN) if params.amplified else 1.0)
+    return np.sqrt(beta) * np.exp(1j * rng.uniform(0.0, 2.0 * np.pi, beta.shape))
 
 
 def round_modes(params: MFRISParams, scen: MFRISScenario, point: _Point) -> tuple[_Point, np.ndarray, int]:
@@ -630,7 +621,7 @@ def aligned_coefficients(params: MFRISParams, scen: MFRISScenario) -> np.ndarray
             owner[side] = users[np.arange(p.n_elements) % users.size]
     m = np.arange(p.n_elements)
     phase = np.angle(scen.h[owner, m]) - np.angle(gb[m, owner])
-    beta = np.abs(initial_coefficients(p, np.random.default_rng(0))) ** 2
+    beta = mfris.anchor_gains(p) * ((1.0 - MARGIN) if p.amplified else 1.0)
     return np.sqrt(beta) * np.exp(1j * phase)
 
 
@@ -654,12 +645,14 @@ def _start(params: MFRISParams, scen: MFRISScenario, rng: np.random.Generator, t
                 point = _assess(p, scen, beams, coef)
                 if point.feasible:
                     return point, warned
-        beams = np.zeros((p.n_tx, p.n_streams), complex)
+        budget = p.p_bs_w * _budget_factor()
         if wc is not None:
+            beams = np.zeros((p.n_tx, p.n_streams), complex)
             beams[:, : p.n_users] = wc
+            beams = scale_onto_budget(beams, budget)
         else:
-            beams[:, p.n_users:] = np.eye(p.n_tx)
-        cand = _assess(p, scen, np.asarray(scale_onto_budget(beams, p.p_bs_w * _budget_factor())), coef)
+            beams = mfris.isotropic_radar(p, budget)
+        cand = _assess(p, scen, beams, coef)
         best = cand if best is None or _better(cand, best, feasibility=True) else best
     point = best
     for _ in range(phase_one):

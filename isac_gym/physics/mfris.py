@@ -396,6 +396,23 @@ def amplitudes_from_fractions(params: MFRISParams, total: np.ndarray, split: np.
     return level[..., None, :] * p.element_mask
 
 
+def anchor_gains(params: MFRISParams) -> np.ndarray:
+    """The uninformed gains ``[2, M]``: full gains evenly split (ES, STAR), full per side (TS, the split surfaces),
+    alternate modes (MS, so both sides are served). The env's score anchor and the AO's start use them."""
+    m = params.n_elements
+    split = np.full(m, 0.5)
+    if params.surface == "mf" and params.protocol == "MS":
+        split = (np.arange(m) % 2 == 0).astype(float)
+    return amplitudes_from_fractions(params, np.ones(m), split)
+
+
+def isotropic_radar(params: MFRISParams, power_w: float) -> np.ndarray:
+    """``W = [0, sqrt(P / Nt) I]`` (``[Nt, K + Nt]``): no user beams, isotropic radar streams of total power ``P``."""
+    beams = np.zeros((params.n_tx, params.n_streams), complex)
+    beams[:, params.n_users:] = math.sqrt(power_w / params.n_tx) * np.eye(params.n_tx)
+    return beams
+
+
 def fractions_from_amplitudes(params: MFRISParams, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Inverse of :func:`amplitudes_from_fractions` (``beta [..., 2, M]`` -> ``(total, split)`` in [0, 1]).
 
@@ -635,7 +652,8 @@ def transmit_pattern(params: MFRISParams, scenario: MFRISScenario, config: MFRIS
 __all__ = [
     "PROTOCOLS", "SURFACES", "SIDES", "MFRISParams", "MFRISScenario", "MFRISConfiguration", "MFRISMeasurement",
     "surface_steering", "sensing_steering", "bs_steering", "draw_scenario", "amplitudes_from_fractions",
-    "fractions_from_amplitudes", "amplitude_violation", "amplifier_load", "amplifier_scale",
+    "fractions_from_amplitudes", "anchor_gains", "isotropic_radar", "amplitude_violation", "amplifier_load",
+    "amplifier_scale",
     "user_effective_channels", "echo_operators", "echo_sinr", "echo_sinr_target_space", "echo_filter", "measure",
     "transmit_pattern",
 ]
