@@ -19,6 +19,7 @@ ENVIRONMENTS = {
                         {"task": "detection"}),
     "ISAC-RIS-SLP-DoA-v0": ("isac_gym.envs.ris_slp:RISSLPEnv", "isac_gym.envs.ris_slp:RISSLPVectorEnv", 100,
                             {"task": "doa", "p_max_dbm": 40.0}),
+    "ISAC-ET-v0": ("isac_gym.envs.extended_target:ETEnv", "isac_gym.envs.extended_target:ETVectorEnv", 100, {}),
 }
 
 for _env_id, (_entry, _vector_entry, _steps, _kwargs) in ENVIRONMENTS.items():

@@ -11,7 +11,7 @@ from isac_gym.wrappers import SB3VecEnv
 
 @pytest.mark.parametrize("env_id, kwargs", [("ISAC-FIM-v0", {}), ("ISAC-FIM-v0", {"action_mode": "direct"}),
                                             ("ISAC-RIS-SLP-v0", {}), ("ISAC-RIS-SLP-DoA-v0", {"n_elements": 16}),
-                                            ("ISAC-MFRIS-v0", {"protocol": "TS"})])
+                                            ("ISAC-MFRIS-v0", {"protocol": "TS"}), ("ISAC-ET-v0", {})])
 def test_sb3_vec_env_equals_dummy_vec_env(env_id, kwargs):
     n, horizon = 3, 3
     native = SB3VecEnv(gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point",

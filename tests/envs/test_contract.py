@@ -17,8 +17,9 @@ CASES = [("ISAC-FIM-v0", {"action_mode": "paper"}), ("ISAC-FIM-v0", {"action_mod
          ("ISAC-RIS-SLP-v0", {}), ("ISAC-RIS-SLP-DoA-v0", {}), ("ISAC-SIM-v0", {}),
          ("ISAC-SIM-v0", {"objective": "weighted"}), ("ISAC-MFRIS-v0", {}), ("ISAC-MFRIS-v0", {"protocol": "MS"}),
          ("ISAC-MFRIS-v0", {"protocol": "TS"}), ("ISAC-MFRIS-v0", {"surface": "active"}),
-         ("ISAC-MFRIS-v0", {"surface": "passive"}), ("ISAC-MFRIS-v0", {"surface": "star"})]
-IDS = [f"{i}-{k.get('action_mode', 'direct')}" + "".join(f"-{k[x]}" for x in ("objective", "protocol", "surface")
+         ("ISAC-MFRIS-v0", {"surface": "passive"}), ("ISAC-MFRIS-v0", {"surface": "star"}),
+         ("ISAC-ET-v0", {}), ("ISAC-ET-v0", {"objective": "wim"}), ("ISAC-ET-v0", {"shape": "drone"})]
+IDS = [f"{i}-{k.get('action_mode', 'direct')}" + "".join(f"-{k[x]}" for x in ("objective", "protocol", "surface", "shape")
                                                          if x in k) for i, k in CASES]
 
 
@@ -47,6 +48,11 @@ def test_info_contract(env_id, kwargs):
     assert info["feasible"] == all(v <= 1e-6 for v in info["violation"].values())
     again = env.unwrapped.evaluate(info["config"])  # the dict of info, as it is
     assert again["objective"] == info["objective"] and again["reward"] == reward
+
+
+#: A small ET configuration for the tests that run its solvers (a 4 x 4 array cannot serve 4 users at Gamma).
+ET_SMALL = {"n_tx_y": 4, "n_tx_z": 4, "n_rx_y": 4, "n_rx_z": 4, "n_users": 2, "n_patches_azimuth": 8,
+            "n_patches_elevation": 4}
 
 
 def _assert_reproduces(env, info, reward):
@@ -90,7 +96,10 @@ def test_evaluate_of_info_config_reproduces_the_step(env_id, kwargs):
      "oracle"),
     ("ISAC-MFRIS-v0", {"n_tx": 4, "n_elements_x": 3, "n_elements_z": 2, "n_users": 2, "n_users_reflection": 1,
                        "protocol": "MS"}, "oracle"),
-], ids=["fim-rigid", "ris-slp-oracle", "doa-oracle", "sim-oracle", "mfris-oracle", "mfris-ms-oracle"])
+    ("ISAC-ET-v0", ET_SMALL, "oracle"),
+    ("ISAC-ET-v0", dict(ET_SMALL, objective="wim"), "oracle"),
+], ids=["fim-rigid", "ris-slp-oracle", "doa-oracle", "sim-oracle", "mfris-oracle", "mfris-ms-oracle", "et-sdr",
+        "et-sca"])
 def test_evaluate_reproduces_oracle_actions(env_id, kwargs, policy):
     from isac_gym import oracles
 
@@ -259,7 +268,7 @@ def test_docstring_tables_follow_the_declared_layout_and_defaults(env_id):
         assert f"``{name}`` ({default!r})" in doc, name
 
 
-@pytest.mark.parametrize("yaml_name", ["fim", "ris_slp", "ris_slp_doa", "fim_paper", "sim", "mfris"])
+@pytest.mark.parametrize("yaml_name", ["fim", "ris_slp", "ris_slp_doa", "fim_paper", "sim", "mfris", "et"])
 def test_hydra_env_configs_agree_with_the_dataclasses(yaml_name):
     """Every default of conf/env/*.yaml equals the parameter/option dataclass (plus the id's registered kwargs)."""
     from pathlib import Path

@@ -244,3 +244,25 @@ def test_evaluate_mfris_policy_all_renders(tmp_path, surface):
     for name in ("oracle", "sdr", "random", "random_action"):
         assert name in proc.stdout
     assert list((tmp_path / "frames").glob("oracle_*.png"))
+
+
+ET_SMALL = ["env.kwargs.n_tx_y=4", "env.kwargs.n_tx_z=4", "env.kwargs.n_rx_y=4", "env.kwargs.n_rx_z=4",
+            "env.kwargs.n_users=2", "env.kwargs.n_patches_azimuth=8", "env.kwargs.n_patches_elevation=4"]
+
+
+@pytest.mark.parametrize("agent", ["ddpg", "ppo"])
+def test_train_et(tmp_path, agent):
+    extra = ["agent.n_steps=32", "agent.batch_size=32"] if agent == "ppo" else [
+        "agent.learning_starts=50", "agent.buffer_size=1000", "agent.batch_size=32"]
+    _run("train.py", "env=et", f"agent={agent}", "total_timesteps=96", "progress_bar=false", "eval_episodes=0",
+         "env.max_episode_steps=20", *ET_SMALL, *extra, f"hydra.run.dir={tmp_path}")
+    assert (tmp_path / "model.zip").is_file() and list((tmp_path / "tb").rglob("events.out.tfevents.*"))
+
+
+@pytest.mark.parametrize("objective", ["crb", "wim"])
+def test_evaluate_et_policy_all_renders(tmp_path, objective):
+    proc = _run("evaluate.py", "env=et", "policy=all", "episodes=1", "steps=2", "render=true", "progress_bar=false",
+                f"env.kwargs.objective={objective}", *ET_SMALL, f"hydra.run.dir={tmp_path}")
+    for name in ("oracle", "sdr", "sca", "pt_centric", "avg_coverage", "random"):
+        assert name in proc.stdout
+    assert list((tmp_path / "frames").glob("oracle_*.png"))

@@ -1,0 +1,291 @@
+"""ISAC-ET-v0: BS beams for multi-user communication and sensing of a 3D extended target ([ET], docs/extended_target.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..physics import extended_target as et
+from ..physics import units
+from ..physics.beamforming import beamformer_action_size, decode_beamformer, encode_beamformer
+from ..physics.validation import Validated, param
+from ..render import pattern_db
+from .base import Decoded, ISACEnv, ISACVectorEnv, Metrics, ObsPart, Panel, System, document, log_score
+
+#: The CRB score reaches 1 this many dB below the isotropic transmission's tr(CRB).
+SCORE_SPAN_DB = 15.0
+
+
+@dataclass(frozen=True)
+class ETOptions(Validated):
+    """Env options of ISAC-ET-v0 (action mode and reward weights)."""
+
+    action_mode: str = param("direct", "'direct' (the only mode: W in the beamformer encoding)", kind="choice",
+                             choices=("direct",))
+    w_qos: float = param(1.0, "weight of the SINR shortfall sum_k max(0, 1 - gamma_k/Gamma) (objective 'crb')",
+                         kind="nonneg")
+    w_cov: float = param(1.0, "weight of the coverage violation max(0, ratio/eps - 1)", kind="nonneg")
+
+
+@dataclass(frozen=True)
+class ETReferences:
+    """Per-scenario constants: the EFIM geometry, the score anchors of tr(CRB) (``worst`` scores 0: isotropic
+    transmission at full power; ``target`` scores 1) and the scenario-fixed observation parts."""
+
+    geometry: et.ETGeometry
+    crb_worst: np.ndarray
+    crb_target: np.ndarray
+    channel_obs: np.ndarray
+    target_obs: np.ndarray
+
+
+class ETSystem(System):
+    """Batched adapter of the extended-target system; see :class:`ETEnv` for the manual."""
+
+    params_class = et.ETParams
+    options_class = ETOptions
+    config_class = et.ETConfiguration
+    maximise = False
+    oracle_module = "isac_gym.oracles.extended_target"
+
+    def __init__(self, params: et.ETParams, options: ETOptions):
+        super().__init__(params, options)
+        self.action_mode = options.action_mode
+        self.objective_name = "crb" if params.objective == "crb" else "wim"
+        self.violation_names = ("qos", "coverage") if params.objective == "crb" else ("coverage",)
+        self.weights = {"qos": options.w_qos, "coverage": options.w_cov}
+        p = params
+        nt, k = p.n_tx, p.n_users
+        self.action_dim = beamformer_action_size(nt, k)
+        #: Rate at which every user sits exactly at Gamma: the WIM rate term is R_sum over it.
+        self.rate_reference = k * float(np.log2(1.0 + p.sinr_min))
+        antennas = np.round(np.linspace(0, nt - 1, k)).astype(int)
+        start = np.zeros((nt, k), complex)
+        start[antennas, np.arange(k)] = np.sqrt(p.p_max_w / k)
+        self._start = start
+        self.obs_layout = (
+            ObsPart("user channels Re", k * nt, "/ sqrt(PL_k)", "K Nt"),
+            ObsPart("user channels Im", k * nt, "/ sqrt(PL_k)", "K Nt"),
+            ObsPart("target centre", 7, "d_o / largest d_o; cos, sin of theta_o, phi_o, psi"),
+            ObsPart("visible patches", 8, "azimuth min, max, mean; elevation min, max, mean (rad); visible "
+                    "fraction; range extent / 5 m"),
+            ObsPart("user SINR", k, "dB / 10, clipped to [-10, 10]", "K"),
+            ObsPart("CRB", 4, "log10 of the range, azimuth, elevation, orientation CRBs / 10"),
+            ObsPart("coverage ratio", 1, "dB / 10"),
+            ObsPart("power use", 1, "||W||_F^2 / P_T"),
+            ObsPart("previous action", self.action_dim, "raw (zeros after reset)", "A"),
+        )
+
+    # -- scenarios --------------------------------------------------------------------
+    def draw(self, rng: np.random.Generator) -> et.ETScenario:
+        return et.draw_scenario(self.params, rng)
+
+    def references(self, scenario: et.ETScenario) -> ETReferences:
+        """EFIM geometry; score anchors: ``tr(CRB)`` of isotropic transmission ``R_x = P_T I / Nt`` scores 0,
+        ``SCORE_SPAN_DB`` below it scores 1."""
+        p = self.params
+        geom = et.geometry(p, scenario)
+        sets = et.steering_sets(p, geom)
+        iso_gram = (p.p_max_w / p.n_tx) * (np.conj(sets) @ np.swapaxes(sets, -1, -2))
+        _, worst = et.measure_covariance(p, geom, iso_gram)
+        b = worst.shape[0]
+        h = scenario.channels / np.sqrt(scenario.user_path_loss)[..., None]
+        channels = np.concatenate([h.real.reshape(b, -1), h.imag.reshape(b, -1)], axis=-1)
+        eta = scenario.kinematics
+        centre = np.stack([eta[:, 0] / p.target_distance_m[1], np.cos(eta[:, 1]), np.sin(eta[:, 1]),
+                           np.cos(eta[:, 2]), np.sin(eta[:, 2]), np.cos(eta[:, 3]), np.sin(eta[:, 3])], axis=-1)
+        kappa = et.spherical(scenario.positions)
+        mask = scenario.visible
+        angles = []
+        for i in (1, 2):
+            v = kappa[..., i]
+            angles += [np.min(np.where(mask, v, np.inf), axis=-1), np.max(np.where(mask, v, -np.inf), axis=-1),
+                       np.sum(np.where(mask, v, 0.0), axis=-1) / mask.sum(axis=-1)]
+        extent = np.max(np.where(mask, kappa[..., 0], -np.inf), axis=-1) - np.min(
+            np.where(mask, kappa[..., 0], np.inf), axis=-1)
+        patches = np.stack(angles + [mask.mean(axis=-1), extent / 5.0], axis=-1)
+        return ETReferences(geom, worst, worst * units.db_to_linear(-SCORE_SPAN_DB), channels,
+                            np.concatenate([centre, patches], axis=-1))
+
+    def initial_config(self, scenario, refs: ETReferences) -> et.ETConfiguration:
+        """Each user's beam on its own antenna (spread over the array) at ``P_T / K``: isotropic beam energy,
+        score about 0."""
+        b = refs.crb_worst.shape[0]
+        return et.ETConfiguration(np.broadcast_to(self._start, (b,) + self._start.shape).copy())
+
+    # -- actions ----------------------------------------------------------------------
+    def decode(self, action, scenario, refs, previous) -> Decoded:
+        """``W`` in the beamformer encoding with budget ``P_T``."""
+        p = self.params
+        return Decoded(et.ETConfiguration(decode_beamformer(action, p.n_tx, p.n_users, p.p_max_w)))
+
+    def encode(self, config: et.ETConfiguration) -> np.ndarray:
+        return encode_beamformer(np.asarray(config.beams), self.params.p_max_w)
+
+    # -- metrics, reward, observation ---------------------------------------------------
+    def measure(self, config, scenario, refs: ETReferences, cache=None) -> tuple[Metrics, et.ETMeasurement]:
+        p = self.params
+        out = et.measure(p, scenario, refs.geometry, config)
+        sum_rate = out.rate.sum(axis=-1)
+        crb_score = log_score(out.crb_trace, refs.crb_worst, refs.crb_target)
+        extra = {
+            "crb_trace": out.crb_trace,
+            "crb_range": out.crb[:, 0],
+            "crb_azimuth": out.crb[:, 1],
+            "crb_elevation": out.crb[:, 2],
+            "crb_orientation": out.crb[:, 3],
+            "crb_score": crb_score,
+            "sum_rate": sum_rate,
+            "rate_score": sum_rate / self.rate_reference,
+            "sinr_db": units.linear_to_db(out.sinr),
+            "coverage_ratio": out.coverage_ratio,
+            "coverage_db": units.linear_to_db(out.coverage_ratio),
+            "wim": out.wim,
+        }
+        objective = out.crb_trace if p.objective == "crb" else out.wim
+        return Metrics(objective, out.sinr, out.rate, out.power, extra), out
+
+    def violations(self, metrics, state: et.ETMeasurement, config) -> dict[str, np.ndarray]:
+        """SINR shortfall ``sum_k max(0, 1 - gamma_k/Gamma)`` (eq. (11); objective 'crb' only) and the coverage
+        excess ``max(0, ratio/eps - 1)`` (eq. (15)). The power budget holds by construction."""
+        p = self.params
+        out = {"coverage": np.maximum(0.0, state.coverage_ratio / p.coverage_eps - 1.0)}
+        if p.objective == "crb":
+            out["qos"] = np.maximum(0.0, 1.0 - state.sinr / p.sinr_min).sum(axis=-1)
+        return out
+
+    def score(self, metrics, refs: ETReferences) -> np.ndarray:
+        """'crb': ``f(tr CRB)``, 0 at isotropic transmission and 1 ``SCORE_SPAN_DB`` below it (>= -1). 'wim':
+        ``rho f(tr CRB) + (1 - rho) R_sum / (K log2(1 + Gamma))``."""
+        p = self.params
+        if p.objective == "crb":
+            return metrics.extra["crb_score"]
+        return p.wim_rho * metrics.extra["crb_score"] + (1.0 - p.wim_rho) * metrics.extra["rate_score"]
+
+    def reward_terms(self, score, violation, metrics, config) -> dict[str, np.ndarray]:
+        """'crb': ``objective`` (the score) and ``-w_c violation_c``; 'wim': ``crb = rho f(tr CRB)``,
+        ``rate = (1 - rho) R_sum / (K log2(1 + Gamma))`` and ``-w_cov coverage``."""
+        if self.params.objective == "crb":
+            return super().reward_terms(score, violation, metrics, config)
+        rho = self.params.wim_rho
+        return {"crb": rho * metrics.extra["crb_score"], "rate": (1.0 - rho) * metrics.extra["rate_score"],
+                "coverage": -self.weights["coverage"] * violation["coverage"]}
+
+    def observe(self, assessment, config, scenario, refs: ETReferences, prev_action) -> dict[str, np.ndarray]:
+        p = self.params
+        state: et.ETMeasurement = assessment.state
+        half = refs.channel_obs.shape[-1] // 2
+        return {
+            "user channels Re": refs.channel_obs[:, :half],
+            "user channels Im": refs.channel_obs[:, half:],
+            "target centre": refs.target_obs[:, :7],
+            "visible patches": refs.target_obs[:, 7:],
+            "user SINR": np.clip(assessment.metrics.extra["sinr_db"] / 10.0, -10.0, 10.0),
+            "CRB": np.log10(np.maximum(state.crb, 1e-300)) / 10.0,
+            "coverage ratio": assessment.metrics.extra["coverage_db"] / 10.0,
+            "power use": state.power / p.p_max_w,
+            "previous action": prev_action,
+        }
+
+    def render_panels(self, info, scenario: et.ETScenario, refs: ETReferences) -> list[Panel]:
+        """The transmit beam pattern over azimuth / elevation with the users and the visible patches marked, and the
+        ET seen from above with its visible patches coloured by their beam energy ``E_q``."""
+        p = self.params
+        beams = np.asarray(self.as_config(info["config"]).beams)
+        az = np.deg2rad(np.linspace(-90.0, 90.0, 121))
+        el = np.deg2rad(np.linspace(-45.0, 45.0, 61))
+        grid_el, grid_az = np.meshgrid(el, az, indexing="ij")
+        db = pattern_db(et.transmit_pattern(p, beams, grid_az, grid_el))
+        mask = scenario.visible
+        kappa = np.rad2deg(et.spherical(scenario.positions[mask]))
+        users = np.rad2deg(scenario.user_angles)
+        energy = np.sum(np.abs(np.conj(refs.geometry.steering[mask]) @ beams) ** 2, axis=-1)
+
+        def beam(ax):
+            im = ax.imshow(db, origin="lower", extent=(-90, 90, -45, 45), aspect="auto", cmap="viridis")
+            ax.figure.colorbar(im, ax=ax, fraction=0.046, label="dB")
+            ax.plot(kappa[:, 1], kappa[:, 2], "r.", ms=3, label="visible patches")
+            ax.plot(users[:, 0], users[:, 1], "w^", ms=6, label="users")
+            ax.set_xlabel("azimuth (deg)", fontsize=7)
+            ax.set_ylabel("elevation (deg)", fontsize=7)
+            ax.legend(fontsize=6, loc="upper right")
+
+        def surface(ax):
+            hidden = scenario.positions[~mask]
+            seen = scenario.positions[mask]
+            ax.scatter(hidden[:, 1], hidden[:, 0], c="0.8", s=8)
+            sc = ax.scatter(seen[:, 1], seen[:, 0], c=10 * np.log10(np.maximum(energy, 1e-30)), s=14, cmap="magma")
+            ax.figure.colorbar(sc, ax=ax, fraction=0.046, label="E_q (dBW)")
+            ax.set_aspect("equal", adjustable="datalim")
+            ax.set_xlabel("y (m)", fontsize=7)
+            ax.set_ylabel("x (m), BS at 0", fontsize=7)
+
+        return [Panel(f"beam pattern (coverage {info['coverage_db']:.1f} dB)", beam),
+                Panel(f"ET from above ({int(mask.sum())} visible patches)", surface)]
+
+
+class ETEnv(ISACEnv):
+    """Extended-target ISAC: BS beamforming for K users and the CRB of a 3D extended target's kinematics.
+
+    **Description.** A BS at the origin with ``8 x 8`` transmit and receive UPAs in the y-z plane (full duplex) serves
+    ``K = 4`` users (Saleh-Valenzuela channels) and senses one extended target (ET) with the same signal
+    (``x = W s``, no radar streams). The ET's surface is a second-order truncated Fourier series (a vehicle
+    fitted to a 4.8 x 1.8 x 1.5 m cuboid, or a drone); its centre lies 8-15 m away at azimuth -45..45 deg and
+    elevation -15..0 deg, with a random orientation. The surface facing the BS is divided into patches that
+    return delay-resolvable echoes; the CRBs of the centre range, azimuth, elevation and the orientation follow
+    from the EFIM (path-loss coefficient as nuisance, eqs. (16)-(26) of [ET]), which is linear in ``R_x = W W^H``
+    through the beam energies toward the patches. ``objective="crb"`` (default) is the CRB-min problem (eq. (27)):
+    minimise ``tr(CRB)`` subject to every user's SINR ``gamma_k >= Gamma``, the power budget and the beam-coverage
+    constraint ``max_q E_q <= eps min_q E_q`` (eq. (15)); ``objective="wim"`` is the weighted problem (eq. (30)):
+    minimise ``rho zeta tr(CRB) - (1 - rho) R_sum`` subject to power and coverage. Every equation lives in
+    :mod:`isac_gym.physics.extended_target`; docs/extended_target.md gives the model and what is reconstructed.
+
+    **Action space** ``Box(-1, 1, (1 + 2 Nt K,), float32)`` (513 at the defaults), ``action_mode="direct"``: the
+    beamformer ``W`` (``Nt x K``) in the suite's beamformer encoding with budget ``P_T`` (power fraction, then the
+    real and imaginary parts of the direction). ``env.unwrapped.encode(config)`` inverts it.
+
+    **Observation** ``Box(-100, 100, float32)``, in this order (sizes at the defaults):
+
+    {observation_table}
+
+    **Reward.** ``objective="crb"``: ``f(tr CRB) - w_qos sum_k max(0, 1 - gamma_k/Gamma) - w_cov max(0, ratio/eps -
+    1)``, with ``f`` the log-normalised ``tr(CRB)``: 0 at isotropic transmission at full power, 1 at 15 dB below
+    it, clipped below at -1. ``objective="wim"``: ``rho f(tr CRB) + (1 - rho) R_sum / (K log2(1 + Gamma)) - w_cov
+    max(0, ratio/eps - 1)`` (the rate term is 1 - rho when every user sits exactly at Gamma). The coverage ratio
+    is capped at 1e6, so the reward stays finite when a patch gets no energy. ``info["reward_terms"]`` holds the
+    terms.
+
+    **Episode.** One scenario (ET position, orientation and shape; user positions and channels) is drawn at
+    ``reset``; episodes start from each user's beam on its own antenna at ``P_T / K`` (isotropic beam energy,
+    score about 0), never terminate, and are truncated after ``max_episode_steps`` (100).
+
+    **Info.** ``objective`` (``crb``: ``tr(CRB)`` in m^2 + rad^2; ``wim``: the WIM objective), ``crb_trace``,
+    ``crb_range`` (m^2), ``crb_azimuth``, ``crb_elevation``, ``crb_orientation`` (rad^2), ``crb_score``,
+    ``sum_rate``, ``rate_score``, ``sinr`` (linear), ``sinr_db``, ``rate`` (per user), ``power`` (W),
+    ``coverage_ratio`` (linear), ``coverage_db``, ``wim``, ``violation``, ``feasible``, ``reward_terms``, ``config``
+    (``beams [Nt, K]``).
+
+    **Arguments** (defaults from :class:`~isac_gym.physics.extended_target.ETParams` and :class:`ETOptions`):
+
+    {arguments}
+
+    **Rendering** (``render_mode="rgb_array"``): the transmit beam pattern in azimuth / elevation with the users and
+    the visible patches marked, and the ET from above with its visible patches coloured by beam energy.
+
+    **Paper.** 3D extended target sensing in ISAC: CRB analysis and beamforming design ([ET]); the oracle is its SDR
+    of the CRB-min problem (``isac_gym.oracles.make(env, "oracle")``; SCA for ``objective="wim"``).
+    """
+
+    system_class = ETSystem
+
+
+class ETVectorEnv(ISACVectorEnv):
+    """``num_envs`` :class:`ETEnv` s in one batched call; same arguments plus ``num_envs``, ``max_episode_steps``."""
+
+    system_class = ETSystem
+
+
+document(ETEnv, ETSystem)
+
+__all__ = ["ETEnv", "ETVectorEnv", "ETSystem", "ETOptions", "ETReferences"]
