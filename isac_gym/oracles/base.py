@@ -19,7 +19,8 @@ class Design:
     """What a solver hands to :meth:`Policy.solve`: its configuration and how it got there.
 
     ``status``: ``"optimal"`` (the method ran as designed), ``"repaired"`` (a check after the main
-    solve failed and a repair or fall-back produced the result) or ``"failed"`` (nothing usable;
+    solve failed and a repair or fall-back produced the result), ``"infeasible"`` (the solver certified
+    that the problem has no feasible point; ``config`` is a fall-back) or ``"failed"`` (nothing usable;
     ``config`` is the best available, possibly infeasible).
     """
 

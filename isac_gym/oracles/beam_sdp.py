@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: CVXOPT interior-point tolerances (the defaults are 1e-7 / 1e-6 / 1e-7; much tighter ones break down numerically).
-SOLVER_OPTIONS = {"show_progress": False, "abstol": 1e-8, "reltol": 1e-8, "feastol": 1e-9, "maxiters": 200}
+#: CVXOPT interior-point tolerances, tried in turn until one run ends optimal: tight first, then CVXOPT's defaults
+#: (1e-7 / 1e-6 / 1e-7) when the tight run breaks down numerically (it does on a few scenarios in a hundred).
+SOLVER_OPTIONS = ({"show_progress": False, "abstol": 1e-8, "reltol": 1e-8, "feastol": 1e-9, "maxiters": 200},
+                  {"show_progress": False, "abstol": 1e-7, "reltol": 1e-6, "feastol": 1e-7, "maxiters": 200})
 
 
 def span_basis(vectors: np.ndarray, tol: float = 1e-6) -> np.ndarray:
@@ -157,11 +159,20 @@ def solve_beam_sdp(problem: BeamSDP) -> BeamSDPResult:
         a_eq = np.concatenate([g.T, coupling_y], axis=1)
         kwargs = {"A": cvxopt.matrix(a_eq), "b": cvxopt.matrix(problem.c.astype(float))}
     blocks = np.zeros((k_users, r, r), complex)
-    try:
-        sol = cvxopt.solvers.sdp(cvxopt.matrix(obj), Gl=cvxopt.matrix(gl), hl=cvxopt.matrix(np.zeros(n_rows)),
-                                 Gs=gs, hs=hs, options=SOLVER_OPTIONS, **kwargs)
-    except (ArithmeticError, ValueError) as exc:  # a numerical breakdown of the interior-point method
-        return BeamSDPResult(blocks, f"solver_error: {exc}", float("nan"), 0, time.perf_counter() - t0)
+    sol, status, iterations = None, "solver_error", 0
+    for options in SOLVER_OPTIONS:
+        try:
+            sol = cvxopt.solvers.sdp(cvxopt.matrix(obj), Gl=cvxopt.matrix(gl), hl=cvxopt.matrix(np.zeros(n_rows)),
+                                     Gs=gs, hs=hs, options=options, **kwargs)
+        except (ArithmeticError, ValueError) as exc:  # a numerical breakdown of the interior-point method
+            sol, status = None, f"solver_error: {exc}"
+            continue
+        status = str(sol["status"])
+        iterations += int(sol.get("iterations", 0) or 0)
+        if status in ("optimal", "dual infeasible", "primal infeasible"):  # certified: no retry changes it
+            break
+    if sol is None:
+        return BeamSDPResult(blocks, status, float("nan"), iterations, time.perf_counter() - t0)
     offset = 1 if n_lam else 0
     if sol["zs"] is not None and sol["zs"][0] is not None:
         for k in range(k_users):
@@ -169,5 +180,4 @@ def solve_beam_sdp(problem: BeamSDP) -> BeamSDPResult:
             blocks[k] = (z[:r, :r] + z[r:, r:]) + 1j * (z[r:, :r] - z[:r, r:])
             blocks[k] = 0.5 * (blocks[k] + blocks[k].conj().T)
     value = -float(sol["primal objective"]) if sol["primal objective"] is not None else float("nan")
-    return BeamSDPResult(blocks, str(sol["status"]), value, int(sol.get("iterations", 0) or 0),
-                         time.perf_counter() - t0)
+    return BeamSDPResult(blocks, status, value, iterations, time.perf_counter() - t0)

@@ -215,12 +215,14 @@ class _ETSolver(Policy):
         scen = batching.stack([scenario])
         return params, scenario, et.geometry(params, scen)
 
-    def _fallback(self, scenario: et.ETScenario, iterations: int) -> Design:
-        """MRT beams at equal power (inside the budget), reported as ``failed``."""
+    def _fallback(self, scenario: et.ETScenario, iterations: int, solver_status: str = "") -> Design:
+        """MRT beams at equal power (inside the budget), reported as ``infeasible`` when the solver certified that
+        the problem has no feasible point (CVXOPT's dual of it is unbounded), else as ``failed``."""
         params = self.system.params
         h = scenario.channels
         beams = (h / np.linalg.norm(h, axis=-1, keepdims=True)).T * math.sqrt(params.p_max_w / params.n_users)
-        return Design(ETConfiguration(beams), status="failed", iterations=iterations)
+        status = "infeasible" if solver_status == "dual infeasible" else "failed"
+        return Design(ETConfiguration(beams), status=status, iterations=iterations)
 
 
 class SDROracle(_ETSolver):
@@ -245,7 +247,7 @@ class SDROracle(_ETSolver):
             c[:n_u] = [lmi.weights[i] / lmi.weights.max() if i == j else 0.0 for i, j in lmi.u_pairs]
             result = solve_beam_sdp(rows.problem(params.n_users, np.zeros((params.n_users, r, r), complex), c, lmi))
             if result.status != "optimal":
-                return self._fallback(scenario, round_)
+                return self._fallback(scenario, round_, result.status)
             covs, beams = _beams_from_blocks(red, result.blocks)
             ratio, hi, lo = _coverage_violation(params, red, covs.sum(axis=0))
             if ratio <= params.coverage_eps or round_ == MAX_COVERAGE_ROUNDS:
@@ -273,7 +275,7 @@ class _EnergyBaseline(_ETSolver):
         result = solve_beam_sdp(rows.problem(params.n_users, np.zeros((params.n_users, r, r), complex),
                                              np.array([-1.0])))
         if result.status != "optimal":
-            return self._fallback(scenario, 1)
+            return self._fallback(scenario, 1, result.status)
         _, beams = _beams_from_blocks(red, result.blocks)
         return Design(ETConfiguration(beams), status="optimal", iterations=1)
 
@@ -307,7 +309,7 @@ class SCAOracle(_ETSolver):
 
     name = "sca"
     max_iterations = 15
-    tolerance = 1e-4
+    tolerance = 1e-3
     n_cuts = 8
 
     def design(self, scenario: et.ETScenario) -> Design:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -94,7 +95,7 @@ class ETParams(Validated):
                                                     kind="pair", low=-89.0)
     target_elevation_deg: tuple[float, float] = param((-15.0, 0.0), "range of the ET centre elevation phi_o "
                                                       "(deg)", kind="pair", low=-89.0)
-    user_distance_m: tuple[float, float] = param((20.0, 40.0), "range of the users' distances (m)", kind="pair",
+    user_distance_m: tuple[float, float] = param((10.0, 30.0), "range of the users' distances (m)", kind="pair",
                                                  low=1.0)
     user_azimuth_deg: tuple[float, float] = param((-60.0, 60.0), "range of the users' azimuths (deg)", kind="pair",
                                                   low=-89.0)
@@ -156,16 +157,21 @@ class ETParams(Validated):
         """Patches of the TFS grid before the visibility test (the padded size ``Q_max``)."""
         return self.n_patches_azimuth * self.n_patches_elevation
 
-    @property
+    @cached_property
     def tx_positions(self) -> np.ndarray:
-        """``[3, Nt]`` centred half-wavelength y-z UPA (m), eq. (67)."""
+        """``[3, Nt]`` centred half-wavelength y-z UPA (m), eq. (67) (read-only, computed once)."""
         lam = self.wavelength
-        return upa_positions(self.n_tx_y, self.n_tx_z, lam / 2, lam / 2, plane="yz", centred=True)
+        out = upa_positions(self.n_tx_y, self.n_tx_z, lam / 2, lam / 2, plane="yz", centred=True)
+        out.setflags(write=False)
+        return out
 
-    @property
+    @cached_property
     def rx_positions(self) -> np.ndarray:
+        """``[3, Nr]`` centred half-wavelength y-z UPA of the receive array (m), read-only."""
         lam = self.wavelength
-        return upa_positions(self.n_rx_y, self.n_rx_z, lam / 2, lam / 2, plane="yz", centred=True)
+        out = upa_positions(self.n_rx_y, self.n_rx_z, lam / 2, lam / 2, plane="yz", centred=True)
+        out.setflags(write=False)
+        return out
 
     @property
     def shape_coefficients(self) -> np.ndarray:

@@ -87,9 +87,10 @@ def _independent_check(params, scenario, beams):
                 and energy.max() <= params.coverage_eps * energy.min() * (1 + 1e-6))
 
 
-@pytest.mark.parametrize("seed", [0, 2])
+@pytest.mark.parametrize("seed", [0, 2, 7])
 def test_sdr_is_feasible_and_beats_the_baselines(seed):
-    """At the defaults (ET 8-15 m away): the SDR meets every constraint and its tr(CRB) is below both baselines'."""
+    """At the defaults (ET 8-15 m away): the SDR meets every constraint and its tr(CRB) is below each baseline's
+    wherever that baseline is feasible (they ignore the coverage constraint, and `pt_centric` often breaks it)."""
     env, scenario, params = _setup(seed)
     sdr = oracles.make(env, "oracle").solve(scenario)
     assert sdr.feasible and sdr.status == "optimal"
@@ -99,7 +100,10 @@ def test_sdr_is_feasible_and_beats_the_baselines(seed):
         base = oracles.make(env, name).solve(scenario)
         assert base.feasible == _independent_check(params, scenario, base.config.beams)
         assert min(base.info["sinr_db"]) >= params.sinr_min_db - 1e-4
-        assert sdr.info["crb_trace"] < base.info["crb_trace"], name
+        if base.feasible:  # the baselines ignore coverage: compare where they meet it
+            assert sdr.info["crb_trace"] < base.info["crb_trace"], name
+        else:
+            assert base.info["violation"]["coverage"] > 0 and base.info["violation"]["qos"] == 0
 
 
 @pytest.mark.parametrize("name", ["oracle", "sca", "pt_centric", "avg_coverage", "random"])
