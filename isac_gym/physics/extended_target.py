@@ -157,21 +157,21 @@ class ETParams(Validated):
         """Patches of the TFS grid before the visibility test (the padded size ``Q_max``)."""
         return self.n_patches_azimuth * self.n_patches_elevation
 
-    @cached_property
-    def tx_positions(self) -> np.ndarray:
-        """``[3, Nt]`` centred half-wavelength y-z UPA (m), eq. (67) (read-only, computed once)."""
+    def _upa(self, n_y: int, n_z: int) -> np.ndarray:
         lam = self.wavelength
-        out = upa_positions(self.n_tx_y, self.n_tx_z, lam / 2, lam / 2, plane="yz", centred=True)
+        out = upa_positions(n_y, n_z, lam / 2, lam / 2, plane="yz", centred=True)
         out.setflags(write=False)
         return out
 
     @cached_property
+    def tx_positions(self) -> np.ndarray:
+        """``[3, Nt]`` centred half-wavelength y-z UPA (m), eq. (67) (read-only, computed once)."""
+        return self._upa(self.n_tx_y, self.n_tx_z)
+
+    @cached_property
     def rx_positions(self) -> np.ndarray:
-        """``[3, Nr]`` centred half-wavelength y-z UPA of the receive array (m), read-only."""
-        lam = self.wavelength
-        out = upa_positions(self.n_rx_y, self.n_rx_z, lam / 2, lam / 2, plane="yz", centred=True)
-        out.setflags(write=False)
-        return out
+        """``[3, Nr]`` the receive array, likewise."""
+        return self._upa(self.n_rx_y, self.n_rx_z)
 
     @property
     def shape_coefficients(self) -> np.ndarray:
