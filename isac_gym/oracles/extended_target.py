@@ -35,11 +35,12 @@ from .beam_sdp import BeamSDP, solve_beam_sdp, span_basis
 from .sdp import extract_user_beams
 
 #: Relative margins the solvers keep inside the SINR, coverage and power constraints (interior-point accuracy).
-SINR_MARGIN = 1e-5
-COVERAGE_MARGIN = 1e-4
+SINR_MARGIN = 1e-4
+COVERAGE_MARGIN = 1e-3
 POWER_MARGIN = 1e-7
-#: Most constraint-generation rounds for the coverage rows.
+#: Most constraint-generation rounds for the coverage rows, and the patches added per round at each extreme.
 MAX_COVERAGE_ROUNDS = 20
+COVERAGE_ROWS_PER_ROUND = 2
 
 
 # ---------------------------------------------------------------------------------------- problem data
@@ -181,11 +182,14 @@ def _beams_from_blocks(red: ReducedScenario, blocks: np.ndarray) -> tuple[np.nda
     return covs, scale_onto_budget(beams, red.power)
 
 
-def _coverage_violation(params: et.ETParams, red: ReducedScenario, cov: np.ndarray) -> tuple[float, int, int]:
-    """Coverage ratio of a covariance over the visible patches, and the patches of largest and smallest energy."""
+def _coverage_violation(params: et.ETParams, red: ReducedScenario, cov: np.ndarray) -> tuple[float, list[int]]:
+    """Coverage ratio of a covariance over the visible patches, and the patches to add as rows: the
+    ``COVERAGE_ROWS_PER_ROUND`` most and least illuminated ones."""
     a = red.geometry.steering[0]
     energy = np.real(np.einsum("qn,nm,qm->q", np.conj(a), cov, a))
-    return float(energy.max() / max(energy.min(), 1e-300)), int(np.argmax(energy)), int(np.argmin(energy))
+    order = np.argsort(energy)
+    n = COVERAGE_ROWS_PER_ROUND
+    return float(energy.max() / max(energy.min(), 1e-300)), [int(q) for q in np.concatenate([order[-n:], order[:n]])]
 
 
 def _energy_unit(params: et.ETParams, red: ReducedScenario) -> float:
@@ -249,10 +253,10 @@ class SDROracle(_ETSolver):
             if result.status != "optimal":
                 return self._fallback(scenario, round_, result.status)
             covs, beams = _beams_from_blocks(red, result.blocks)
-            ratio, hi, lo = _coverage_violation(params, red, covs.sum(axis=0))
+            ratio, extremes = _coverage_violation(params, red, covs.sum(axis=0))
             if ratio <= params.coverage_eps or round_ == MAX_COVERAGE_ROUNDS:
                 break
-            generated += [q for q in (hi, lo) if q not in generated]
+            generated += [q for q in extremes if q not in generated]
         return Design(ETConfiguration(beams), status="optimal", iterations=round_)
 
 
@@ -358,9 +362,9 @@ class SCAOracle(_ETSolver):
                 status = "repaired" if np.isfinite(best) else "failed"
                 break
             covs = p * (red.basis @ result.blocks @ np.conj(red.basis.T))
-            ratio, hi, lo = _coverage_violation(params, red, covs.sum(axis=0))
+            ratio, extremes = _coverage_violation(params, red, covs.sum(axis=0))
             if ratio > params.coverage_eps:
-                generated += [q for q in (hi, lo) if q not in generated]
+                generated += [q for q in extremes if q not in generated]
                 continue
             value = self._wim(params, red, geom, result.blocks)
             s_new = np.real(np.einsum("kab,ba->k", hh, result.blocks.sum(axis=0))) * p + sigma
