@@ -529,31 +529,30 @@ def patch_energy(geom: ETGeometry, tx_gram: np.ndarray) -> np.ndarray:
 def transmit_gram(params: ETParams, geom: ETGeometry, beams: np.ndarray) -> np.ndarray:
     """``S_q^H W W^H S_q`` for every patch, ``[B, Q, 3, 3]`` (W).
 
-    Only the steering vectors are read: ``da_i^H W = -j sum_c s_{i,c} a^H diag(p_c) W`` with ``s_i`` the scaled
-    direction derivative and ``p_c`` the element coordinates along axis c, so one product of ``a^H`` with
-    ``[W, diag(p_y) W, diag(p_z) W]`` gives every row (the steering array is the large operand; reading it once
-    per step is what the throughput depends on).
+    Only the steering vectors are read (the large operand; reading it once per step is what the throughput
+    depends on): ``da_i = j (s_iy diag(p_y) + s_iz diag(p_z)) a`` for the y-z array, so one product of ``a^H`` with
+    ``[W, diag(p_y) W, diag(p_z) W]`` gives the 3 x 3 Gram ``H`` of those rows, and
+    ``G_00 = H_00``, ``G_0i = j sum_c s_ic H_0c``, ``G_ij = sum_cd s_ic s_jd H_cd``.
     """
     pos = params.tx_positions
-    axes = [c for c in range(3) if np.any(pos[c] != 0.0)]
-    b, q, nt = geom.steering.shape
-    k = beams.shape[-1]
-    stacked = np.concatenate([beams] + [pos[c][:, None] * beams for c in axes], axis=-1)  # [B, Nt, K (1 + m)]
-    u = np.conj(geom.steering @ np.conj(stacked))  # [B, Q, K (1 + m)]: a^H [W, D_c W]
-    v0 = u[..., :k]
-    vd = u[..., k:].reshape(b, q, len(axes), k)
-    slopes = geom.tx_slopes[..., axes]  # [B, Q, 2, m]
-    vi = vd[..., 0, None, :] * slopes[..., 0, None]
-    for c in range(1, len(axes)):
-        vi = vi + vd[..., c, None, :] * slopes[..., c, None]
-    vt, vp = -1j * vi[..., 0, :], -1j * vi[..., 1, :]
-    gram = np.empty((b, q, 3, 3), complex)
-    for i, x in enumerate((v0, vt, vp)):  # G_ij = sum_k v_i conj(v_j), Hermitian
-        for j, y in enumerate((v0, vt, vp)[i:], start=i):
-            gram[..., i, j] = np.sum(x * np.conj(y), axis=-1)
-            if j > i:
-                gram[..., j, i] = np.conj(gram[..., i, j])
-    return gram
+    b, q, _ = geom.steering.shape
+    stacked = np.concatenate([beams, pos[1][:, None] * beams, pos[2][:, None] * beams], axis=-1)
+    u = (geom.steering @ np.conj(stacked)).reshape(b, q, 3, -1)  # conj(a^H [W, D_y W, D_z W])
+    h = np.conj(u @ np.conj(np.swapaxes(u, -1, -2)))
+    s = geom.tx_slopes  # [B, Q, 2, 3]; the x column multiplies p_x = 0
+    ty, tz, py, pz = s[..., 0, 1], s[..., 0, 2], s[..., 1, 1], s[..., 1, 2]
+    hyy, hyz, hzz = h[..., 1, 1], h[..., 1, 2], h[..., 2, 2]
+    g = np.empty((b, q, 3, 3), complex)
+    g[..., 0, 0] = h[..., 0, 0]
+    g[..., 0, 1] = 1j * (ty * h[..., 0, 1] + tz * h[..., 0, 2])
+    g[..., 0, 2] = 1j * (py * h[..., 0, 1] + pz * h[..., 0, 2])
+    g[..., 1, 1] = ty * ty * hyy + 2.0 * ty * tz * hyz.real + tz * tz * hzz
+    g[..., 2, 2] = py * py * hyy + 2.0 * py * pz * hyz.real + pz * pz * hzz
+    g[..., 1, 2] = ty * py * hyy + ty * pz * hyz + tz * py * np.conj(hyz) + tz * pz * hzz
+    g[..., 1, 0] = np.conj(g[..., 0, 1])
+    g[..., 2, 0] = np.conj(g[..., 0, 2])
+    g[..., 2, 1] = np.conj(g[..., 1, 2])
+    return g
 
 
 def active(geom: ETGeometry) -> ETGeometry:
