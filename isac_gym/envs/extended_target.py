@@ -8,6 +8,7 @@ import numpy as np
 
 from ..physics import extended_target as et
 from ..physics import units
+from ..physics.batching import masked_max, masked_min, masked_sum
 from ..physics.beamforming import beamformer_action_size, decode_beamformer, encode_beamformer
 from ..physics.validation import Validated, param
 from ..render import pattern_db
@@ -100,10 +101,8 @@ class ETSystem(System):
         angles = []
         for i in (1, 2):
             v = kappa[..., i]
-            angles += [np.min(np.where(mask, v, np.inf), axis=-1), np.max(np.where(mask, v, -np.inf), axis=-1),
-                       np.sum(np.where(mask, v, 0.0), axis=-1) / mask.sum(axis=-1)]
-        extent = np.max(np.where(mask, kappa[..., 0], -np.inf), axis=-1) - np.min(
-            np.where(mask, kappa[..., 0], np.inf), axis=-1)
+            angles += [masked_min(v, mask), masked_max(v, mask), masked_sum(v, mask) / mask.sum(axis=-1)]
+        extent = masked_max(kappa[..., 0], mask) - masked_min(kappa[..., 0], mask)
         patches = np.stack(angles + [mask.mean(axis=-1), extent / 5.0], axis=-1)
         return ETReferences(geom, worst, worst * units.db_to_linear(-SCORE_SPAN_DB), channels,
                             np.concatenate([centre, patches], axis=-1))

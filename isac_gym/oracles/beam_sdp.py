@@ -51,13 +51,16 @@ def real_form(m: np.ndarray) -> np.ndarray:
     return np.concatenate([top, bottom], axis=-2)
 
 
-def _sym_basis(s: int) -> tuple[np.ndarray, np.ndarray]:
-    """Upper-triangle index pairs of an ``s x s`` symmetric matrix and the basis matrices ``[n, s, s]``."""
-    rows, cols = np.triu_indices(s)
-    basis = np.zeros((rows.size, s, s))
-    basis[np.arange(rows.size), rows, cols] = 1.0
-    basis[np.arange(rows.size), cols, rows] = 1.0
-    return np.stack([rows, cols]), basis
+def symmetric_units(s: int, offset: int = 0, size: int | None = None) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Symmetric unit matrices ``E_ij + E_ji`` (``E_ii`` on the diagonal), ``[n, s, s]``, for the upper triangle of
+    the ``size x size`` block at ``(offset, offset)`` of an ``s x s`` matrix (the whole matrix by default), and
+    the block's index pairs ``(i, j)``, ``i <= j``."""
+    size = s - offset if size is None else size
+    rows, cols = np.triu_indices(size)
+    out = np.zeros((rows.size, s, s))
+    out[np.arange(rows.size), offset + rows, offset + cols] = 1.0
+    out[np.arange(rows.size), offset + cols, offset + rows] = 1.0
+    return out, list(zip(rows.tolist(), cols.tolist(), strict=True))
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,7 @@ def solve_beam_sdp(problem: BeamSDP, options: tuple[dict, ...] = SOLVER_OPTIONS)
     s = problem.lmi_const.shape[0]
     n_lmi = problem.lmi_r.shape[0]
     if n_lmi:
-        _, sbasis = _sym_basis(s)
+        sbasis, _ = symmetric_units(s)
         # tr(Lambda E_j) and tr(Lambda F_i) as linear maps of Lambda's upper-triangle entries (Lambda = sum_n l_n S_n)
         coupling = np.einsum("nab,jab->jn", sbasis, problem.lmi_basis)
         coupling_y = np.einsum("nab,iab->in", sbasis, problem.lmi_y)

@@ -31,7 +31,7 @@ from ..physics import extended_target as et
 from ..physics.beamforming import scale_onto_budget
 from ..physics.extended_target import ETConfiguration
 from .base import Design, Policy, RandomPolicy
-from .beam_sdp import BeamSDP, solve_beam_sdp, span_basis
+from .beam_sdp import BeamSDP, solve_beam_sdp, span_basis, symmetric_units
 from .sdp import extract_user_beams
 
 #: Relative margins the solvers keep inside the SINR, coverage and power constraints (interior-point accuracy).
@@ -61,8 +61,7 @@ def reduce(params: et.ETParams, scenario: et.ETScenario, geom: et.ETGeometry, ex
     """The span basis of the visible patches' steering sets and the user channels (``extra`` columns replace the
     patch sets, e.g. the centre's steering vector), and the data expressed in it."""
     mask = scenario.visible
-    sub = et.ETGeometry(geom.steering[:, mask], geom.tx_slopes[:, mask], geom.jacobian[:, mask],
-                        geom.weights[:, mask], geom.rx_gram[:, mask], geom.visible[:, mask], geom.snr_factor)
+    sub = et.select_patches(geom, mask)
     sets = et.steering_sets(params, sub)[0]  # [Q, 3, Nt]
     columns = sets.reshape(-1, sets.shape[-1]).T if extra is None else extra
     u = span_basis(np.concatenate([columns, scenario.channels.T], axis=1), tol)
@@ -91,15 +90,6 @@ def fim_functionals(params: et.ETParams, red: ReducedScenario) -> np.ndarray:
     return m
 
 
-def _sym_entries(s: int, offset: int, size: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """Symmetric unit matrices ``[n, s, s]`` for the upper triangle of a ``size`` block at ``offset``."""
-    pairs = [(i, j) for i in range(size) for j in range(i, size)]
-    out = np.zeros((len(pairs), s, s))
-    for n, (i, j) in enumerate(pairs):
-        out[n, offset + i, offset + j] = out[n, offset + j, offset + i] = 1.0
-    return out, pairs
-
-
 @dataclass(frozen=True)
 class CRBLMI:
     """The Schur-complement LMI of eq. (28) in scaled units: ``lmi_r``, ``lmi_basis``, ``lmi_y`` (the 10 entries of
@@ -112,6 +102,10 @@ class CRBLMI:
     u_pairs: list
     weights: np.ndarray
 
+    def trace_cost(self, scale: float) -> np.ndarray:
+        """Cost of the entries of ``U`` for ``scale * sum_i omega_i U_ii`` (``scale * tr(CRB)`` at optimality)."""
+        return np.array([scale * self.weights[i] if i == j else 0.0 for i, j in self.u_pairs])
+
 
 def crb_lmi(params: et.ETParams, red: ReducedScenario) -> CRBLMI:
     """``[[U, I4, 0], [I4, Phi_eta, Phi_eta,alpha], [0, ., Phi_alpha]] >= 0`` with ``Phi`` Jacobi-scaled at the
@@ -121,9 +115,9 @@ def crb_lmi(params: et.ETParams, red: ReducedScenario) -> CRBLMI:
     iso = np.real(np.trace(m, axis1=-2, axis2=-1)) / r
     d = np.sqrt(np.where(np.diag(iso) > 0, np.diag(iso), 1.0))
     m = m / (d[:, None, None, None] * d[None, :, None, None])
-    basis, pairs = _sym_entries(10, 4, 6)
+    basis, pairs = symmetric_units(10, 4, 6)
     lmi_r = np.stack([m[i, j] for i, j in pairs])
-    lmi_y, u_pairs = _sym_entries(10, 0, 4)
+    lmi_y, u_pairs = symmetric_units(10, 0, 4)
     const = np.zeros((10, 10))
     const[:4, 4:8] = const[4:8, :4] = -np.eye(4)  # the constant I blocks sit on the left: F + sum y F_i - D >= 0
     omega = 1.0 / (red.geometry.snr_factor[0] * d[:4] ** 2)
@@ -248,7 +242,7 @@ class SDROracle(_ETSolver):
             _add_sinr_and_power(rows, params, red)
             _add_coverage(rows, params, red, generated, n_y)
             c = np.zeros(n_y)
-            c[:n_u] = [lmi.weights[i] / lmi.weights.max() if i == j else 0.0 for i, j in lmi.u_pairs]
+            c[:n_u] = lmi.trace_cost(1.0 / lmi.weights.max())
             result = solve_beam_sdp(rows.problem(params.n_users, np.zeros((params.n_users, r, r), complex), c, lmi))
             if result.status != "optimal":
                 return self._fallback(scenario, round_, result.status)
@@ -340,11 +334,9 @@ class SCAOracle(_ETSolver):
             iterations = step
             rx = np.real(np.einsum("kab,iba->ki", hh, blocks)) * p  # [K (user), K (block)] h_k^H W_i h_k
             interference = rx.sum(axis=1) - np.diag(rx)
-            cost = np.zeros((k_users, r, r), complex)
-            for i in range(k_users):
-                for k in range(k_users):
-                    if k != i:
-                        cost[i] += (1.0 - rho) * p * hh[k] / (ln2 * (interference[k] + sigma))
+            # gradient of the linearised g_k (eqs. (35)-(36)): user i's block pays for the interference it causes
+            terms = ((1.0 - rho) * p / (ln2 * (interference + sigma)))[:, None, None] * hh  # [K, r, r]
+            cost = terms.sum(axis=0)[None] - terms
             n_y = n_u + k_users + (1 if generated else 0)
             rows = _Rows(r, n_y)
             rows.add(-np.eye(r, dtype=complex), -(1.0 - POWER_MARGIN))
@@ -355,7 +347,7 @@ class SCAOracle(_ETSolver):
                     rows.add(p * hh[k] / (x * ln2), -math.log2(x) - sigma / (x * ln2) + 1.0 / ln2, g=g)
             _add_coverage(rows, params, red, generated, n_y)
             c = np.zeros(n_y)
-            c[:n_u] = [rho * params.wim_zeta * lmi.weights[i] if i == j else 0.0 for i, j in lmi.u_pairs]
+            c[:n_u] = lmi.trace_cost(rho * params.wim_zeta)
             c[n_u: n_u + k_users] = -(1.0 - rho)
             result = solve_beam_sdp(rows.problem(k_users, cost, c, lmi))
             if result.status != "optimal":

@@ -555,13 +555,16 @@ def transmit_gram(params: ETParams, geom: ETGeometry, beams: np.ndarray) -> np.n
     return g
 
 
+def select_patches(geom: ETGeometry, index) -> ETGeometry:
+    """The geometry of the patches ``index`` (slice, mask or indices along the patch axis) in every row."""
+    return ETGeometry(geom.steering[:, index], geom.tx_slopes[:, index], geom.jacobian[:, index],
+                      geom.weights[:, index], geom.rx_gram[:, index], geom.visible[:, index], geom.snr_factor)
+
+
 def active(geom: ETGeometry) -> ETGeometry:
     """The geometry cut to the largest number of visible patches in the batch (the rest is padding in every row)."""
     n = int(np.max(np.sum(geom.visible, axis=-1)))
-    if n == geom.visible.shape[-1]:
-        return geom
-    return ETGeometry(geom.steering[:, :n], geom.tx_slopes[:, :n], geom.jacobian[:, :n], geom.weights[:, :n],
-                      geom.rx_gram[:, :n], geom.visible[:, :n], geom.snr_factor)
+    return geom if n == geom.visible.shape[-1] else select_patches(geom, slice(0, n))
 
 
 def coverage_ratio(energy: np.ndarray, mask: np.ndarray) -> np.ndarray:
