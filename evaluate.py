@@ -14,17 +14,21 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import gymnasium as gym
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
-
-import isac_gym  # noqa: F401
-from agents.config import register
-from agents.evaluation import CheckpointError, CheckpointPolicy, evaluate_policies, make_env
-from isac_gym import oracles
+from agents.cli import precheck
+from agents.config import check_values, register
 
 register()
+if __name__ == "__main__":
+    precheck("evaluate")  # a bad command line fails in one line, before the heavy imports below
+
+import gymnasium as gym  # noqa: E402
+import hydra  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
+
+import isac_gym  # noqa: E402, F401
+from agents.evaluation import CheckpointError, CheckpointPolicy, evaluate_policies, make_env  # noqa: E402
+from isac_gym import oracles  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
@@ -56,8 +60,10 @@ def main(cfg: DictConfig) -> None:
             sys.exit(2)
     probe.close()
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    if cfg.episodes < 1:
-        print(f"error: episodes must be >= 1, got {cfg.episodes}", file=sys.stderr)
+    try:
+        check_values(cfg, with_env=False)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     rows, table = evaluate_policies(policies, env_cfg, cfg.episodes, cfg.seed, run_dir, steps=cfg.steps,
                                     checkpoint=checkpoint, show_progress=cfg.progress_bar, render=cfg.render)

@@ -3,39 +3,53 @@
 The run directory (``outputs/train/<time>_<env>_<agent>/``) receives the resolved config
 (``.hydra/config.yaml``), the TensorBoard event files (``tb/``), rotating checkpoints
 (``checkpoints/model_<N>_steps.zip`` with SB3's ``model_replay_buffer_<N>_steps.pkl``; the newest
-``keep_checkpoints`` are kept), the final ``model.zip`` and, unless ``eval_episodes=0``, the comparison
-of the trained agent with the env's oracles and baselines (``evaluation.csv`` / ``.json``).
-``outputs/latest`` points at the newest run. Ctrl-C or SIGTERM stops training cleanly and saves the
-model and replay buffer; ``resume=PATH`` continues a run with the env and agent of its saved config.
-A bad value or argument ends the run before training with one line on stderr (exit 2) and no run
-directory left behind.
+``keep_checkpoints`` are kept), the final ``model.zip``, ``metrics.json`` (the run's final figures, which
+a sweep gathers into one ``summary.csv``) and, unless ``eval_episodes=0``, the comparison of the
+trained agent with the env's oracles and baselines (``evaluation.csv`` / ``.json``).
+``outputs/latest`` points at the newest run.
+
+Ctrl-C (SIGINT) or SIGTERM stops training at the next step and saves the model and replay buffer (a
+second Ctrl-C aborts at once). ``resume=PATH`` continues a run *in its own directory* (same TensorBoard
+run, same checkpoints, same step count) with the env and agent of its saved config; ``PATH`` is a model
+``.zip`` or the run directory itself, whose newest model is taken (the final or interrupted
+``model.zip``, or after a hard kill the newest periodic checkpoint, with a message saying how many logged
+steps it lost). A bad value or argument ends the run before training with one line on stderr (exit 2)
+and no run directory left behind.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
+import time
 import warnings
 from pathlib import Path
 
-import gymnasium as gym
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
-from stable_baselines3.common.callbacks import CallbackList
-from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import VecMonitor
-
-import isac_gym  # noqa: F401  (registers the ids)
-from agents.algorithms import ALGORITHMS, OFF_POLICY, build_model
-from agents.callbacks import ISACMetricsCallback, RotatingCheckpoint, StopOnSignal
-from agents.config import register
-from agents.evaluation import evaluate_policies, make_env
-from isac_gym import oracles
-from isac_gym.wrappers import SB3VecEnv
+from agents.cli import precheck
+from agents.config import check_values, register
 
 register()
+if __name__ == "__main__":
+    precheck("config")  # a bad command line fails in one line, before the heavy imports below
+
+import gymnasium as gym  # noqa: E402
+import hydra  # noqa: E402
+import torch  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
+from stable_baselines3.common.callbacks import CallbackList  # noqa: E402
+from stable_baselines3.common.env_util import make_vec_env  # noqa: E402
+from stable_baselines3.common.vec_env import VecMonitor  # noqa: E402
+
+import isac_gym  # noqa: E402, F401  (registers the ids)
+from agents.algorithms import ALGORITHMS, OFF_POLICY, build_model  # noqa: E402
+from agents.callbacks import ISACMetricsCallback, RotatingCheckpoint, StopOnSignal, checkpoint_steps  # noqa: E402
+from agents.evaluation import evaluate_policies, make_env  # noqa: E402
+from agents.sweep import last_logged_step  # noqa: E402
+from isac_gym import oracles  # noqa: E402
+from isac_gym.wrappers import SB3VecEnv  # noqa: E402
 
 
 class RunError(ValueError):
@@ -67,7 +81,7 @@ def make_training_env(env_cfg: dict, n_envs: int, vectorization: str, seed: int)
     if vectorization == "dummy":
         return make_vec_env(lambda: gym.make(env_cfg["id"], max_episode_steps=env_cfg["max_episode_steps"], **kwargs),
                             n_envs=n_envs, seed=seed)
-    raise RunError(f"vectorization must be one of ('native', 'dummy'), got {vectorization!r}")
+    raise RunError(f"vectorization must be one of ('native', 'dummy'), got {vectorization!r}")  # multirun path
 
 
 def saved_run(resume: Path) -> tuple[Path, dict]:
@@ -77,6 +91,16 @@ def saved_run(resume: Path) -> tuple[Path, dict]:
     if not cfg_path.is_file():
         raise RunError(f"resume: no saved run config at {cfg_path} (resume a model written by train.py)")
     return run_dir, OmegaConf.to_container(OmegaConf.load(cfg_path), resolve=False)
+
+
+def newest_model(run_dir: Path) -> Path:
+    """The newest model of a run directory: ``model.zip`` (a finished or interrupted run) or, when a
+    periodic checkpoint is newer (a run killed without a clean save), that checkpoint."""
+    candidates = [run_dir / "model.zip"] if (run_dir / "model.zip").is_file() else []
+    candidates += sorted((run_dir / "checkpoints").glob("model_*_steps.zip"), key=checkpoint_steps)[-1:]
+    if not candidates:
+        raise RunError(f"resume: no model.zip and no checkpoint in {run_dir}")
+    return max(candidates, key=lambda p: p.stat().st_mtime)
 
 
 def replay_buffer_of(resume: Path, run_dir: Path) -> Path | None:
@@ -97,28 +121,43 @@ def _explicit_choice(group: str) -> str | None:
     return None
 
 
-def prepare(cfg: DictConfig) -> tuple[dict, dict, Path | None, dict]:
-    """Resolve env and agent (from the saved run when resuming), check every name before training."""
+def resume_path(cfg: DictConfig) -> Path | None:
+    """The model a ``resume=`` run continues from (a run directory gives its newest model), or None."""
+    if not cfg.resume:
+        return None
+    resume = Path(hydra.utils.to_absolute_path(cfg.resume))
+    if resume.is_dir():
+        resume = newest_model(resume)
+    if not resume.is_file():
+        raise RunError(f"resume checkpoint not found: {resume}")
+    return resume
+
+
+def continued_config(cfg: DictConfig, saved: dict) -> DictConfig:
+    """The config a resumed run continues with: the saved run's (env, agent and every training field), with
+    the fields given on this command line on top. An explicit ``env=`` / ``agent=`` that differs is refused."""
+    choices = HydraConfig.get().runtime.choices
+    for group, key in (("env", "id"), ("agent", "algo")):
+        explicit = _explicit_choice(group)
+        if explicit is not None and cfg[group][key] != saved[group][key]:
+            raise RunError(f"resume: the checkpoint was trained with {group} {saved[group][key]!r}, "
+                           f"not {cfg[group][key]!r} ({group}={choices.get(group)}); drop {group}= to resume")
+    given = {item.split("=", 1)[0].lstrip("+~") for item in HydraConfig.get().overrides.task}
+    merged = OmegaConf.create(saved)
+    for key in cfg:
+        if key not in ("env", "agent") and (key in given or key not in merged):
+            merged[key] = cfg[key]
+    return merged
+
+
+def prepare(cfg: DictConfig) -> tuple[dict, dict, dict]:
+    """Resolve env and agent, check every name and value before training."""
     env_cfg = OmegaConf.to_container(cfg.env, resolve=True)
     agent_cfg = OmegaConf.to_container(cfg.agent, resolve=True)
-    resume = None
-    if cfg.resume:
-        resume = Path(hydra.utils.to_absolute_path(cfg.resume))
-        if not resume.is_file():
-            raise RunError(f"resume checkpoint not found: {resume}")
-        _, saved = saved_run(resume)
-        choices = HydraConfig.get().runtime.choices
-        for group, saved_cfg, current in (("env", saved["env"], env_cfg), ("agent", saved["agent"], agent_cfg)):
-            key = "id" if group == "env" else "algo"
-            explicit = _explicit_choice(group)
-            if explicit is not None and current[key] != saved_cfg[key]:
-                raise RunError(f"resume: the checkpoint was trained with {group} {saved_cfg[key]!r}, "
-                               f"not {current[key]!r} ({group}={choices.get(group)}); drop {group}= to resume")
-        env_cfg, agent_cfg = saved["env"], saved["agent"]
-    if cfg.n_envs < 1:
-        raise RunError(f"n_envs must be >= 1, got {cfg.n_envs}")
-    if cfg.total_timesteps < 0:
-        raise RunError(f"total_timesteps must be >= 0, got {cfg.total_timesteps}")
+    try:
+        check_values(cfg, with_env=False)  # the env is built below
+    except ValueError as exc:
+        raise RunError(str(exc)) from exc
     if agent_cfg.get("algo") not in ALGORITHMS:
         raise RunError(f"agent.algo must be one of {sorted(ALGORITHMS)}, got {agent_cfg.get('algo')!r}")
     probe = make_env(env_cfg)  # constructor errors surface here, as one line
@@ -129,44 +168,71 @@ def prepare(cfg: DictConfig) -> tuple[dict, dict, Path | None, dict]:
     unknown = [p for p in policies if p not in available + ["checkpoint"]]
     if unknown:
         raise RunError(f"eval_policies: unknown {unknown} for {env_cfg['id']}; available: {['checkpoint'] + available}")
-    if agent_cfg["algo"] in OFF_POLICY and cfg.total_timesteps <= agent_cfg.get("learning_starts", 0) and not resume:
+    if agent_cfg["algo"] in OFF_POLICY and cfg.total_timesteps <= agent_cfg.get("learning_starts", 0) and not cfg.resume:
         warnings.warn(f"total_timesteps={cfg.total_timesteps} <= agent.learning_starts="
                       f"{agent_cfg['learning_starts']}: the agent collects data but never trains", stacklevel=1)
-    return env_cfg, agent_cfg, resume, {"policies": policies, "objective": objective}
+    return env_cfg, agent_cfg, {"policies": policies, "objective": objective}
 
 
-def setup(cfg: DictConfig, run_dir: Path):
+def setup(cfg: DictConfig, run_dir: Path, resume: Path | None):
     """Everything before training; any bad value or argument becomes a :class:`RunError` (one line)."""
     try:
-        env_cfg, agent_cfg, resume, extra = prepare(cfg)
+        env_cfg, agent_cfg, extra = prepare(cfg)
         vec_env = make_training_env(env_cfg, cfg.n_envs, cfg.vectorization, cfg.seed)
         model = _model(cfg, run_dir, env_cfg, agent_cfg, resume, vec_env)
     except RunError:
         raise
     except (ValueError, TypeError) as exc:
         raise RunError(str(exc).splitlines()[0]) from exc
-    return env_cfg, agent_cfg, resume, extra, vec_env, model
+    return env_cfg, agent_cfg, extra, vec_env, model
 
 
 def _model(cfg, run_dir, env_cfg, agent_cfg, resume, vec_env):
     tb_dir = str(run_dir / "tb")
-    if resume is not None:
-        saved_dir, _ = saved_run(resume)
+    if resume is None:
+        return build_model(agent_cfg, vec_env, cfg.seed, tb_dir)
+    try:
         model = ALGORITHMS[agent_cfg["algo"]].load(resume, env=vec_env, tensorboard_log=tb_dir, device="cpu")
-        if agent_cfg["algo"] in OFF_POLICY:
-            buffer = replay_buffer_of(resume, saved_dir)
-            if buffer is None:
-                print(f"resume: no replay buffer found beside {resume.name}; continuing with an empty buffer")
-            else:
-                model.load_replay_buffer(buffer)
-                print(f"resume: replay buffer restored from {buffer} ({model.replay_buffer.size()} transitions)")
-    else:
-        model = build_model(agent_cfg, vec_env, cfg.seed, tb_dir)
+    except Exception as exc:  # a corrupt archive, another algorithm's model or another env's spaces
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RunError(f"resume: {resume} is not a {agent_cfg['algo']} model of {env_cfg['id']} ({reason})") from exc
+    logged = last_logged_step(run_dir / "tb")
+    if logged is not None and logged > model.num_timesteps:
+        print(f"resume: {resume.name} holds step {model.num_timesteps} but the run had logged up to step {logged}: "
+              f"{logged - model.num_timesteps} steps were lost (no clean save) and are trained again")
+    if agent_cfg["algo"] in OFF_POLICY:
+        buffer = replay_buffer_of(resume, run_dir)
+        if buffer is None:
+            print(f"resume: no replay buffer found beside {resume.name}; continuing with an empty buffer")
+        else:
+            model.load_replay_buffer(buffer)
+            print(f"resume: replay buffer restored from {buffer} ({model.replay_buffer.size()} transitions)")
     return model
 
 
+def write_metrics(run_dir: Path, env_cfg: dict, agent_cfg: dict, cfg: DictConfig, model, status: str,
+                  seconds: float, rows: list[dict] | None) -> None:
+    """``metrics.json``: the run's final figures (a sweep's ``summary.csv`` has one row of them per job)."""
+    episodes = [ep["r"] for ep in (getattr(model, "ep_info_buffer", None) or [])]
+    out = {"env": env_cfg["id"], "agent": agent_cfg["algo"], "seed": int(cfg.seed), "status": status,
+           "steps": int(model.num_timesteps), "wall_s": round(seconds, 2),
+           "ep_reward_mean": float(sum(episodes) / len(episodes)) if episodes else None}
+    for row in rows or []:
+        if row["policy"] == "checkpoint":
+            out.update({f"eval_{k}": v for k, v in row.items() if k != "policy" and isinstance(v, (int, float))})
+    (run_dir / "metrics.json").write_text(json.dumps(out, indent=1))
+
+
 def run(cfg: DictConfig, run_dir: Path) -> float | None:
-    env_cfg, agent_cfg, resume, extra, vec_env, model = setup(cfg, run_dir)
+    start = time.perf_counter()
+    resume = resume_path(cfg)
+    if resume is not None:  # the run continues in its own directory: same TensorBoard run, checkpoints and model
+        run_dir, saved = saved_run(resume)
+        cfg = continued_config(cfg, saved)
+        print(f"resume: continuing the run in {run_dir} from {resume.name}")
+    if cfg.deterministic:
+        torch.use_deterministic_algorithms(True)
+    env_cfg, agent_cfg, extra, vec_env, model = setup(cfg, run_dir, resume)
     off_policy = agent_cfg["algo"] in OFF_POLICY
     stopper = StopOnSignal()
     checkpoints = RotatingCheckpoint(max(1, cfg.checkpoint_freq // cfg.n_envs), run_dir / "checkpoints",
@@ -177,26 +243,30 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
     try:
         model.learn(total_timesteps=remaining, callback=callbacks, log_interval=cfg.log_interval,
                     tb_log_name="run", reset_num_timesteps=resume is None, progress_bar=cfg.progress_bar)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a second Ctrl-C: abort now, still saving what there is
         interrupted = True
     finally:
         model.save(run_dir / "model.zip")
         if (interrupted or stopper.stop_requested) and off_policy and cfg.save_replay_buffer:
             model.save_replay_buffer(run_dir / "replay_buffer.pkl")  # so that the interrupted run resumes whole
+        else:  # a finished run keeps no buffer (one from an earlier interruption would be stale)
+            (run_dir / "replay_buffer.pkl").unlink(missing_ok=True)
         vec_env.close()
         _link_latest(run_dir)
     print(f"model saved to {run_dir / 'model.zip'} after {model.num_timesteps} steps")
     if interrupted or stopper.stop_requested:
-        print("training stopped early by a signal; continue with resume=" + str(run_dir / "model.zip"))
+        write_metrics(run_dir, env_cfg, agent_cfg, cfg, model, "stopped", time.perf_counter() - start, None)
+        print("training stopped early by a signal; continue with resume=" + str(run_dir))
         return None
+    rows = None
     if cfg.eval_episodes > 0:
         rows, table = evaluate_policies(extra["policies"], env_cfg, cfg.eval_episodes, seed=1000,
                                         out_dir=run_dir, steps=cfg.eval_steps,
                                         checkpoint=str(run_dir / "model.zip"), show_progress=cfg.progress_bar)
         print(f"\n{env_cfg['id']}: trained {agent_cfg['algo']} vs oracles and baselines "
               f"({cfg.eval_episodes} seeded scenarios)\n{table}\n")
-        return float(rows[0]["objective_mean"])
-    return None
+    write_metrics(run_dir, env_cfg, agent_cfg, cfg, model, "completed", time.perf_counter() - start, rows)
+    return float(rows[0]["objective_mean"]) if rows else None
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -209,6 +279,9 @@ def main(cfg: DictConfig) -> float | None:
             shutil.rmtree(run_dir, ignore_errors=True)
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    finally:
+        if cfg.resume and run_dir.is_dir() and not (run_dir / "model.zip").exists():
+            shutil.rmtree(run_dir, ignore_errors=True)  # the resumed run's own directory holds everything
 
 
 if __name__ == "__main__":

@@ -88,35 +88,49 @@ class RotatingCheckpoint(BaseCallback):
         return model_path
 
     def _rotate(self) -> None:
-        def steps_of(p: Path) -> int:
-            return int(p.stem.split("_")[-2])
-
-        models = sorted(self.save_path.glob("model_*_steps.zip"), key=steps_of)
+        models = sorted(self.save_path.glob("model_*_steps.zip"), key=checkpoint_steps)
         for old in models[: -self.keep]:
             old.unlink(missing_ok=True)
-            (self.save_path / f"model_replay_buffer_{steps_of(old)}_steps.pkl").unlink(missing_ok=True)
+            (self.save_path / f"model_replay_buffer_{checkpoint_steps(old)}_steps.pkl").unlink(missing_ok=True)
+
+
+def checkpoint_steps(path: Path) -> int:
+    """The step count in a periodic checkpoint's name (``model_<N>_steps.zip``)."""
+    return int(Path(path).stem.split("_")[-2])
 
 
 class StopOnSignal(BaseCallback):
-    """Turns SIGTERM into a clean stop: training returns and the caller saves the model."""
+    """Turns SIGTERM and SIGINT (Ctrl-C) into a clean stop at the next step: training returns and the caller
+    saves the model and the replay buffer. A second SIGINT raises ``KeyboardInterrupt`` at once.
+
+    The handlers are installed explicitly, so a run started in the background (where a shell leaves SIGINT
+    ignored) still stops cleanly on it.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
     def __init__(self):
         super().__init__()
         self.stop_requested = False
-        self._previous = None
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
 
     def _on_training_start(self) -> None:
         def handler(signum, frame):
+            if self.stop_requested and signum == signal.SIGINT:
+                raise KeyboardInterrupt
             self.stop_requested = True
+            self.received = signum
 
         try:
-            self._previous = signal.signal(signal.SIGTERM, handler)
-        except ValueError:  # not in the main thread (e.g. a joblib worker)
-            self._previous = None
+            self._previous = {s: signal.signal(s, handler) for s in self.SIGNALS}
+        except ValueError:  # not in the main thread (e.g. a joblib worker's thread)
+            self._previous = {}
 
     def _on_step(self) -> bool:
         return not self.stop_requested
 
     def _on_training_end(self) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous = {}

@@ -115,6 +115,7 @@ class TrainConfig:
     save_replay_buffer: bool = True
     log_interval: int = 1
     progress_bar: bool = True
+    deterministic: bool = True  # torch.use_deterministic_algorithms: same seed, same trained policy on CPU
     resume: Optional[str] = None  # noqa: UP045
     eval_episodes: int = 3
     eval_steps: Optional[int] = None  # noqa: UP045
@@ -168,6 +169,31 @@ def env_schema(env_id: str, max_episode_steps: int) -> type:
         env_id.replace("-", "_") + "_env",
         [("id", str, field(default=env_id)), ("max_episode_steps", int, field(default=max_episode_steps)),
          ("kwargs", kwargs_type, field(default_factory=kwargs_type))], bases=(EnvConfig,))
+
+
+#: Lower bounds of the scripts' integer fields (``None`` is accepted where the schema allows it).
+LOWER_BOUNDS = {"n_envs": 1, "total_timesteps": 0, "checkpoint_freq": 1, "keep_checkpoints": 1, "eval_episodes": 0,
+                "log_interval": 1, "eval_steps": 1, "episodes": 1, "steps": 1}
+VECTORIZATIONS = ("native", "dummy")
+
+
+def check_values(cfg: Any, with_env: bool = True) -> None:
+    """Refuse out-of-range values of a composed train or evaluate config (``ValueError`` naming the field); with
+    ``with_env``, also the env's keyword arguments (the env is built once: its parameters validate themselves)."""
+    for name, low in LOWER_BOUNDS.items():
+        value = cfg.get(name)
+        if value is not None and value < low:
+            raise ValueError(f"{name} must be >= {low}, got {value}")
+    if cfg.get("vectorization", "native") not in VECTORIZATIONS:
+        raise ValueError(f"vectorization must be one of {VECTORIZATIONS}, got {cfg.get('vectorization')!r}")
+    if with_env:
+        import gymnasium as gym
+        from omegaconf import OmegaConf
+
+        import isac_gym  # noqa: F401
+
+        env = OmegaConf.to_container(cfg.env, resolve=True)
+        gym.make(env["id"], max_episode_steps=env["max_episode_steps"], **(env.get("kwargs") or {})).close()
 
 
 def register() -> None:

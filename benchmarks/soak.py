@@ -1,0 +1,146 @@
+"""Soak: resident memory stays flat over long runs of every id (single env, vector env, oracles).
+
+Usage: ``python -m benchmarks soak [--ids ...] [--steps 100000] [--vector-steps 1000] [--num-envs 256]
+[--oracle-scenarios 200] [--json out.json]``.
+
+Each part runs in a fresh process, so one part's memory does not hide another's. Resident memory (VmRSS) is
+read after a warm-up (the first tenth of the run: caches, lazily built constants and allocator pools fill up
+then) and at the end; the goal is a growth under 5 % between the two. ``--oracle-scenarios 0`` skips the
+oracles (200 scenarios in a row take from under a minute to about 15 minutes per id at the defaults).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+GROWTH_GOAL = 0.05
+#: Ids and their action modes (FIM's paper mode and direct mode differ in their decode path).
+CASES = [("ISAC-FIM-v0", {}), ("ISAC-FIM-v0", {"action_mode": "direct"}), ("ISAC-RIS-SLP-v0", {}),
+         ("ISAC-RIS-SLP-DoA-v0", {}), ("ISAC-SIM-v0", {}), ("ISAC-MFRIS-v0", {}), ("ISAC-ET-v0", {})]
+
+
+def rss_mib() -> float:
+    """Current resident memory of this process (MiB)."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _single(env_id: str, kwargs: dict, steps: int) -> dict:
+    import gymnasium as gym
+    import numpy as np
+
+    import isac_gym  # noqa: F401
+
+    env = gym.make(env_id, **kwargs)
+    env.reset(seed=0)
+    actions = np.random.default_rng(0).uniform(-1, 1, (1024,) + env.action_space.shape).astype(np.float32)
+    warm = max(1, steps // 10)
+    start = None
+    t0 = time.perf_counter()
+    for i in range(steps):
+        if i == warm:
+            start = rss_mib()
+        _, _, term, trunc, _ = env.step(actions[i % len(actions)])
+        if term or trunc:
+            env.reset()
+    return {"start_mib": start, "end_mib": rss_mib(), "seconds": time.perf_counter() - t0}
+
+
+def _vector(env_id: str, kwargs: dict, steps: int, num_envs: int) -> dict:
+    import gymnasium as gym
+    import numpy as np
+
+    import isac_gym  # noqa: F401
+
+    env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+    env.reset(seed=0)
+    actions = np.random.default_rng(0).uniform(-1, 1, (8, num_envs) + env.single_action_space.shape)
+    actions = actions.astype(np.float32)
+    warm = max(1, steps // 10)
+    start = None
+    t0 = time.perf_counter()
+    for i in range(steps):
+        if i == warm:
+            start = rss_mib()
+        env.step(actions[i % len(actions)])
+    return {"start_mib": start, "end_mib": rss_mib(), "seconds": time.perf_counter() - t0}
+
+
+def _oracle(env_id: str, kwargs: dict, scenarios: int) -> dict:
+    import gymnasium as gym
+
+    import isac_gym  # noqa: F401
+    from isac_gym import oracles
+
+    env = gym.make(env_id, **({"action_mode": "direct"} if env_id == "ISAC-FIM-v0" else {}) | kwargs)
+    policy = oracles.make(env, "oracle")
+    warm = max(1, scenarios // 10)
+    start = None
+    feasible = 0
+    t0 = time.perf_counter()
+    for s in range(scenarios):
+        if s == warm:
+            start = rss_mib()
+        env.reset(seed=20_000 + s)
+        feasible += bool(policy.solve(env.unwrapped.current_scenario).feasible)
+    return {"start_mib": start, "end_mib": rss_mib(), "seconds": time.perf_counter() - t0, "feasible": feasible}
+
+
+def _child(part: str, env_id: str, kwargs: dict, count: int, num_envs: int) -> None:
+    if part == "single":
+        out = _single(env_id, kwargs, count)
+    elif part == "vector":
+        out = _vector(env_id, kwargs, count, num_envs)
+    else:
+        out = _oracle(env_id, kwargs, count)
+    print(json.dumps(out))
+
+
+def measure(part: str, env_id: str, kwargs: dict, count: int, num_envs: int = 256) -> dict:
+    """Run one soak part in a fresh process; its memory at warm-up and at the end, and the growth."""
+    code = (f"from benchmarks.soak import _child; _child({part!r}, {env_id!r}, {kwargs!r}, {count}, {num_envs})")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["growth"] = (out["end_mib"] - out["start_mib"]) / out["start_mib"]
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks soak", description=__doc__.splitlines()[0])
+    parser.add_argument("--ids", nargs="*", default=None, help="env ids (default: every id and FIM's two modes)")
+    parser.add_argument("--steps", type=int, default=100_000, help="single-env steps per case")
+    parser.add_argument("--vector-steps", type=int, default=1000, help="batched steps of the vector env")
+    parser.add_argument("--num-envs", type=int, default=256)
+    parser.add_argument("--oracle-scenarios", type=int, default=200, help="scenarios solved in a row (0 skips)")
+    parser.add_argument("--json", help="write the figures to this file")
+    args = parser.parse_args(argv)
+    cases = CASES if args.ids is None else [c for c in CASES if c[0] in args.ids]
+    report = {}
+    print(f"resident memory after warm-up -> at the end (goal: growth < {GROWTH_GOAL:.0%})")
+    for env_id, kwargs in cases:
+        name = env_id + "".join(f" {k}={v}" for k, v in kwargs.items())
+        parts = [("single", args.steps), ("vector", args.vector_steps)]
+        if args.oracle_scenarios > 0 and not kwargs:
+            parts.append(("oracle", args.oracle_scenarios))
+        report[name] = {}
+        for part, count in parts:
+            row = measure(part, env_id, kwargs, count, args.num_envs)
+            report[name][part] = row
+            unit = {"single": "steps", "vector": f"steps x {args.num_envs}", "oracle": "scenarios"}[part]
+            flag = "ok" if row["growth"] < GROWTH_GOAL else "GROWS"
+            extra = f", {row['feasible']}/{count} feasible" if part == "oracle" else ""
+            print(f"{name:<36} {part:<7} {count:>7} {unit:<14} {row['start_mib']:8.1f} -> {row['end_mib']:8.1f} MiB "
+                  f"({row['growth']:+.1%}, {flag}) in {row['seconds']:.0f} s{extra}", flush=True)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(report, fh, indent=2)
+    return report
+
+
+if __name__ == "__main__":
+    main()
