@@ -219,7 +219,6 @@ class FIMSystem(System):
                                           np.cos(scenario.target_theta), np.sin(scenario.target_theta)], axis=-1),
         }
 
-
     def render_panels(self, info, scenario: fim.FIMScenario, refs) -> list[Panel]:
         """Beam pattern over azimuth at the target's elevation (users' paths and the target marked), and
         the heights of both surfaces."""
@@ -250,6 +249,7 @@ class FIMSystem(System):
         return [Panel("transmit beam pattern", beam),
                 Panel("transmit FIM heights", heights(cfg.y_tx, p.n_tx_x, p.n_tx_z)),
                 Panel("receive FIM heights", heights(cfg.y_rx, p.n_rx_x, p.n_rx_z))]
+
 
 class FIMEnv(ISACEnv):
     """Flexible intelligent metasurface (FIM) ISAC: minimise the angle CRB of a point target under QoS.

@@ -169,7 +169,6 @@ class RISSLPSystem(System):
         out["objective score"] = assessment.score
         return out
 
-
     def render_panels(self, info, scenario, refs) -> list[Panel]:
         """Waveform beam pattern over the BS angle (target, clutters, RIS and the users' disc marked),
         the RIS phases and the CI margins of every user and slot."""
@@ -206,6 +205,7 @@ class RISSLPSystem(System):
             ax.set_ylabel("user", fontsize=7)
 
         return [Panel("waveform beam pattern", beam), Panel("RIS phases", phases), Panel("CI margins", ci)]
+
 
 class RISSLPEnv(ISACEnv):
     """RIS-aided symbol-level precoding for ISAC: design the waveform and the RIS phases.

@@ -116,6 +116,7 @@ def augmented_lagrangian(problem: _Problem, theta0: np.ndarray, rho: float = 10.
     rounds = 0
     for _ in range(outer):
         rounds += 1
+
         def fun(th, lam=lam, rho=rho):
             f, g = problem.objective(th)
             pv, pg = problem.penalty(th, lam, rho)

@@ -94,6 +94,7 @@ def test_echo_covariance_matches_a_monte_carlo_signal_model():
     cfg = _random_config(p, rng)
     sig, noise = mfris.echo_operators(p, scen, cfg.coefficients, cfg.beams)
     n = 200_000
+
     def cn(*shape):
         return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) / np.sqrt(2)
     x = cfg.beams @ cn(p.n_streams, n)  # W [c; s], unit-power symbols
