@@ -235,7 +235,7 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
     env_cfg, agent_cfg, extra, vec_env, model = setup(cfg, run_dir, resume)
     off_policy = agent_cfg["algo"] in OFF_POLICY
     stopper = StopOnSignal()
-    checkpoints = RotatingCheckpoint(max(1, cfg.checkpoint_freq // cfg.n_envs), run_dir / "checkpoints",
+    checkpoints = RotatingCheckpoint(cfg.checkpoint_freq, run_dir / "checkpoints",
                                      keep=cfg.keep_checkpoints, save_replay_buffer=cfg.save_replay_buffer)
     callbacks = CallbackList([ISACMetricsCallback(extra["objective"]), checkpoints, stopper])
     remaining = max(0, int(cfg.total_timesteps) - int(model.num_timesteps))

@@ -61,19 +61,26 @@ class ISACMetricsCallback(BaseCallback):
 
 
 class RotatingCheckpoint(BaseCallback):
-    """Every ``save_freq`` calls, saves ``model_<N>_steps.zip`` (and, for off-policy agents with
-    ``save_replay_buffer``, ``model_replay_buffer_<N>_steps.pkl``, SB3's names) and deletes all but
-    the newest ``keep`` checkpoints, so long runs do not fill the disk."""
+    """Each time the step count passes a multiple of ``save_steps``, saves ``model_<N>_steps.zip`` (and, for
+    off-policy agents with ``save_replay_buffer``, ``model_replay_buffer_<N>_steps.pkl``, SB3's names) and
+    deletes all but the newest ``keep`` checkpoints, so long runs do not fill the disk. The multiples are
+    of the run's own step count, so a resumed run checkpoints at the same steps as an uninterrupted one."""
 
-    def __init__(self, save_freq: int, save_path: Path, keep: int = 2, save_replay_buffer: bool = True):
+    def __init__(self, save_steps: int, save_path: Path, keep: int = 2, save_replay_buffer: bool = True):
         super().__init__()
-        self.save_freq = max(1, int(save_freq))
+        self.save_steps = max(1, int(save_steps))
         self.save_path = Path(save_path)
         self.keep = max(1, int(keep))
         self.save_replay_buffer = save_replay_buffer
+        self._block = 0
+
+    def _on_training_start(self) -> None:
+        self._block = self.num_timesteps // self.save_steps
 
     def _on_step(self) -> bool:
-        if self.n_calls % self.save_freq == 0:
+        block = self.num_timesteps // self.save_steps
+        if block > self._block:
+            self._block = block
             self.save()
         return True
 

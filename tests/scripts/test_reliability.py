@@ -118,6 +118,8 @@ def test_a_hard_kill_resumes_from_the_last_checkpoint_and_says_what_was_lost(tmp
         assert f"{logged - last} steps were lost" in proc.stdout, proc.stdout
     assert re.search(rf"replay buffer restored from .*model_replay_buffer_{last}_steps.pkl", proc.stdout)
     assert f"after {last + 100} steps" in proc.stdout
+    # checkpoints stay on the run's multiples of checkpoint_freq (100), across the resume
+    assert (run_dir / "checkpoints" / f"model_{last + 100}_steps.zip").is_file()
 
 
 def _foreign_checkpoints(tmp_path: Path) -> dict[str, Path]:
