@@ -4,9 +4,13 @@ Usage: ``python -m benchmarks soak [--ids ...] [--steps 100000] [--vector-steps 
 [--oracle-scenarios 200] [--json out.json]``.
 
 Each part runs in a fresh process, so one part's memory does not hide another's. Resident memory (VmRSS) is
-read after a warm-up (the first tenth of the run: caches, lazily built constants and allocator pools fill up
-then) and at the end; the goal is a growth under 5 % between the two. ``--oracle-scenarios 0`` skips the
-oracles (200 scenarios in a row take from under a minute to about 15 minutes per id at the defaults).
+sampled 40 times over the run; ``start`` is the median of the samples between 10 % and 30 % of the run (after a
+warm-up in which caches, lazily built constants and allocator pools fill up), ``end`` the median of the last
+fifth, and the growth their ratio (goal: under 5 %). Medians, because the vector env's large temporaries make
+the allocator's footprint swing by several MiB from one step to the next; ``peak`` is the largest sample. A
+leak grows with the run; a one-time allocation (e.g. an oracle's second cached program on its first repair)
+is a step that stays flat after it. ``--oracle-scenarios 0`` skips the oracles (200 scenarios in a row take
+from under a minute to about 15 minutes per id at the defaults).
 """
 
 from __future__ import annotations
@@ -24,10 +28,37 @@ CASES = [("ISAC-FIM-v0", {}), ("ISAC-FIM-v0", {"action_mode": "direct"}), ("ISAC
          ("ISAC-RIS-SLP-DoA-v0", {}), ("ISAC-SIM-v0", {}), ("ISAC-MFRIS-v0", {}), ("ISAC-ET-v0", {})]
 
 
+SAMPLES = 40
+
+
 def rss_mib() -> float:
     """Current resident memory of this process (MiB)."""
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class _Tracker:
+    """Samples resident memory ``SAMPLES`` times over ``count`` iterations."""
+
+    def __init__(self, count: int):
+        self.every = max(1, count // SAMPLES)
+        self.samples: list[tuple[int, float]] = []
+        self.count = count
+        self.t0 = time.perf_counter()
+
+    def tick(self, i: int) -> None:
+        if i % self.every == 0 or i == self.count - 1:
+            self.samples.append((i, rss_mib()))
+
+    def result(self) -> dict:
+        import numpy as np
+
+        at = np.array([i for i, _ in self.samples]) / max(1, self.count - 1)
+        mib = np.array([m for _, m in self.samples])
+        start = float(np.median(mib[(at >= 0.1) & (at <= 0.3)] if np.any((at >= 0.1) & (at <= 0.3)) else mib[:1]))
+        end = float(np.median(mib[at >= 0.8]))
+        return {"start_mib": start, "end_mib": end, "peak_mib": float(mib.max()),
+                "seconds": time.perf_counter() - self.t0}
 
 
 def _single(env_id: str, kwargs: dict, steps: int) -> dict:
@@ -39,16 +70,13 @@ def _single(env_id: str, kwargs: dict, steps: int) -> dict:
     env = gym.make(env_id, **kwargs)
     env.reset(seed=0)
     actions = np.random.default_rng(0).uniform(-1, 1, (1024,) + env.action_space.shape).astype(np.float32)
-    warm = max(1, steps // 10)
-    start = None
-    t0 = time.perf_counter()
+    track = _Tracker(steps)
     for i in range(steps):
-        if i == warm:
-            start = rss_mib()
         _, _, term, trunc, _ = env.step(actions[i % len(actions)])
         if term or trunc:
             env.reset()
-    return {"start_mib": start, "end_mib": rss_mib(), "seconds": time.perf_counter() - t0}
+        track.tick(i)
+    return track.result()
 
 
 def _vector(env_id: str, kwargs: dict, steps: int, num_envs: int) -> dict:
@@ -61,14 +89,11 @@ def _vector(env_id: str, kwargs: dict, steps: int, num_envs: int) -> dict:
     env.reset(seed=0)
     actions = np.random.default_rng(0).uniform(-1, 1, (8, num_envs) + env.single_action_space.shape)
     actions = actions.astype(np.float32)
-    warm = max(1, steps // 10)
-    start = None
-    t0 = time.perf_counter()
+    track = _Tracker(steps)
     for i in range(steps):
-        if i == warm:
-            start = rss_mib()
         env.step(actions[i % len(actions)])
-    return {"start_mib": start, "end_mib": rss_mib(), "seconds": time.perf_counter() - t0}
+        track.tick(i)
+    return track.result()
 
 
 def _oracle(env_id: str, kwargs: dict, scenarios: int) -> dict:
@@ -79,16 +104,13 @@ def _oracle(env_id: str, kwargs: dict, scenarios: int) -> dict:
 
     env = gym.make(env_id, **({"action_mode": "direct"} if env_id == "ISAC-FIM-v0" else {}) | kwargs)
     policy = oracles.make(env, "oracle")
-    warm = max(1, scenarios // 10)
-    start = None
     feasible = 0
-    t0 = time.perf_counter()
+    track = _Tracker(scenarios)
     for s in range(scenarios):
-        if s == warm:
-            start = rss_mib()
         env.reset(seed=20_000 + s)
         feasible += bool(policy.solve(env.unwrapped.current_scenario).feasible)
-    return {"start_mib": start, "end_mib": rss_mib(), "seconds": time.perf_counter() - t0, "feasible": feasible}
+        track.tick(s)
+    return {**track.result(), "feasible": feasible}
 
 
 def _child(part: str, env_id: str, kwargs: dict, count: int, num_envs: int) -> None:
@@ -121,7 +143,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     cases = CASES if args.ids is None else [c for c in CASES if c[0] in args.ids]
     report = {}
-    print(f"resident memory after warm-up -> at the end (goal: growth < {GROWTH_GOAL:.0%})")
+    print(f"resident memory after warm-up -> at the end, medians (goal: growth < {GROWTH_GOAL:.0%})")
     for env_id, kwargs in cases:
         name = env_id + "".join(f" {k}={v}" for k, v in kwargs.items())
         parts = [("single", args.steps), ("vector", args.vector_steps)]
@@ -135,7 +157,8 @@ def main(argv: list[str] | None = None) -> dict:
             flag = "ok" if row["growth"] < GROWTH_GOAL else "GROWS"
             extra = f", {row['feasible']}/{count} feasible" if part == "oracle" else ""
             print(f"{name:<36} {part:<7} {count:>7} {unit:<14} {row['start_mib']:8.1f} -> {row['end_mib']:8.1f} MiB "
-                  f"({row['growth']:+.1%}, {flag}) in {row['seconds']:.0f} s{extra}", flush=True)
+                  f"({row['growth']:+.1%}, {flag}; peak {row['peak_mib']:.1f}) in {row['seconds']:.0f} s{extra}",
+                  flush=True)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(report, fh, indent=2)
