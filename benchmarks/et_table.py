@@ -10,12 +10,12 @@ baselines at several SINR thresholds Gamma (the trend of Fig. 6 of [ET]: a highe
 from __future__ import annotations
 
 import argparse
-import json
 
 import gymnasium as gym
 import numpy as np
 
 import isac_gym  # noqa: F401
+from benchmarks import save_report
 from isac_gym import oracles
 
 POLICIES = ("oracle", "pt_centric", "avg_coverage", "random")
@@ -73,9 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
         report["thresholds"][gamma] = rows
         print(f"\nGamma = {gamma:g} dB, {args.threshold_seeds} seeds")
         _print(rows)
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(report, fh, indent=2)
+    save_report(args.json, report)
     return report
 
 

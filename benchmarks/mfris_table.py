@@ -8,13 +8,13 @@ the sum in dB, the feasibility rate and the mean wall time, beside the paper's r
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import gymnasium as gym
 import numpy as np
 
 import isac_gym  # noqa: F401
+from benchmarks import save_report
 from isac_gym import oracles
 
 VARIANTS = {"ES": {}, "MS": {"protocol": "MS"}, "TS": {"protocol": "TS"}, "active": {"surface": "active"},
@@ -58,9 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
             if f"{other}/oracle" in rows:
                 lin = np.mean(10 ** (np.asarray(rows[f"{other}/oracle"]["sum_db_per_seed"]) / 10))
                 print(f"  over {other:8s} {10 * np.log10(es / lin):6.1f} dB (x{es / lin:.3g})   paper +{paper} %")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=2)
+    save_report(args.json, rows)
     return rows
 
 

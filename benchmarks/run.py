@@ -8,7 +8,6 @@ because these machines are shared and absolute times are not comparable from run
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import gymnasium as gym
 import numpy as np
 
 import isac_gym
+from benchmarks import save_report
 from isac_gym import oracles
 
 SINGLE_GOAL = 0.08
@@ -239,9 +239,7 @@ def main(argv: list[str] | None = None) -> dict:
             sec = oracle_seconds("ISAC-ET-v0", name, max(args.oracle_scenarios, 1), objective=objective)
             report["et_table1"][name] = {"seconds": sec, "paper_s": paper}
             print(f"  {name.upper():<4} {sec:7.2f} s   paper {paper:7.2f} s   {paper / sec:.1f}x under it (goal >= 10x)")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(report, fh, indent=2)
+    save_report(args.json, report)
     return report
 
 

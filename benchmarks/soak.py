@@ -22,6 +22,8 @@ import subprocess
 import sys
 import time
 
+from benchmarks import save_report
+
 GROWTH_GOAL = 0.05
 #: Ids and their action modes (FIM's paper mode and direct mode differ in their decode path).
 CASES = [("ISAC-FIM-v0", {}), ("ISAC-FIM-v0", {"action_mode": "direct"}), ("ISAC-RIS-SLP-v0", {}),
@@ -159,9 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"{name:<36} {part:<7} {count:>7} {unit:<14} {row['start_mib']:8.1f} -> {row['end_mib']:8.1f} MiB "
                   f"({row['growth']:+.1%}, {flag}; peak {row['peak_mib']:.1f}) in {row['seconds']:.0f} s{extra}",
                   flush=True)
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(report, fh, indent=2)
+    save_report(args.json, report)
     return report
 
 
