@@ -8,7 +8,6 @@ because these machines are shared and absolute times are not comparable from run
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import time
@@ -89,7 +88,10 @@ def _peak_rss_child(env_id: str, num_envs: int) -> None:
     env.reset(seed=0)
     for _ in range(20):
         env.step(env.action_space.sample())
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across exec, so a child started by a large
+    # parent would report the parent's peak
+    with open("/proc/self/status") as fh:
+        print(next(line.split()[1] for line in fh if line.startswith("VmHWM:")))  # KiB
 
 
 def peak_rss_gib(env_id: str, num_envs: int) -> float:
