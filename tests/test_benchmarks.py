@@ -1,0 +1,31 @@
+"""The benchmark scripts run and report sane figures (their speed goals are read from runs, never asserted)."""
+
+import math
+
+import numpy as np
+
+from benchmarks import run, soak
+
+
+def test_soak_reports_memory_of_each_part_in_a_fresh_process():
+    report = soak.main(["--ids", "ISAC-RIS-SLP-v0", "--steps", "300", "--vector-steps", "20", "--num-envs", "16",
+                        "--oracle-scenarios", "2"])
+    parts = report["ISAC-RIS-SLP-v0"]
+    assert set(parts) == {"single", "vector", "oracle"} and parts["oracle"]["feasible"] == 2
+    for row in parts.values():
+        assert 10 < row["start_mib"] <= row["peak_mib"] < 4096 and math.isfinite(row["growth"])
+
+
+def test_the_vector_env_peak_memory_is_the_child_processes_own():
+    """Regression: getrusage's ru_maxrss survives exec, so a large parent's peak was reported for every id."""
+    ballast = np.ones(80_000_000)  # 610 MiB resident in this process
+    assert run.peak_rss_gib("ISAC-FIM-v0", 16) < 0.5 < ballast.nbytes / 2**30
+
+
+def test_the_main_benchmark_runs_on_a_tiny_budget():
+    report = run.main(["--ids", "ISAC-FIM-v0", "--steps", "30", "--vector-steps", "2", "--num-envs", "8",
+                       "--oracle-scenarios", "0", "--td3-steps", "0", "--sb3vec-steps", "0", "--no-table1",
+                       "--no-et-table"])
+    row = report["envs"]["ISAC-FIM-v0"]
+    assert row["single_ratio_vs_pendulum"] > 0 and row["single_direct_ratio_vs_pendulum"] > 0
+    assert row["vector_speedup"] > 0
