@@ -81,7 +81,7 @@ def make_training_env(env_cfg: dict, n_envs: int, vectorization: str, seed: int)
     if vectorization == "dummy":
         return make_vec_env(lambda: gym.make(env_cfg["id"], max_episode_steps=env_cfg["max_episode_steps"], **kwargs),
                             n_envs=n_envs, seed=seed)
-    raise RunError(f"vectorization must be one of ('native', 'dummy'), got {vectorization!r}")  # multirun path
+    raise RunError(f"vectorization must be one of ('native', 'dummy'), got {vectorization!r}")
 
 
 def saved_run(resume: Path) -> tuple[Path, dict]:

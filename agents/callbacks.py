@@ -119,7 +119,6 @@ class StopOnSignal(BaseCallback):
     def __init__(self):
         super().__init__()
         self.stop_requested = False
-        self.received: int | None = None
         self._previous: dict[int, object] = {}
 
     def _on_training_start(self) -> None:
@@ -127,7 +126,6 @@ class StopOnSignal(BaseCallback):
             if self.stop_requested and signum == signal.SIGINT:
                 raise KeyboardInterrupt
             self.stop_requested = True
-            self.received = signum
 
         try:
             self._previous = {s: signal.signal(s, handler) for s in self.SIGNALS}

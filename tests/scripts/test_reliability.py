@@ -15,22 +15,14 @@ import numpy as np
 import pytest
 
 from agents.sweep import last_logged_step
+from tests.scripts.test_train_evaluate import ROOT, _run
 
-ROOT = Path(__file__).resolve().parents[2]
 #: A FIM run that checkpoints every 100 steps and would take minutes: long enough to be interrupted.
 LONG = ["env=fim", "agent=ddpg", "total_timesteps=100000", "agent.learning_starts=50", "agent.buffer_size=20000",
         "agent.batch_size=16", "agent.net_arch=[32,32]", "env.max_episode_steps=50", "checkpoint_freq=100",
         "eval_episodes=0", "progress_bar=false"]
 TINY = ["total_timesteps=120", "agent.learning_starts=60", "agent.buffer_size=500", "agent.batch_size=16",
         "agent.net_arch=[32,32]", "env.max_episode_steps=20", "eval_episodes=0", "progress_bar=false"]
-
-
-def _run(script, *args, check=True, timeout=600):
-    proc = subprocess.run([sys.executable, str(ROOT / script), *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{script} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
 
 
 def _start_and_wait_for_checkpoints(run_dir: Path, count: int = 1) -> subprocess.Popen:
