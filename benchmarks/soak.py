@@ -137,8 +137,8 @@ def measure(part: str, env_id: str, kwargs: dict, count: int, num_envs: int = 25
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m benchmarks soak", description=__doc__.splitlines()[0])
     parser.add_argument("--ids", nargs="*", default=None, help="env ids (default: every id and FIM's two modes)")
-    parser.add_argument("--steps", type=int, default=100_000, help="single-env steps per case")
-    parser.add_argument("--vector-steps", type=int, default=1000, help="batched steps of the vector env")
+    parser.add_argument("--steps", type=int, default=100_000, help="single-env steps per case (0 skips)")
+    parser.add_argument("--vector-steps", type=int, default=1000, help="batched steps of the vector env (0 skips)")
     parser.add_argument("--num-envs", type=int, default=256)
     parser.add_argument("--oracle-scenarios", type=int, default=200, help="scenarios solved in a row (0 skips)")
     parser.add_argument("--json", help="write the figures to this file")
@@ -149,8 +149,9 @@ def main(argv: list[str] | None = None) -> dict:
     for env_id, kwargs in cases:
         name = env_id + "".join(f" {k}={v}" for k, v in kwargs.items())
         parts = [("single", args.steps), ("vector", args.vector_steps)]
-        if args.oracle_scenarios > 0 and not kwargs:
+        if not kwargs:
             parts.append(("oracle", args.oracle_scenarios))
+        parts = [(part, count) for part, count in parts if count > 0]
         report[name] = {}
         for part, count in parts:
             row = measure(part, env_id, kwargs, count, args.num_envs)

@@ -58,11 +58,12 @@ def log_score(value: np.ndarray, worst: np.ndarray, target: np.ndarray, maximise
     even in a scenario where ``target`` is not better than ``worst`` by a factor 2.
     """
     tiny = 1e-300
-    sign = -1.0 if maximise else 1.0
-    log_worst = sign * np.log(np.maximum(worst, tiny))
-    span = np.maximum(log_worst - sign * np.log(np.maximum(target, tiny)), MIN_SCORE_SPAN)
-    score = (log_worst - sign * np.log(np.maximum(value, tiny))) / span
-    return np.maximum(score, floor)
+    log_worst = np.log(np.maximum(worst, tiny))
+    gain = log_worst - np.log(np.maximum(value, tiny))
+    span = log_worst - np.log(np.maximum(target, tiny))
+    if maximise:
+        gain, span = -gain, -span
+    return np.maximum(gain / np.maximum(span, MIN_SCORE_SPAN), floor)
 
 
 @functools.cache
@@ -153,7 +154,7 @@ class System(ABC):
         self.params = params
         self.options = options
 
-    @property
+    @functools.cached_property
     def obs_dim(self) -> int:
         return sum(part.size for part in self.obs_layout)
 
@@ -219,7 +220,7 @@ class System(ABC):
         reward = np.zeros(np.shape(score))
         for value in terms.values():
             reward += value
-        feasible = np.ones(score.shape, dtype=bool)
+        feasible = np.ones(np.shape(score), dtype=bool)
         for value in violation.values():
             feasible &= value <= FEASIBILITY_TOL
         return Assessment(metrics, violation, score, terms, reward, feasible, state)

@@ -42,6 +42,8 @@ class FIMReferences:
     crb_worst: np.ndarray
     crb_target: np.ndarray
     ridge: np.ndarray
+    channel_scale: np.ndarray  # [B, K, 1] 1 / sqrt(beta_k), the observation's channel scaling
+    target_obs: np.ndarray  # [B, 4] cos, sin of the target angles
 
 
 class FIMSystem(System):
@@ -90,7 +92,9 @@ class FIMSystem(System):
         worst, target = fim.reference_crbs(self.params, geom)
         # ZF ridge: 1e-9 of the mean channel energy Nt beta_k
         ridge = 1e-9 * self.params.n_tx * np.mean(scenario.beta, axis=-1)[:, None, None] * np.eye(self.params.n_users)
-        return FIMReferences(geom, worst, target, ridge)
+        target_obs = np.stack([np.cos(scenario.target_phi), np.sin(scenario.target_phi),
+                               np.cos(scenario.target_theta), np.sin(scenario.target_theta)], axis=-1)
+        return FIMReferences(geom, worst, target, ridge, 1.0 / np.sqrt(scenario.beta)[..., None], target_obs)
 
     def initial_config(self, scenario, refs: FIMReferences) -> fim.FIMConfiguration:
         """Flat surfaces and the paper-mode beamformer of the all-zero action (equal shares, even splits)."""
@@ -134,6 +138,7 @@ class FIMSystem(System):
         """
         p = self.params
         k, nt = p.n_users, p.n_tx
+        b = a.shape[0]
         f = (a + 1.0) * 0.5
         shares = f[:, :k] + SHARE_FLOOR
         mix = f[:, k: 2 * k]
@@ -143,25 +148,25 @@ class FIMSystem(System):
         mrt = mrt_directions(h)  # [B, Nt, K], column k = h_k
         gram = hc @ mrt  # G = H^H H in column form, [B, K, K]
         ginv = zf_inverse(h, ridge, gram)  # ZF beams are mrt @ ginv, with ||zf_k||^2 ~ ginv_kk
-        diag = np.arange(k)
-        g_kk, ginv_kk = gram[:, diag, diag].real, ginv[:, diag, diag].real
+        g_kk, ginv_kk = gram.reshape(b, -1)[:, :: k + 1].real, ginv.reshape(b, -1)[:, :: k + 1].real
         # user beam directions mrt @ M with M = diag((1-m)/||h_k||) + ginv diag(m/||zf_k||): one K x K mix
         mat = ginv * (mix / np.sqrt(ginv_kk))[:, None, :]
-        mat[:, diag, diag] += (1.0 - mix) / np.sqrt(g_kk)
+        mat.reshape(b, -1)[:, :: k + 1] += (1.0 - mix) / np.sqrt(g_kk)
         norm2 = (mat.conj() * (gram @ mat)).real.sum(axis=-2)  # ||mrt @ M_k||^2 = M_k^H G M_k
         power = (g * p.p_max_w / shares.sum(axis=-1))[:, None] * shares  # g P share_k
-        user_beams = mrt @ (mat * np.sqrt(power / norm2)[:, None, :])
         tgt = kin.tx_set[:, 0, :]  # [B, Nt], unit-modulus entries: norm sqrt(Nt)
         tgt_u = tgt * (1.0 / np.sqrt(nt))
         orth = tgt - (mrt @ (ginv @ (hc @ tgt[..., None])))[..., 0]
-        n2 = (orth.real**2 + orth.imag**2).sum(axis=-1, keepdims=True)
+        n2 = np.abs(orth)
+        n2 = (n2 * n2).sum(axis=-1, keepdims=True)
         # with K >= Nt nothing is orthogonal to the users: fall back to the target direction
-        orth_u = np.where(n2 > 1e-20 * nt, orth / np.sqrt(np.maximum(n2, 1e-300)), tgt_u)
+        orth_u = np.where(n2 > 1e-20 * nt, orth / np.sqrt(n2 + (n2 <= 0.0)), tgt_u)
         sense = (1.0 - c_s) * tgt_u + c_s * orth_u  # the projection has Re<tgt, orth> >= 0: norm >= 1/sqrt 2
-        sense *= np.sqrt((1.0 - g) * p.p_max_w / (sense.real**2 + sense.imag**2).sum(axis=-1))[:, None]
-        beams = np.zeros((a.shape[0], nt, p.n_streams), dtype=complex)
-        beams[:, :, :k] = user_beams
-        beams[:, :, k] = sense
+        s2 = np.abs(sense)
+        beams = np.empty((b, nt, p.n_streams), dtype=complex)
+        beams[:, :, :k] = mrt @ (mat * np.sqrt(power / norm2)[:, None, :])
+        beams[:, :, k] = sense * np.sqrt((1.0 - g) * p.p_max_w / (s2 * s2).sum(axis=-1))[:, None]
+        beams[:, :, k + 1:] = 0.0
         return beams
 
     def encode(self, config: fim.FIMConfiguration) -> np.ndarray:
@@ -200,13 +205,13 @@ class FIMSystem(System):
         p = self.params
         lam = p.wavelength
         m = assessment.metrics
-        h = assessment.state.channels / np.sqrt(scenario.beta)[..., None]
+        h = assessment.state.channels * refs.channel_scale
         b = h.shape[0]
         return {
             "transmit power": m.power / p.p_max_w,
             "transmit element positions": config.y_tx / lam,
             "receive element positions": config.y_rx / lam,
-            "user SINR": np.clip(units.linear_to_db(m.sinr) / 10.0, -10.0, 10.0),
+            "user SINR": np.minimum(np.maximum(units.linear_to_db(m.sinr) * 0.1, -10.0), 10.0),
             "CRB score f(CRB)": assessment.score,
             "per-user beam power": m.extra["user_power"] / p.p_max_w,
             "violation: power": assessment.violation["power"],
@@ -215,8 +220,7 @@ class FIMSystem(System):
             "previous action": prev_action,
             "user channels Re": h.real.reshape(b, -1),
             "user channels Im": h.imag.reshape(b, -1),
-            "target direction": np.stack([np.cos(scenario.target_phi), np.sin(scenario.target_phi),
-                                          np.cos(scenario.target_theta), np.sin(scenario.target_theta)], axis=-1),
+            "target direction": refs.target_obs,
         }
 
     def render_panels(self, info, scenario: fim.FIMScenario, refs) -> list[Panel]:

@@ -48,7 +48,8 @@ class RISSLPState:
 
 def _normalised_rows(h: np.ndarray) -> np.ndarray:
     """Rows of ``[B, K, M]`` divided by their RMS, flattened as ``[Re..., Im...]``."""
-    rms = np.sqrt((h.real**2 + h.imag**2).mean(axis=-1, keepdims=True))
+    a = np.abs(h)
+    rms = np.sqrt((a * a).sum(axis=-1, keepdims=True) / h.shape[-1])
     h = h / (rms + (rms <= 0))  # a zero row stays zero
     return np.concatenate([h.real.reshape(h.shape[0], -1), h.imag.reshape(h.shape[0], -1)], axis=-1)
 
@@ -150,7 +151,7 @@ class RISSLPSystem(System):
 
     def violations(self, metrics, state: RISSLPState, config) -> dict[str, np.ndarray]:
         g = state.margins / self.params.qos_threshold
-        return {"qos": np.maximum(g, 0.0).mean(axis=(-2, -1))}
+        return {"qos": np.maximum(g, 0.0).sum(axis=(-2, -1)) / (g.shape[-2] * g.shape[-1])}
 
     def score(self, metrics, refs: RISSLPReferences) -> np.ndarray:
         """Log-normalised objective: 0 at the random anchor, 1 at the matched radar design."""

@@ -26,12 +26,14 @@ def decode_beamformer(action: np.ndarray, n_tx: int, n_streams: int, p_max_w: fl
     gives W = 0. Returns ``[..., n_tx, n_streams]`` complex (sqrt(W)), ``||W||_F^2 = s P <= P``.
     """
     a = np.asarray(action, float)
-    s = (a[..., 0] + 1.0) * 0.5
-    m = a[..., 1:].reshape(a.shape[:-1] + (2, n_tx, n_streams))
-    mat = m[..., 0, :, :] + 1j * m[..., 1, :, :]
-    norm = np.sqrt(np.sum(m * m, axis=(-3, -2, -1)))
-    scale = np.sqrt(s * p_max_w) / np.where(norm > 0, norm, 1.0)
-    return mat * scale[..., None, None]
+    flat = a[..., 1:]
+    norm = np.sqrt(np.add.reduce(flat * flat, axis=-1))
+    scale = np.sqrt((a[..., 0] + 1.0) * (0.5 * p_max_w)) / (norm + (norm <= 0.0))
+    m = (flat * scale[..., None]).reshape(a.shape[:-1] + (2, n_tx, n_streams))
+    out = np.empty(a.shape[:-1] + (n_tx, n_streams), complex)
+    out.real = m[..., 0, :, :]
+    out.imag = m[..., 1, :, :]
+    return out
 
 
 def encode_beamformer(beams: np.ndarray, p_max_w: float) -> np.ndarray:

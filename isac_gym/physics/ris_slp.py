@@ -21,10 +21,9 @@ Geometry (docs/ris_slp.md): BS ULA along the y axis at the origin facing +x (ang
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property, lru_cache
 
 import numpy as np
 
@@ -186,7 +185,7 @@ def sensing_points(params: RISSLPParams) -> np.ndarray:
     return np.stack([dist * np.cos(ang), dist * np.sin(ang)], axis=-1)
 
 
-@functools.lru_cache(maxsize=16)
+@lru_cache(maxsize=16)
 def _fixed_links(params: RISSLPParams) -> tuple[np.ndarray, ...]:
     """What every scenario of ``params`` shares (computed once; read-only arrays): the BS-RIS LoS part
     ``sqrt(PL_br K/(K+1)) a_N a_M^H``, the Rayleigh scale ``sqrt(PL_br/(K+1))`` and the LoS sensing links."""
@@ -386,25 +385,31 @@ def radar_sinr_gradient(params: RISSLPParams, scenario: RISSLPScenario, x: np.nd
 
 
 # ---------------------------------------------------------------------------------------- DoA (Sec. IV)
-def _doa_coefficients(n_clutter: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stacked vectors as combinations of Kronecker basis pairs ``t_a (x) c_b``.
+@cache
+def _doa_coefficients(n_clutter: int, target_rcs: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stacked vectors as combinations of Kronecker basis pairs ``t_a (x) c_b`` (built once per size).
 
     Basis index 0: target response, 1: d/d theta_0, 2: d/d theta_RIS, 3..: clutters. Vectors (rows):
-    ``d mu/d theta_0``, ``d mu/d theta_RIS`` (per unit alpha_0), ``d mu/d Re alpha``,
+    ``d mu/d theta_0``, ``d mu/d theta_RIS`` (times ``alpha_0 = sqrt(target_rcs)``), ``d mu/d Re alpha``,
     ``d mu/d Im alpha`` (eqs. (56a)-(56d)), then the clutter echoes ``u_q = t_q (x) c_q``.
 
-    Returns ``(a, b, coef)``: the pairs used (``t_a (x) c_b`` for column i) and ``coef [V, pairs]``.
+    Returns, read-only, the pair indices as ``(a [P, 1], a [1, P], b [P, 1], b [1, P])`` (``t_a (x) c_b`` for
+    column i, shaped to gather the ``P x P`` inner products), ``conj(coef) [V, P]`` and ``coef^T [P, V]``.
     """
     pairs = [(0, 1), (1, 0), (0, 2), (2, 0), (0, 0)] + [(3 + q, 3 + q) for q in range(n_clutter)]
     coef = np.zeros((4 + n_clutter, len(pairs)), dtype=complex)
     coef[0, 0] = coef[0, 1] = 1.0
     coef[1, 2] = coef[1, 3] = 1.0
+    coef[:2] *= math.sqrt(target_rcs)
     coef[2, 4] = 1.0
     coef[3, 4] = 1.0j
     for q in range(n_clutter):
         coef[4 + q, 5 + q] = 1.0
     a, b = np.array(pairs).T
-    return a, b, coef
+    out = (a[:, None], a[None, :], b[:, None], b[None, :], np.conj(coef), np.ascontiguousarray(coef.T))
+    for m in out:
+        m.flags.writeable = False
+    return out
 
 
 def doa_fisher(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: np.ndarray) -> np.ndarray:
@@ -428,11 +433,10 @@ def doa_fisher(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, ph
     cols = np.concatenate([c[..., :1, :], dh_b[..., None, :], dc_ris[..., None, :], c[..., 1:, :]], axis=-2)
     t = slot_responses(rows, x, (0, 0, 0) + tuple(params.clutter_bins))  # [..., L, Q+3]
     gram_t, gram_c = _gram(t), _gram(np.swapaxes(cols, -1, -2))
-    a, b, coef = _doa_coefficients(q)
-    coef[:2] *= math.sqrt(params.target_rcs)
+    a_rows, a_cols, b_rows, b_cols, coef_conj, coef_t = _doa_coefficients(q, float(params.target_rcs))
     # inner products of the basis pairs used: <t_a (x) c_b, t_c (x) c_d> = (t_a^H t_c)(c_b^H c_d)
-    pairs = gram_t[..., a[:, None], a[None, :]] * gram_c[..., b[:, None], b[None, :]]
-    ip = np.conj(coef) @ pairs @ coef.T
+    pairs = gram_t[..., a_rows, a_cols] * gram_c[..., b_rows, b_cols]
+    ip = coef_conj @ pairs @ coef_t
     ivv, iuv, iuu = ip[..., :4, :4], ip[..., 4:, :4], ip[..., 4:, 4:]
     k = iuu + params.noise_w / params.clutter_rcs * np.eye(q)
     cinv = (ivv - np.swapaxes(np.conj(iuv), -1, -2) @ np.linalg.solve(k, iuv)) / params.noise_w

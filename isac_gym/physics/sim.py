@@ -175,29 +175,50 @@ class SIMParams(Validated):
 
     @cached_property
     def pattern_lags(self) -> tuple[np.ndarray, np.ndarray]:
-        """FFT indices of the half set of element-offset lags ``(dc, dr)`` (``dc > 0``, or ``dc = 0`` and
-        ``dr > 0``) used by :func:`beam_pattern`; negative offsets wrap around."""
+        """Indices ``(dc, dr mod 2 Mr)`` into :attr:`pattern_dft`'s autocorrelation of the zero lag, then the
+        half set of element-offset lags (``dc > 0``, or ``dc = 0`` and ``dr > 0``) used by :func:`beam_pattern`."""
         mr, mc = self.n_rows, self.n_cols
         dc, dr = np.meshgrid(np.arange(-(mc - 1), mc), np.arange(-(mr - 1), mr), indexing="ij")
         keep = (dc > 0) | ((dc == 0) & (dr > 0))
-        return np.mod(dc[keep], 2 * mc), np.mod(dr[keep], 2 * mr)
+        return np.r_[0, dc[keep]], np.r_[0, np.mod(dr[keep], 2 * mr)]
 
     @cached_property
-    def pattern_basis_t(self) -> np.ndarray:
-        """``[1 + 2 H, I J]`` real basis of :func:`beam_pattern`: rows ``1``, ``2 cos(psi)``, ``-2 sin(psi)``
-        with ``psi = k d (dr u + dc v)`` for each half lag and cell (read-only)."""
+    def pattern_dft(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """DFT matrices of :func:`beam_pattern`: the zero-padded forward transform of a layer,
+        ``F_c [2 Mc, Mc]`` and ``F_r [Mr, 2 Mr]`` (``spec = F_c X F_r``), and the inverse, ``F_c^-1 [Mc, 2 Mc]``
+        (rows ``dc = 0 .. Mc - 1`` only) and ``F_r^-1 [2 Mr, 2 Mr]`` (read-only). As products, a few
+        times cheaper than FFT calls on a ``2 Mc x 2 Mr`` grid."""
+        mr, mc = self.n_rows, self.n_cols
+        kc, kr = np.arange(2 * mc), np.arange(2 * mr)
+        out = (np.exp(-1j * np.pi * np.outer(kc, np.arange(mc)) / mc),
+               np.exp(-1j * np.pi * np.outer(np.arange(mr), kr) / mr),
+               np.exp(1j * np.pi * np.outer(np.arange(mc), kc) / mc) / (2 * mc),
+               np.exp(1j * np.pi * np.outer(kr, kr) / mr) / (2 * mr))
+        for m in out:
+            m.flags.writeable = False
+        return out
+
+    @cached_property
+    def pattern_basis_t(self) -> tuple[np.ndarray, np.ndarray]:
+        """``([1 + H, I J'], [1 + H, I J'])`` real bases of :func:`beam_pattern`, times the stream power ``p``:
+        rows ``1``, ``2 cos(psi)`` and ``0``, ``-2 sin(psi)`` with ``psi = k d (dr u + dc v)`` for the zero lag
+        and each half lag, over the cells ``J' = J / 2`` of each elevation ring for an even ``J`` (the cell
+        ``phi + pi`` has ``psi -> -psi``: same cosine part, opposite sine part) or all ``J`` cells (read-only)."""
         mr, mc = self.n_rows, self.n_cols
         rows, cols = self.pattern_lags
-        dc = np.where(rows > mc - 1, rows - 2 * mc, rows)
+        dc = rows
         dr = np.where(cols > mr - 1, cols - 2 * mr, cols)
         theta, phi = self.grid_angles
+        if self.grid_phi % 2 == 0:
+            phi = phi[: self.grid_phi // 2]
         u = (np.sin(theta)[:, None] * np.cos(phi)[None, :]).reshape(-1)
         v = (np.sin(theta)[:, None] * np.sin(phi)[None, :]).reshape(-1)
         kd = 2.0 * np.pi * self.spacing_wl
-        psi = kd * (u[:, None] * dr + v[:, None] * dc)  # [IJ, H]
-        basis = np.concatenate([np.ones((u.size, 1)), 2.0 * np.cos(psi), -2.0 * np.sin(psi)], axis=1)
-        out = np.ascontiguousarray(basis.T)
-        out.flags.writeable = False
+        psi = kd * (dr[:, None] * u + dc[:, None] * v)  # [1 + H, I J']
+        weight = np.where(np.arange(rows.size) == 0, 1.0, 2.0)[:, None] * self.stream_power_w
+        out = (np.ascontiguousarray(weight * np.cos(psi)), np.ascontiguousarray(-weight * np.sin(psi)))
+        for m in out:
+            m.flags.writeable = False
         return out
 
     @cached_property
@@ -245,12 +266,12 @@ class SIMCascade:
     Attributes:
         response: ``[..., M, N]`` G of eq. (3).
         inputs: ``[..., L, M, N]`` ``V^l = W^l Phi^{l-1} ... Phi^1 W^1`` (the field reaching layer l
-            before its phases; eq. (16)), so that ``G = U^l Phi^l V^l``.
+            before its phases; eq. (16)), so that ``G = U^l Phi^l V^l``; None when not kept.
         phasors: ``[..., L, M]`` ``exp(j theta)``.
     """
 
     response: np.ndarray
-    inputs: np.ndarray
+    inputs: np.ndarray | None
     phasors: np.ndarray
 
 
@@ -331,11 +352,12 @@ def draw_scenario(params: SIMParams, rng: np.random.Generator) -> SIMScenario:
 
 
 # ---------------------------------------------------------------------------------------- responses
-def cascade(params: SIMParams, phases: np.ndarray) -> SIMCascade:
+def cascade(params: SIMParams, phases: np.ndarray, keep_inputs: bool = True) -> SIMCascade:
     """The cascaded response ``G = Phi^L W^L ... Phi^2 W^2 Phi^1 W^1`` of eq. (3) [RECON] and the layer inputs.
 
     Args:
         phases: ``[..., L, M]`` meta-atom phases (rad).
+        keep_inputs: store every layer's input (the gradients need them); ``False`` leaves ``inputs`` None.
 
     Returns:
         :class:`SIMCascade` with ``response [..., M, N]`` (one product per layer, no loop over elements).
@@ -343,19 +365,20 @@ def cascade(params: SIMParams, phases: np.ndarray) -> SIMCascade:
     prop = params.propagation
     phasors = cis(phases)
     batch = phasors.shape[:-2]
-    inputs = np.empty(batch + (params.n_layers, params.n_elements, params.n_streams), dtype=complex)
-    field = np.broadcast_to(prop.feed, batch + prop.feed.shape)
+    inputs = np.empty(batch + (params.n_layers, params.n_elements, params.n_streams), complex) if keep_inputs else None
+    field = prop.feed
     for layer in range(params.n_layers):  # L layers (a handful), each one batched product
         if layer:
             field = prop.inter @ field
-        inputs[..., layer, :, :] = field
+        if inputs is not None:
+            inputs[..., layer, :, :] = field
         field = phasors[..., layer, :, None] * field
     return SIMCascade(field, inputs, phasors)
 
 
 def response(params: SIMParams, phases: np.ndarray) -> np.ndarray:
     """``G [..., M, N]`` of eq. (3) for phases ``[..., L, M]`` (rad)."""
-    return cascade(params, phases).response
+    return cascade(params, phases, keep_inputs=False).response
 
 
 def sinr(params: SIMParams, channels: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -384,24 +407,32 @@ def beam_pattern(params: SIMParams, g: np.ndarray) -> np.ndarray:
 
     Computed exactly through the aperture autocorrelation: ``P = p sum_D R(D) exp(j k <D, w>)`` over the
     element-offset lags ``D`` of the uniform layer, with ``R(D) = sum_n sum_{m - m' = D} g_mn g_m'n^*``
-    (two small FFTs) and ``R(-D) = R(D)^*``, so the grid costs one real product with a precomputed
-    ``[I J, (2 Mr - 1)(2 Mc - 1)]`` cosine/sine basis: about 6 times fewer operations than forming
-    ``G^H alpha`` for every cell (:func:`grid_fields`, which the gradients use).
+    (zero-padded DFTs as small products, :attr:`SIMParams.pattern_dft`) and ``R(-D) = R(D)^*``, so the grid
+    costs two real products with precomputed cosine and sine bases (:attr:`SIMParams.pattern_basis_t`), over
+    half the azimuth cells when ``J`` is even (``P(phi + pi)`` uses the same products with the sine part's sign
+    flipped): about 12 times fewer operations than forming ``G^H alpha`` for every cell (:func:`grid_fields`,
+    which the gradients use).
     """
     mr, mc = params.n_rows, params.n_cols
+    fc, fr, ifc, ifr = params.pattern_dft
     grid = np.swapaxes(g, -1, -2).reshape(g.shape[:-2] + (g.shape[-1], mc, mr))  # [..., N, Mc, Mr]
-    spec = np.fft.fft2(grid, s=(2 * mc, 2 * mr))  # zero padding past 2M - 1: no wrap-around of the lags
-    corr = np.fft.ifft2((spec.real**2 + spec.imag**2).sum(axis=-3))  # R at lags (dc, dr) mod (2 Mc, 2 Mr)
+    spec = np.abs(fc @ grid @ fr)
+    corr = ifc @ (spec * spec).sum(axis=-3) @ ifr  # R at lags (dc >= 0, dr mod 2 Mr)
     rows, cols = params.pattern_lags
-    half = corr[..., rows, cols]
-    features = np.concatenate([corr[..., :1, 0].real, half.real, half.imag], axis=-1)
-    return np.maximum(params.stream_power_w * (features @ params.pattern_basis_t), 0.0)
+    lags = corr[..., rows, cols]
+    cos_t, sin_t = params.pattern_basis_t
+    c, s = lags.real @ cos_t, lags.imag @ sin_t
+    if params.grid_phi % 2:
+        return np.maximum(c + s, 0.0)
+    ring = c.shape[:-1] + (params.grid_theta, params.grid_phi // 2)
+    c, s = c.reshape(ring), s.reshape(ring)
+    return np.maximum(np.concatenate([c + s, c - s], axis=-1), 0.0).reshape(c.shape[:-2] + (-1,))
 
 
 def normalised_pattern(pattern: np.ndarray) -> np.ndarray:
     """Eq. (9) [RECON]: ``P / max P`` over the grid, ``[..., I J]`` in [0, 1] (0 everywhere for a zero pattern)."""
     peak = pattern.max(axis=-1, keepdims=True)
-    return pattern / np.where(peak > 0.0, peak, 1.0)
+    return pattern / (peak + (peak <= 0.0))
 
 
 def beam_matching_error(params: SIMParams, pattern: np.ndarray, normalised: np.ndarray | None = None) -> np.ndarray:
@@ -410,13 +441,13 @@ def beam_matching_error(params: SIMParams, pattern: np.ndarray, normalised: np.n
     ``normalised`` may pass :func:`normalised_pattern` of ``pattern`` when it is already known.
     In dB: ``units.linear_to_db(MSE)``."""
     diff = (normalised_pattern(pattern) if normalised is None else normalised) - params.desired_pattern
-    return (diff * diff).mean(axis=-1)
+    return (diff * diff).sum(axis=-1) / diff.shape[-1]
 
 
 def target_gain(params: SIMParams, normalised: np.ndarray) -> np.ndarray:
     """Mean of the normalised pattern (eq. (9), from :func:`normalised_pattern`) over the target cells,
     ``[...]`` in [0, 1] (1: every target cell at the peak)."""
-    return normalised[..., params.target_cell_rows].mean(axis=-1)
+    return normalised[..., params.target_cell_rows].sum(axis=-1) / params.n_targets
 
 
 # ---------------------------------------------------------------------------------------- gradients

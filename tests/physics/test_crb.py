@@ -105,3 +105,21 @@ def test_reference_crbs_ordered():
         scen = fim.draw_scenario(params, np.random.default_rng(seed))
         worst, target = fim.reference_crbs(params, fim.geometry(params, scen))
         assert 0 < target < worst < CRB_WORST
+
+
+def test_schur_crb_two_by_two_equals_the_explicit_inverse():
+    """The 2 + 2 closed form against ``tr(inv(F)[:2, :2])`` (the nuisance block removed by inversion),
+    and singular Fisher matrices (an unobservable angle, no energy) give CRB_WORST."""
+    from isac_gym.physics.crb import schur_crb
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(50, 4, 6)) * rng.uniform(0.1, 10.0, size=(50, 4, 1))
+    fisher = a @ np.swapaxes(a, -1, -2)
+    expected = np.trace(np.linalg.inv(fisher)[:, :2, :2], axis1=-2, axis2=-1)
+    np.testing.assert_allclose(schur_crb(fisher, 2), expected, rtol=1e-8)
+    np.testing.assert_allclose(schur_crb(fisher[:, :3, :3], 2), np.trace(np.linalg.inv(fisher[:, :3, :3])[:, :2, :2],
+                                                                           axis1=-2, axis2=-1), rtol=1e-8)
+    singular = fisher.copy()
+    singular[:, 1, :] = singular[:, :, 1] = 0.0  # the second angle carries no information
+    assert np.all(schur_crb(singular, 2) == CRB_WORST)
+    assert np.all(schur_crb(np.zeros((3, 4, 4)), 2) == CRB_WORST)

@@ -1,5 +1,6 @@
 """SIM physics against independent computations: finite differences, explicit loops, the paper's Kronecker form."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -125,18 +126,23 @@ def test_steering_vector_is_the_papers_kronecker_form():
     np.testing.assert_allclose(ratio, ratio[0], rtol=1e-12)  # one common phase factor
 
 
-def test_pattern_normalisation_and_error_by_direct_sums():
-    theta = _phases(SMALL, np.random.default_rng(6))
-    g = sim.response(SMALL, theta)
-    th, ph = SMALL.grid_angles
-    pattern = np.array([[SMALL.stream_power_w * np.sum(np.abs(g.conj().T @ sim.steering(SMALL, a, b)) ** 2)
+@pytest.mark.parametrize("params", [SMALL, dataclasses.replace(SMALL, grid_phi=9, n_rows=5)],
+                         ids=["even J (mirrored half grid)", "odd J"])
+def test_pattern_normalisation_and_error_by_direct_sums(params):
+    theta = _phases(params, np.random.default_rng(6))
+    g = sim.response(params, theta)
+    th, ph = params.grid_angles
+    pattern = np.array([[params.stream_power_w * np.sum(np.abs(g.conj().T @ sim.steering(params, a, b)) ** 2)
                          for b in ph] for a in th])
-    np.testing.assert_allclose(sim.beam_pattern(SMALL, g).reshape(pattern.shape), pattern, rtol=1e-11)
+    np.testing.assert_allclose(sim.beam_pattern(params, g).reshape(pattern.shape), pattern, rtol=1e-11)
     desired = np.zeros_like(pattern)
-    for i, j in zip(SMALL.target_cells_theta, SMALL.target_cells_phi, strict=True):
+    for i, j in zip(params.target_cells_theta, params.target_cells_phi, strict=True):
         desired[i - 1, j - 1] = 1.0
     expected = np.mean((pattern / pattern.max() - desired) ** 2)
-    np.testing.assert_allclose(sim.beam_matching_error(SMALL, sim.beam_pattern(SMALL, g)), expected, rtol=1e-11)
+    np.testing.assert_allclose(sim.beam_matching_error(params, sim.beam_pattern(params, g)), expected, rtol=1e-11)
+    batch = sim.response(params, _phases(params, np.random.default_rng(7), (2, 3)))
+    one_by_one = [[sim.beam_pattern(params, batch[i, j]) for j in range(3)] for i in range(2)]
+    np.testing.assert_allclose(sim.beam_pattern(params, batch), one_by_one, rtol=1e-12)
 
 
 def test_channel_power_follows_the_path_model():
