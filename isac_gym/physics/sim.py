@@ -204,7 +204,7 @@ class SIMParams(Validated):
         rows ``1``, ``2 cos(psi)`` and ``0``, ``-2 sin(psi)`` with ``psi = k d (dr u + dc v)`` for the zero lag
         and each half lag, over the cells ``J' = J / 2`` of each elevation ring for an even ``J`` (the cell
         ``phi + pi`` has ``psi -> -psi``: same cosine part, opposite sine part) or all ``J`` cells (read-only)."""
-        mr, mc = self.n_rows, self.n_cols
+        mr = self.n_rows
         rows, cols = self.pattern_lags
         dc = rows
         dr = np.where(cols > mr - 1, cols - 2 * mr, cols)
