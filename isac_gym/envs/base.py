@@ -66,6 +66,11 @@ def log_score(value: np.ndarray, worst: np.ndarray, target: np.ndarray, maximise
     return np.maximum(gain / np.maximum(span, MIN_SCORE_SPAN), floor)
 
 
+def db_feature(db: np.ndarray) -> np.ndarray:
+    """A figure in dB as an observation entry: ``dB / 10`` clipped to [-10, 10] (-100 dB .. +100 dB)."""
+    return np.minimum(np.maximum(db * 0.1, -10.0), 10.0)
+
+
 @functools.cache
 def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
@@ -232,7 +237,7 @@ class System(ABC):
         b = prev_action.shape[0]
         out = np.empty((b, self.obs_dim), dtype=np.float32)
         # one concatenate into float32 (same-kind cast), then an in-place clip: small batches pay per call
-        np.concatenate([np.asarray(parts[part.name]).reshape(b, part.size) for part in self.obs_layout],
+        np.concatenate([parts[part.name].reshape(b, part.size) for part in self.obs_layout],
                        axis=1, out=out, casting="same_kind")
         np.maximum(out, -OBS_BOUND, out=out)
         np.minimum(out, OBS_BOUND, out=out)
@@ -260,9 +265,8 @@ class System(ABC):
             def pick(v):
                 return np.array(v)
         else:
-            def pick(v):
-                item = v[row]
-                return item.item() if isinstance(item, np.generic) else item
+            def pick(v):  # a Python scalar from a [B] array, a view of the row otherwise
+                return v.item(row) if v.ndim == 1 else v[row]
 
         m = assessment.metrics
         objective = pick(m.objective)

@@ -12,7 +12,7 @@ from ..physics.batching import masked_max, masked_min, masked_sum
 from ..physics.beamforming import beamformer_action_size, decode_beamformer, encode_beamformer
 from ..physics.validation import Validated, param
 from ..render import pattern_db
-from .base import Decoded, ISACEnv, ISACVectorEnv, Metrics, ObsPart, Panel, System, document, log_score
+from .base import Decoded, ISACEnv, ISACVectorEnv, Metrics, ObsPart, Panel, System, db_feature, document, log_score
 
 #: The CRB score reaches 1 this many dB below the isotropic transmission's tr(CRB).
 SCORE_SPAN_DB = 15.0
@@ -88,7 +88,7 @@ class ETSystem(System):
         p = self.params
         geom = et.geometry(p, scenario)
         sets = et.steering_sets(p, geom)
-        iso_gram = (p.p_max_w / p.n_tx) * (np.conj(sets) @ np.swapaxes(sets, -1, -2))
+        iso_gram = (p.p_max_w / p.n_tx) * (np.conj(sets) @ sets.mT)
         _, worst = et.measure_covariance(p, geom, iso_gram)
         b = worst.shape[0]
         h = scenario.channels / np.sqrt(scenario.user_path_loss)[..., None]
@@ -180,7 +180,7 @@ class ETSystem(System):
             "user channels Im": refs.channel_obs[:, half:],
             "target centre": refs.target_obs[:, :7],
             "visible patches": refs.target_obs[:, 7:],
-            "user SINR": np.clip(assessment.metrics.extra["sinr_db"] / 10.0, -10.0, 10.0),
+            "user SINR": db_feature(assessment.metrics.extra["sinr_db"]),
             "CRB": np.log10(np.maximum(state.crb, 1e-300)) / 10.0,
             "coverage ratio": assessment.metrics.extra["coverage_db"] / 10.0,
             "power use": state.power / p.p_max_w,

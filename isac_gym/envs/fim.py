@@ -11,7 +11,7 @@ from ..physics.arrays import steering_vector
 from ..physics.beamforming import beamformer_action_size, decode_beamformer, encode_beamformer, mrt_directions, zf_inverse
 from ..physics.validation import Validated, param
 from ..render import pattern_db
-from .base import Decoded, ISACEnv, ISACVectorEnv, Metrics, ObsPart, Panel, System, document, log_score
+from .base import Decoded, ISACEnv, ISACVectorEnv, Metrics, ObsPart, Panel, System, db_feature, document, log_score
 
 ACTION_MODES = ("paper", "direct")
 #: Paper-mode position actions below -1/3 move down one step, above +1/3 up one step.
@@ -211,7 +211,7 @@ class FIMSystem(System):
             "transmit power": m.power / p.p_max_w,
             "transmit element positions": config.y_tx / lam,
             "receive element positions": config.y_rx / lam,
-            "user SINR": np.minimum(np.maximum(units.linear_to_db(m.sinr) * 0.1, -10.0), 10.0),
+            "user SINR": db_feature(units.linear_to_db(m.sinr)),
             "CRB score f(CRB)": assessment.score,
             "per-user beam power": m.extra["user_power"] / p.p_max_w,
             "violation: power": assessment.violation["power"],

@@ -12,7 +12,7 @@ from ..physics.beamforming import beamformer_action_size, decode_beamformer, enc
 from ..physics.mfris import MFRISConfiguration
 from ..physics.validation import Validated, param
 from ..render import pattern_db
-from .base import Decoded, ISACEnv, ISACVectorEnv, Metrics, ObsPart, Panel, System, document, log_score
+from .base import Decoded, ISACEnv, ISACVectorEnv, Metrics, ObsPart, Panel, System, db_feature, document, log_score
 
 #: The score reaches 1 this many dB above the anchor configuration's summed echo SINR.
 SCORE_SPAN_DB = 20.0
@@ -177,8 +177,8 @@ class MFRISSystem(System):
             "user channels Im": ch[:, 2 * a + b:],
             "target directions": refs.target_obs[:, : 3 * p.n_targets],
             "target distances": refs.target_obs[:, 3 * p.n_targets:],
-            "user SINR": np.clip(units.linear_to_db(met.sinr) / 10.0, -10.0, 10.0),
-            "echo SINR": np.clip(met.extra["echo_sinr_db"] / 10.0, -10.0, 10.0),
+            "user SINR": db_feature(units.linear_to_db(met.sinr)),
+            "echo SINR": db_feature(met.extra["echo_sinr_db"]),
             "power use": np.stack([state.bs_power / p.p_bs_w, state.ris_requested / budget], axis=-1),
             "previous action": prev_action,
         }

@@ -10,7 +10,7 @@ from ..physics import sim, units
 from ..physics.sim import SIMConfiguration
 from ..physics.validation import Validated, param
 from ..render import pattern_db
-from .base import Decoded, ISACEnv, ISACVectorEnv, Metrics, ObsPart, Panel, System, document, log_score
+from .base import Decoded, ISACEnv, ISACVectorEnv, Metrics, ObsPart, Panel, System, db_feature, document, log_score
 
 OBJECTIVES = ("constrained", "weighted")
 #: Seed of the fixed random phases whose beam-matching error anchors the score at 0.
@@ -154,7 +154,7 @@ class SIMSystem(System):
             "user channels Re": refs.channel_obs[:, :half],
             "user channels Im": refs.channel_obs[:, half:],
             "target cells": np.broadcast_to(self._target_obs, (b, self._target_obs.size)),
-            "user SINR": np.clip(units.linear_to_db(m.sinr) / 10.0, -10.0, 10.0),
+            "user SINR": db_feature(units.linear_to_db(m.sinr)),
             "sum rate": m.extra["sum_rate"] / p.rate_min,
             "beam-matching error": m.extra["mse_db"] / 10.0,
             "previous action": prev_action,

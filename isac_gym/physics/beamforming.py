@@ -57,7 +57,7 @@ def mrt_directions(channels: np.ndarray) -> np.ndarray:
     Returns:
         ``[..., Nt, K]`` un-normalised beams ``w_k = h_k``.
     """
-    return np.swapaxes(channels, -1, -2)
+    return channels.mT
 
 
 def zf_inverse(channels: np.ndarray, ridge: np.ndarray | float = 0.0, gram: np.ndarray | None = None) -> np.ndarray:
@@ -68,7 +68,7 @@ def zf_inverse(channels: np.ndarray, ridge: np.ndarray | float = 0.0, gram: np.n
     ``gram`` may pass ``H^H H`` when it is already known.
     """
     if gram is None:
-        gram = np.conj(channels) @ np.swapaxes(channels, -1, -2)
+        gram = np.conj(channels) @ channels.mT
     k = gram.shape[-1]
     reg = ridge * np.eye(k) if np.ndim(ridge) == 0 else ridge
     return np.linalg.inv(gram + reg)

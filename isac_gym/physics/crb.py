@@ -78,7 +78,7 @@ def fisher_matrix(t: np.ndarray, alpha: np.ndarray, snapshots: float, noise_w: f
     u = np.conj(alpha)[..., None] * t[..., 0, 1:]  # alpha^* Tr(A R A_i^H)
     f[..., :2, 2] = c * u.real
     f[..., :2, 3] = c * (1j * u).real
-    f[..., 2:, :2] = np.swapaxes(f[..., :2, 2:], -1, -2)
+    f[..., 2:, :2] = f[..., :2, 2:].mT
     f[..., 2, 2] = f[..., 3, 3] = c * t[..., 0, 0].real
     return f
 
@@ -131,8 +131,8 @@ def schur_crb(fisher: np.ndarray, n_interest: int) -> np.ndarray:
         return _schur_crb_2x2(f_aa, f_ab, f_bb)
     eye_b = np.eye(f_bb.shape[-1])
     scale_b = np.maximum(np.abs(np.trace(f_bb, axis1=-2, axis2=-1)), 1e-300)[..., None, None]
-    j = f_aa - f_ab @ np.linalg.solve(f_bb + 1e-14 * scale_b * eye_b, np.swapaxes(f_ab, -1, -2))
-    j = 0.5 * (j + np.swapaxes(j, -1, -2))
+    j = f_aa - f_ab @ np.linalg.solve(f_bb + 1e-14 * scale_b * eye_b, f_ab.mT)
+    j = 0.5 * (j + j.mT)
     w = np.linalg.eigvalsh(j)
     top = np.max(np.abs(w), axis=-1)
     ok = np.all(w > 1e-12 * np.maximum(top, 1e-300)[..., None], axis=-1) & np.all(np.isfinite(w), axis=-1)
@@ -148,7 +148,7 @@ def _schur_crb_2x2(f_aa: np.ndarray, f_ab: np.ndarray, f_bb: np.ndarray) -> np.n
     b01 = 0.5 * (f_bb[..., 0, 1] + f_bb[..., 1, 0])
     det_b = b00 * b11 - b01 * b01
     adj = np.stack([b11, -b01, -b01, b00], axis=-1).reshape(det_b.shape + (2, 2))
-    j = f_aa - f_ab @ adj @ np.swapaxes(f_ab, -1, -2) / (det_b + (det_b == 0.0))[..., None, None]
+    j = f_aa - f_ab @ adj @ f_ab.mT / (det_b + (det_b == 0.0))[..., None, None]
     j01 = 0.5 * (j[..., 0, 1] + j[..., 1, 0])
     trace = j[..., 0, 0] + j[..., 1, 1]
     det = j[..., 0, 0] * j[..., 1, 1] - j01 * j01

@@ -127,27 +127,27 @@ class ETParams(Validated):
     def n_rx(self) -> int:
         return self.n_rx_y * self.n_rx_z
 
-    @property
+    @cached_property
     def wavelength(self) -> float:
         return units.wavelength(self.carrier_ghz * 1e9)
 
-    @property
+    @cached_property
     def p_max_w(self) -> float:
         return float(units.dbm_to_watt(self.p_max_dbm))
 
-    @property
+    @cached_property
     def noise_user_w(self) -> float:
         return float(units.dbm_to_watt(self.noise_user_dbm))
 
-    @property
+    @cached_property
     def noise_radar_w(self) -> float:
         return float(units.dbm_to_watt(self.noise_radar_dbm))
 
-    @property
+    @cached_property
     def sinr_min(self) -> float:
         return float(units.db_to_linear(self.sinr_min_db))
 
-    @property
+    @cached_property
     def rms_bandwidth_hz(self) -> float:
         """RMS bandwidth ``B / sqrt(12)`` of a flat spectrum of width B (Hz), eq. (70)."""
         return self.bandwidth_mhz * 1e6 / math.sqrt(12.0)
@@ -320,13 +320,13 @@ def patch_geometry(kinematics: np.ndarray, local: np.ndarray) -> tuple[np.ndarra
     p_o = d[..., None] * dirs[..., 0, :]
     rot = rotation_z(eta[..., 3])
     rot_d = rotation_z(eta[..., 3], derivative=True)
-    p = p_o[..., None, :] + local @ np.swapaxes(rot, -1, -2)
+    p = p_o[..., None, :] + local @ rot.mT
     # dp/deta as [..., Q, 3 (xyz), 4]
     dp = np.empty(p.shape + (4,))
     dp[..., 0] = dirs[..., None, 0, :]
     dp[..., 1] = d[..., None, None] * dirs[..., None, 1, :]
     dp[..., 2] = d[..., None, None] * dirs[..., None, 2, :]
-    dp[..., 3] = local @ np.swapaxes(rot_d, -1, -2)
+    dp[..., 3] = local @ rot_d.mT
     x, y, z = p[..., 0], p[..., 1], p[..., 2]
     rho2 = x**2 + y**2
     r2 = rho2 + z**2
@@ -421,6 +421,7 @@ class ETGeometry:
     rx_gram: np.ndarray  # [B, Q, 2, 2] db_i^H db_j (i, j in theta, phi), real
     visible: np.ndarray  # [B, Q] bool
     snr_factor: np.ndarray  # [B] c = 2 T |alpha|^2 / sigma_s^2 (1 / W)
+    gram_map: np.ndarray  # [B, Q, 3, 3] M with rows S_q^H = M [a^H, a^H D_y, a^H D_z] (see transmit_gram)
 
 
 def geometry(params: ETParams, scenario: ETScenario) -> ETGeometry:
@@ -433,9 +434,13 @@ def geometry(params: ETParams, scenario: ETScenario) -> ETGeometry:
     pos = params.rx_positions
     moments = pos @ pos.T  # sum_n p_n p_n^T: db_i^H db_j = k^2 du_i^T M du_j (|b_n| = 1)
     deriv = dirs[..., 1:, :]
-    rx = k**2 * deriv @ moments @ np.swapaxes(deriv, -1, -2)
+    rx = k**2 * deriv @ moments @ deriv.mT
     snr = 2.0 * params.n_samples * params.radar_gain(scenario.kinematics[..., 0]) / params.noise_radar_w
-    return ETGeometry(steering, k * deriv, jac, scenario.weights, rx, scenario.visible, snr)
+    slopes = k * deriv  # [B, Q, 2, 3]; the x column multiplies p_x = 0
+    gram_map = np.zeros(slopes.shape[:-2] + (3, 3), complex)
+    gram_map[..., 0, 0] = 1.0
+    gram_map[..., 1:, 1:] = -1j * slopes[..., 1:]  # da_i^H = -j a^H (s_iy D_y + s_iz D_z)
+    return ETGeometry(steering, slopes, jac, scenario.weights, rx, scenario.visible, snr, gram_map)
 
 
 def steering_sets(params: ETParams, geom: ETGeometry) -> np.ndarray:
@@ -476,17 +481,17 @@ def normalised_fim(params: ETParams, geom: ETGeometry, tx_gram: np.ndarray) -> n
     wd1, wd2 = w[..., None] * d1, w[..., None] * d2
     out = np.zeros(energy.shape[:-1] + (6, 6))
     # sum_q w D^T K D with K = [[k_dd, 0, 0], [0, k_tt, k_tp], [0, k_tp, k_pp]], as products over the patch axis
-    cross = np.swapaxes((k_tp[..., None] * wd1), -1, -2) @ d2
-    out[..., :4, :4] = (np.swapaxes((w * k_dd)[..., None] * d0, -1, -2) @ d0
-                        + np.swapaxes(k_tt[..., None] * wd1, -1, -2) @ d1
-                        + np.swapaxes(k_pp[..., None] * wd2, -1, -2) @ d2 + cross + np.swapaxes(cross, -1, -2))
-    v = nr * (np.swapaxes(wd1, -1, -2) @ tx_gram[..., 0, 1, None] + np.swapaxes(wd2, -1, -2) @ tx_gram[..., 0, 2, None]
+    cross = (k_tp[..., None] * wd1).mT @ d2
+    out[..., :4, :4] = (((w * k_dd)[..., None] * d0).mT @ d0
+                        + (k_tt[..., None] * wd1).mT @ d1
+                        + (k_pp[..., None] * wd2).mT @ d2 + cross + cross.mT)
+    v = nr * (wd1.mT @ tx_gram[..., 0, 1, None] + wd2.mT @ tx_gram[..., 0, 2, None]
               )[..., 0]
     out[..., :4, 4] = v.real
     out[..., :4, 5] = -v.imag
     out[..., 4, :4] = v.real
     out[..., 5, :4] = -v.imag
-    out[..., 4, 4] = out[..., 5, 5] = nr * np.einsum("...q,...q->...", w, energy)
+    out[..., 4, 4] = out[..., 5, 5] = nr * (w * energy).sum(axis=-1)
     return out
 
 
@@ -496,7 +501,7 @@ def efim(fim: np.ndarray) -> np.ndarray:
     a0 = fim[..., 4, 4]
     cross = fim[..., :4, 4:]
     safe = np.where(a0 > 0.0, a0, 1.0)
-    return fim[..., :4, :4] - (cross @ np.swapaxes(cross, -1, -2)) / safe[..., None, None]
+    return fim[..., :4, :4] - (cross @ cross.mT) / safe[..., None, None]
 
 
 def crb_diagonal(j_e: np.ndarray) -> np.ndarray:
@@ -511,11 +516,12 @@ def crb_diagonal(j_e: np.ndarray) -> np.ndarray:
     d = np.sqrt(np.where(ok_diag, diag, 1.0))
     scaled = j_e / (d[..., :, None] * d[..., None, :])
     scaled = np.where(ok_diag[..., :, None] & ok_diag[..., None, :], scaled, 0.0)
-    w, v = np.linalg.eigh(0.5 * (scaled + np.swapaxes(scaled, -1, -2)))
+    w, v = np.linalg.eigh(0.5 * (scaled + scaled.mT))
     top = np.max(np.abs(w), axis=-1, keepdims=True)
     good = (w > SINGULAR_TOL * top) & np.isfinite(w)
-    inv = np.einsum("...ik,...k->...i", v**2, np.where(good, 1.0 / np.where(good, w, 1.0), 0.0))
-    lost = np.einsum("...ik,...k->...i", v**2, (~good).astype(float)) > 1e-9
+    v2 = v * v
+    inv = (v2 @ np.where(good, 1.0 / np.where(good, w, 1.0), 0.0)[..., None])[..., 0]
+    lost = (v2 @ np.where(good, 0.0, 1.0)[..., None])[..., 0] > 1e-9
     crb = inv / d**2
     bad = lost | ~ok_diag | ~np.isfinite(crb)
     return np.minimum(np.where(bad, CRB_WORST, crb), CRB_WORST)
@@ -531,34 +537,22 @@ def transmit_gram(params: ETParams, geom: ETGeometry, beams: np.ndarray) -> np.n
 
     Only the steering vectors are read (the large operand; reading it once per step is what the throughput
     depends on): ``da_i = j (s_iy diag(p_y) + s_iz diag(p_z)) a`` for the y-z array, so one product of ``a^H`` with
-    ``[W, diag(p_y) W, diag(p_z) W]`` gives the 3 x 3 Gram ``H`` of those rows, and
-    ``G_00 = H_00``, ``G_0i = j sum_c s_ic H_0c``, ``G_ij = sum_cd s_ic s_jd H_cd``.
+    ``[W, diag(p_y) W, diag(p_z) W]`` gives ``U_q = [a^H W; a^H D_y W; a^H D_z W]``, and ``S_q^H W = M_q U_q`` with
+    the per-patch ``M_q = [[1, 0, 0], [0, -j s_ty, -j s_tz], [0, -j s_py, -j s_pz]]`` (``geom.gram_map``).
     """
     pos = params.tx_positions
     b, q, _ = geom.steering.shape
     stacked = np.concatenate([beams, pos[1][:, None] * beams, pos[2][:, None] * beams], axis=-1)
-    u = (geom.steering @ np.conj(stacked)).reshape(b, q, 3, -1)  # conj(a^H [W, D_y W, D_z W])
-    h = np.conj(u @ np.conj(np.swapaxes(u, -1, -2)))
-    s = geom.tx_slopes  # [B, Q, 2, 3]; the x column multiplies p_x = 0
-    ty, tz, py, pz = s[..., 0, 1], s[..., 0, 2], s[..., 1, 1], s[..., 1, 2]
-    hyy, hyz, hzz = h[..., 1, 1], h[..., 1, 2], h[..., 2, 2]
-    g = np.empty((b, q, 3, 3), complex)
-    g[..., 0, 0] = h[..., 0, 0]
-    g[..., 0, 1] = 1j * (ty * h[..., 0, 1] + tz * h[..., 0, 2])
-    g[..., 0, 2] = 1j * (py * h[..., 0, 1] + pz * h[..., 0, 2])
-    g[..., 1, 1] = ty * ty * hyy + 2.0 * ty * tz * hyz.real + tz * tz * hzz
-    g[..., 2, 2] = py * py * hyy + 2.0 * py * pz * hyz.real + pz * pz * hzz
-    g[..., 1, 2] = ty * py * hyy + ty * pz * hyz + tz * py * np.conj(hyz) + tz * pz * hzz
-    g[..., 1, 0] = np.conj(g[..., 0, 1])
-    g[..., 2, 0] = np.conj(g[..., 0, 2])
-    g[..., 2, 1] = np.conj(g[..., 1, 2])
-    return g
+    u = (geom.steering @ np.conj(stacked)).reshape(b, q, 3, -1)  # conj(U_q)
+    v = np.conj(geom.gram_map) @ u  # conj(S_q^H W)
+    return np.conj(v) @ v.mT
 
 
 def select_patches(geom: ETGeometry, index) -> ETGeometry:
     """The geometry of the patches ``index`` (slice, mask or indices along the patch axis) in every row."""
     return ETGeometry(geom.steering[:, index], geom.tx_slopes[:, index], geom.jacobian[:, index],
-                      geom.weights[:, index], geom.rx_gram[:, index], geom.visible[:, index], geom.snr_factor)
+                      geom.weights[:, index], geom.rx_gram[:, index], geom.visible[:, index], geom.snr_factor,
+                      geom.gram_map[:, index])
 
 
 def active(geom: ETGeometry) -> ETGeometry:

@@ -526,14 +526,14 @@ def echo_operators(params: MFRISParams, scenario: MFRISScenario, coefficients: n
     if p.surface == "mf":
         sig = scenario.sensing @ vgw
         hb = scenario.sensing * beta[..., None, :]
-        noise = p.noise_ris_w * (hb @ np.conj(np.swapaxes(scenario.sensing, -1, -2))) + p.noise_sensing_w * eye
+        noise = p.noise_ris_w * (hb @ np.conj(scenario.sensing.mT)) + p.noise_sensing_w * eye
         if p.bs_sensor_link:
             fw = scenario.bs_sensor @ beams[..., None, :, :]
-            noise = noise + fw @ np.conj(np.swapaxes(fw, -1, -2))
+            noise = noise + fw @ np.conj(fw.mT)
         return sig, noise
-    gt = np.swapaxes(scenario.g, -1, -2)[..., None, :, :]  # [..., 1, Nt, M]
+    gt = scenario.g.mT[..., None, :, :]  # [..., 1, Nt, M]
     sig = gt @ (v * (scenario.roundtrip @ vgw))
-    noise = p.noise_ris_w * ((gt * beta[..., None, :]) @ np.conj(np.swapaxes(gt, -1, -2))) + p.noise_sensing_w * eye
+    noise = p.noise_ris_w * ((gt * beta[..., None, :]) @ np.conj(gt.mT)) + p.noise_sensing_w * eye
     return sig, noise
 
 
@@ -551,7 +551,7 @@ def echo_sinr(signal: np.ndarray, noise: np.ndarray) -> np.ndarray:
     eigenvector; with ``N = L L^H`` it equals the largest eigenvalue of ``L^-1 C C^H L^-H`` (batched).
     """
     white, _ = _whitened(signal, noise)
-    gram = white @ np.conj(np.swapaxes(white, -1, -2))
+    gram = white @ np.conj(white.mT)
     return np.maximum(np.linalg.eigvalsh(gram)[..., -1], 0.0)
 
 
@@ -559,8 +559,8 @@ def echo_filter(signal: np.ndarray, noise: np.ndarray) -> np.ndarray:
     """The optimal unit-norm receive filter of Lemma 1, ``u* = N^-1/2-direction of v_max``, ``[..., Nrx]``:
     ``u* propto L^-H e_max`` with ``e_max`` the principal eigenvector of ``L^-1 C C^H L^-H``."""
     white, chol = _whitened(signal, noise)
-    _, vecs = np.linalg.eigh(white @ np.conj(np.swapaxes(white, -1, -2)))
-    u = np.linalg.solve(np.conj(np.swapaxes(chol, -1, -2)), vecs[..., -1:])[..., 0]
+    _, vecs = np.linalg.eigh(white @ np.conj(white.mT))
+    u = np.linalg.solve(np.conj(chol.mT), vecs[..., -1:])[..., 0]
     return u / np.linalg.norm(u, axis=-1, keepdims=True)
 
 
@@ -582,15 +582,17 @@ def echo_sinr_target_space(params: MFRISParams, scenario: MFRISScenario, coeffic
     conj_a = np.conj(a)
     # every target at once ([..., J, S] and [..., J, J]); the side blocks are read below
     z = alpha[..., :, None] * ((conj_a * coefficients[..., side, :]) @ gw)
-    x_all = z @ np.conj(np.swapaxes(z, -1, -2))
+    x_all = z @ np.conj(z.mT)
     y_all = p.noise_ris_w * (alpha[..., :, None] * np.conj(alpha)[..., None, :]) * (
-        (conj_a * beta[..., side, :]) @ np.swapaxes(a, -1, -2))
-    gram_all = np.conj(b) @ np.swapaxes(b, -1, -2)  # S = B^H B
+        (conj_a * beta[..., side, :]) @ a.mT)
+    gram_all = np.conj(b) @ b.mT  # S = B^H B
     j_r, j_t = p.n_targets_reflection, p.n_targets - p.n_targets_reflection
     blocks = (slice(0, j_r), slice(j_r, p.n_targets))
     if j_r == j_t:  # equal sides (the defaults): both J_s x J_s problems in one batched call
-        x, y, gram = (np.stack([m[..., blk, blk] for blk in blocks], axis=-3) for m in (x_all, y_all, gram_all))
-        return _largest_eigenvalue(x, y, gram, p.noise_sensing_w)
+        rows = np.arange(2 * j_r).reshape(2, j_r, 1)  # [side, i, 1] and [side, 1, j]: the two diagonal blocks
+        cols = rows.reshape(2, 1, j_r)
+        return _largest_eigenvalue(x_all[..., rows, cols], y_all[..., rows, cols], gram_all[..., rows, cols],
+                                   p.noise_sensing_w)
     out = np.zeros(coefficients.shape[:-2] + (2,))
     for s_idx, blk in enumerate(blocks):
         if blk.stop > blk.start:

@@ -359,10 +359,10 @@ def radar_sinr_gradient(params: RISSLPParams, scenario: RISSLPScenario, x: np.nd
     quad, z = _woodbury(params, a)
     sinr = kappa * quad
     zc = np.conj(z)
-    omega = zc[..., :, None] * _gram(np.swapaxes(c, -1, -2)) * z[..., None, :]  # z_i^* (C^H C)_ij z_j
+    omega = zc[..., :, None] * _gram(c.mT) * z[..., None, :]  # z_i^* (C^H C)_ij z_j
     psi = zc[..., :, None] * _gram(t) * z[..., None, :]
-    grad_t = kappa * t @ np.swapaxes(omega, -1, -2)  # [..., L, J]: dSINR/dt*
-    grad_c = kappa * np.swapaxes(c, -1, -2) @ np.swapaxes(psi, -1, -2)  # [..., M, J]: dSINR/dc*
+    grad_t = kappa * t @ omega.mT  # [..., L, J]: dSINR/dt*
+    grad_c = kappa * c.mT @ psi.mT  # [..., M, J]: dSINR/dc*
     delays = (0,) + tuple(params.clutter_bins)
     n_slots = x.shape[-2]
     # un-shift: slot m of x feeds t_j[m + d_j]
@@ -372,7 +372,7 @@ def radar_sinr_gradient(params: RISSLPParams, scenario: RISSLPScenario, x: np.nd
             back[..., : n_slots - d, j] = grad_t[..., d:, j]
     grad_x = back @ np.conj(r)  # sum_j back_j[m] r_j^H  -> [..., L, M]
     # phi enters r_j = h_bj^H + (h_rj^* o phi) G and c_j = h_bj + G^H (phi o h_rj)
-    gx = x @ np.swapaxes(scenario.g, -1, -2)  # [..., L, N]: G x[l]
+    gx = x @ scenario.g.mT  # [..., L, N]: G x[l]
     # dt_j[l] = sum_n conj(h_rj[n]) (G x[l - d_j])_n dphi_n ; shifted G x per delay
     gx_shift = np.zeros(gx.shape[:-2] + (len(delays),) + gx.shape[-2:], dtype=complex)  # [..., J, L, N]
     for j, d in enumerate(delays):
@@ -432,14 +432,14 @@ def doa_fisher(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, ph
     rows = np.concatenate([r[..., :1, :], np.conj(dh_b)[..., None, :], dr_ris[..., None, :], r[..., 1:, :]], axis=-2)
     cols = np.concatenate([c[..., :1, :], dh_b[..., None, :], dc_ris[..., None, :], c[..., 1:, :]], axis=-2)
     t = slot_responses(rows, x, (0, 0, 0) + tuple(params.clutter_bins))  # [..., L, Q+3]
-    gram_t, gram_c = _gram(t), _gram(np.swapaxes(cols, -1, -2))
+    gram_t, gram_c = _gram(t), _gram(cols.mT)
     a_rows, a_cols, b_rows, b_cols, coef_conj, coef_t = _doa_coefficients(q, float(params.target_rcs))
     # inner products of the basis pairs used: <t_a (x) c_b, t_c (x) c_d> = (t_a^H t_c)(c_b^H c_d)
     pairs = gram_t[..., a_rows, a_cols] * gram_c[..., b_rows, b_cols]
     ip = coef_conj @ pairs @ coef_t
     ivv, iuv, iuu = ip[..., :4, :4], ip[..., 4:, :4], ip[..., 4:, 4:]
     k = iuu + params.noise_w / params.clutter_rcs * np.eye(q)
-    cinv = (ivv - np.swapaxes(np.conj(iuv), -1, -2) @ np.linalg.solve(k, iuv)) / params.noise_w
+    cinv = (ivv - (np.conj(iuv)).mT @ np.linalg.solve(k, iuv)) / params.noise_w
     return 2.0 * cinv.real
 
 
@@ -478,8 +478,8 @@ def ci_halfplanes_gradient(params: RISSLPParams, scenario: RISSLPScenario, x: np
     w = -math.sin(th) * (weights[..., 0, :, :] + weights[..., 1, :, :]) \
         + 1j * math.cos(th) * (weights[..., 0, :, :] - weights[..., 1, :, :])
     coef = 0.5 * w * np.conj(rot)  # [..., K, L]
-    grad_x = np.swapaxes(coef, -1, -2) @ np.conj(heff)
-    gx = x @ np.swapaxes(scenario.g, -1, -2)  # [..., L, N]
+    grad_x = coef.mT @ np.conj(heff)
+    gx = x @ scenario.g.mT  # [..., L, N]
     grad_phi = np.einsum("...kl,...kn,...ln->...n", coef, scenario.h_ris_user, np.conj(gx))
     return grad_x, grad_phi
 

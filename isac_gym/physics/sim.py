@@ -415,7 +415,7 @@ def beam_pattern(params: SIMParams, g: np.ndarray) -> np.ndarray:
     """
     mr, mc = params.n_rows, params.n_cols
     fc, fr, ifc, ifr = params.pattern_dft
-    grid = np.swapaxes(g, -1, -2).reshape(g.shape[:-2] + (g.shape[-1], mc, mr))  # [..., N, Mc, Mr]
+    grid = g.mT.reshape(g.shape[:-2] + (g.shape[-1], mc, mr))  # [..., N, Mc, Mr]
     spec = np.abs(fc @ grid @ fr)
     corr = ifc @ (spec * spec).sum(axis=-3) @ ifr  # R at lags (dc >= 0, dr mod 2 Mr)
     rows, cols = params.pattern_lags
@@ -466,12 +466,12 @@ def phase_gradient(params: SIMParams, casc: SIMCascade, d_response: np.ndarray) 
         ``[..., L, M]`` real gradient (units of f per rad).
     """
     prop = params.propagation
-    back = np.conj(np.swapaxes(d_response, -1, -2))  # [..., N, M], B^L = D^H
+    back = np.conj(d_response.mT)  # [..., N, M], B^L = D^H
     out = np.empty(casc.phasors.shape)
     for layer in range(params.n_layers - 1, -1, -1):
         inp = casc.inputs[..., layer, :, :]  # [..., M, N]
         phasor = casc.phasors[..., layer, :]
-        out[..., layer, :] = -2.0 * (phasor * np.sum(back * np.swapaxes(inp, -1, -2), axis=-2)).imag
+        out[..., layer, :] = -2.0 * (phasor * np.sum(back * inp.mT, axis=-2)).imag
         if layer:
             back = (back * phasor[..., None, :]) @ prop.inter
     return out
@@ -493,7 +493,7 @@ def sum_rate_gradient(params: SIMParams, channels: np.ndarray, casc: SIMCascade)
     interference = total - own  # I_k
     rate_value = (np.log2(total) - np.log2(interference)).sum(axis=-1)
     coef = (p / LN2) * (1.0 / total[..., None] - (1.0 - np.eye(k, z.shape[-1])) / interference[..., None])
-    d_response = np.swapaxes(channels, -1, -2) @ (coef * z)  # [..., M, N]
+    d_response = channels.mT @ (coef * z)  # [..., M, N]
     return rate_value, phase_gradient(params, casc, d_response)
 
 
