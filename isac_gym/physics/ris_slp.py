@@ -97,6 +97,13 @@ class RISSLPParams(Validated):
         return float(units.dbm_to_watt(self.noise_dbm))
 
     @cached_property
+    def clutter_loading(self) -> np.ndarray:
+        """``(xi_z^2 / xi_q^2) I_Q``, the diagonal loading of the clutter block in the Woodbury forms (read-only)."""
+        out = self.noise_w / self.clutter_rcs * np.eye(self.n_clutter)
+        out.flags.writeable = False
+        return out
+
+    @cached_property
     def half_angle(self) -> float:
         """``Theta = pi / Omega``, half the angular width of a PSK decision region."""
         return math.pi / self.psk_order
@@ -321,14 +328,16 @@ def sinr_terms(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, ph
     return a, c, r, t
 
 
-def _woodbury(params: RISSLPParams, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _woodbury(params: RISSLPParams, a: np.ndarray, filter_weights: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """``(quad, z)``: ``quad = A_00 - a^H K^-1 a`` with ``a = A[1:, 0]``, ``K = xi_z^2/xi_q^2 I + A[1:, 1:]``,
-    and ``z = [1, -K^-1 a]``, the minimiser of ``z^H A z + (xi_z^2/xi_q^2) |z_c|^2`` over ``z_0 = 1``."""
-    q = a.shape[-1] - 1
-    k = a[..., 1:, 1:] + params.noise_w / params.clutter_rcs * np.eye(q)
+    and ``z = [1, -K^-1 a]``, the minimiser of ``z^H A z + (xi_z^2/xi_q^2) |z_c|^2`` over ``z_0 = 1``
+    (None unless ``filter_weights``)."""
+    k = a[..., 1:, 1:] + params.clutter_loading
     col = a[..., 1:, 0]
     y = np.linalg.solve(k, col[..., None])[..., 0]
     quad = (a[..., 0, 0] - (col.conj() * y).sum(axis=-1)).real
+    if not filter_weights:
+        return quad, None
     return quad, np.concatenate([np.ones(y.shape[:-1] + (1,), y.dtype), -y], axis=-1)
 
 
@@ -342,7 +351,7 @@ def radar_sinr(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, ph
     Args:
         x: ``[..., L, M]`` waveform (sqrt(W)); phi: ``[..., N]``.
     """
-    quad, _ = _woodbury(params, sinr_terms(params, scenario, x, phi)[0])
+    quad, _ = _woodbury(params, sinr_terms(params, scenario, x, phi)[0], filter_weights=False)
     return np.maximum(params.target_rcs / params.noise_w * quad, 0.0)
 
 
@@ -438,7 +447,7 @@ def doa_fisher(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, ph
     pairs = gram_t[..., a_rows, a_cols] * gram_c[..., b_rows, b_cols]
     ip = coef_conj @ pairs @ coef_t
     ivv, iuv, iuu = ip[..., :4, :4], ip[..., 4:, :4], ip[..., 4:, 4:]
-    k = iuu + params.noise_w / params.clutter_rcs * np.eye(q)
+    k = iuu + params.clutter_loading
     cinv = (ivv - (np.conj(iuv)).mT @ np.linalg.solve(k, iuv)) / params.noise_w
     return 2.0 * cinv.real
 
