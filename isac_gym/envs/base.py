@@ -225,9 +225,12 @@ class System(ABC):
         reward = np.zeros(np.shape(score))
         for value in terms.values():
             reward += value
-        feasible = np.ones(np.shape(score), dtype=bool)
+        feasible = None
         for value in violation.values():
-            feasible &= value <= FEASIBILITY_TOL
+            ok = value <= FEASIBILITY_TOL
+            feasible = ok if feasible is None else feasible & ok
+        if feasible is None:
+            feasible = np.ones(np.shape(score), dtype=bool)
         return Assessment(metrics, violation, score, terms, reward, feasible, state)
 
     def observation(self, assessment: Assessment, config: Any, scenario: Any, refs: Any,

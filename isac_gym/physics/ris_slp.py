@@ -257,7 +257,7 @@ def slot_responses(rows: np.ndarray, x: np.ndarray, delays) -> np.ndarray:
         ``[..., L, J]`` complex.
     """
     resp = x @ rows.mT  # [..., L, J]: r_j x[l]
-    out = np.zeros_like(resp)
+    out = np.zeros(resp.shape, resp.dtype)
     n_slots = x.shape[-2]
     for j, d in enumerate(delays):  # J = Q + 1 (a handful of range bins), not users or elements
         if d < n_slots:
