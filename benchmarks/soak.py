@@ -9,8 +9,9 @@ warm-up in which caches, lazily built constants and allocator pools fill up), ``
 fifth, and the growth their ratio (goal: under 5 %). Medians, because the vector env's large temporaries make
 the allocator's footprint swing by several MiB from one step to the next; ``peak`` is the largest sample. A
 leak grows with the run; a one-time allocation (e.g. an oracle's second cached program on its first repair)
-is a step that stays flat after it. ``--oracle-scenarios 0`` skips the oracles (200 scenarios in a row take
-from under a minute to about 15 minutes per id at the defaults).
+is a step that stays flat after it. A count of 0 skips that part: ``--oracle-scenarios 0`` the oracles (200
+scenarios in a row take from a few minutes to about 20 minutes per id at the defaults), ``--steps 0
+--vector-steps 0`` everything but the oracles.
 """
 
 from __future__ import annotations
