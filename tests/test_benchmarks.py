@@ -16,6 +16,13 @@ def test_soak_reports_memory_of_each_part_in_a_fresh_process():
         assert 10 < row["start_mib"] <= row["peak_mib"] < 4096 and math.isfinite(row["growth"])
 
 
+def test_soak_skips_parts_with_a_count_of_zero():
+    report = soak.main(["--ids", "ISAC-FIM-v0", "--steps", "0", "--vector-steps", "3", "--num-envs", "4",
+                        "--oracle-scenarios", "0"])
+    assert report["ISAC-FIM-v0"].keys() == {"vector"}
+    assert report["ISAC-FIM-v0 action_mode=direct"].keys() == {"vector"}
+
+
 def test_the_vector_env_peak_memory_is_the_child_processes_own():
     """Regression: getrusage's ru_maxrss survives exec, so a large parent's peak was reported for every id."""
     ballast = np.ones(80_000_000)  # 610 MiB resident in this process
