@@ -26,11 +26,11 @@ import numpy as np
 #: (abstol 1e-7, reltol 1e-6, feastol 1e-7 on rows scaled to unit norm; the solvers keep relative margins of 1e-4
 #: inside every constraint), then looser ones when the first run breaks down numerically (a few scenarios in a
 #: hundred). Tighter tolerances break down more often and cost more iterations without changing the designs.
+SOLVER_OPTIONS = ({"show_progress": False, "abstol": 1e-7, "reltol": 1e-6, "feastol": 1e-7, "maxiters": 100},
+                  {"show_progress": False, "abstol": 1e-6, "reltol": 1e-5, "feastol": 1e-6, "maxiters": 100})
 #: CVXOPT KKT factorisations tried in turn: Cholesky (about 1.5-1.7 times faster here, same optimum), then QR
 #: (CVXOPT's default for semidefinite cones), which also handles a rank-deficient system.
 KKT_SOLVERS = ("chol", "qr")
-SOLVER_OPTIONS = ({"show_progress": False, "abstol": 1e-7, "reltol": 1e-6, "feastol": 1e-7, "maxiters": 100},
-                  {"show_progress": False, "abstol": 1e-6, "reltol": 1e-5, "feastol": 1e-6, "maxiters": 100})
 
 
 def span_basis(vectors: np.ndarray, tol: float = 1e-6) -> np.ndarray:

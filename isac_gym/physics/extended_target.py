@@ -421,7 +421,7 @@ class ETGeometry:
     rx_gram: np.ndarray  # [B, Q, 2, 2] db_i^H db_j (i, j in theta, phi), real
     visible: np.ndarray  # [B, Q] bool
     snr_factor: np.ndarray  # [B] c = 2 T |alpha|^2 / sigma_s^2 (1 / W)
-    gram_map: np.ndarray  # [B, Q, 3, 3] M with rows S_q^H = M [a^H, a^H D_y, a^H D_z] (see transmit_gram)
+    gram_map: np.ndarray  # [B, Q, 3, 3] conj(M_q), where S_q^H W = M_q [a^H W; a^H D_y W; a^H D_z W] (transmit_gram)
 
 
 def geometry(params: ETParams, scenario: ETScenario) -> ETGeometry:
@@ -439,7 +439,7 @@ def geometry(params: ETParams, scenario: ETScenario) -> ETGeometry:
     slopes = k * deriv  # [B, Q, 2, 3]; the x column multiplies p_x = 0
     gram_map = np.zeros(slopes.shape[:-2] + (3, 3), complex)
     gram_map[..., 0, 0] = 1.0
-    gram_map[..., 1:, 1:] = -1j * slopes[..., 1:]  # da_i^H = -j a^H (s_iy D_y + s_iz D_z)
+    gram_map[..., 1:, 1:] = 1j * slopes[..., 1:]  # conj of da_i^H = -j a^H (s_iy D_y + s_iz D_z)
     return ETGeometry(steering, slopes, jac, scenario.weights, rx, scenario.visible, snr, gram_map)
 
 
@@ -538,13 +538,14 @@ def transmit_gram(params: ETParams, geom: ETGeometry, beams: np.ndarray) -> np.n
     Only the steering vectors are read (the large operand; reading it once per step is what the throughput
     depends on): ``da_i = j (s_iy diag(p_y) + s_iz diag(p_z)) a`` for the y-z array, so one product of ``a^H`` with
     ``[W, diag(p_y) W, diag(p_z) W]`` gives ``U_q = [a^H W; a^H D_y W; a^H D_z W]``, and ``S_q^H W = M_q U_q`` with
-    the per-patch ``M_q = [[1, 0, 0], [0, -j s_ty, -j s_tz], [0, -j s_py, -j s_pz]]`` (``geom.gram_map``).
+    the per-patch ``M_q = [[1, 0, 0], [0, -j s_ty, -j s_tz], [0, -j s_py, -j s_pz]]`` (``geom.gram_map`` holds its
+    conjugate, built once per scenario).
     """
     pos = params.tx_positions
     b, q, _ = geom.steering.shape
     stacked = np.concatenate([beams, pos[1][:, None] * beams, pos[2][:, None] * beams], axis=-1)
     u = (geom.steering @ np.conj(stacked)).reshape(b, q, 3, -1)  # conj(U_q)
-    v = np.conj(geom.gram_map) @ u  # conj(S_q^H W)
+    v = geom.gram_map @ u  # conj(S_q^H W)
     return np.conj(v) @ v.mT
 
 

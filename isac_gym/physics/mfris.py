@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 
 import numpy as np
 
@@ -589,8 +589,7 @@ def echo_sinr_target_space(params: MFRISParams, scenario: MFRISScenario, coeffic
     j_r, j_t = p.n_targets_reflection, p.n_targets - p.n_targets_reflection
     blocks = (slice(0, j_r), slice(j_r, p.n_targets))
     if j_r == j_t:  # equal sides (the defaults): both J_s x J_s problems in one batched call
-        rows = np.arange(2 * j_r).reshape(2, j_r, 1)  # [side, i, 1] and [side, 1, j]: the two diagonal blocks
-        cols = rows.reshape(2, 1, j_r)
+        rows, cols = _side_blocks(j_r)
         return _largest_eigenvalue(x_all[..., rows, cols], y_all[..., rows, cols], gram_all[..., rows, cols],
                                    p.noise_sensing_w)
     out = np.zeros(coefficients.shape[:-2] + (2,))
@@ -599,6 +598,15 @@ def echo_sinr_target_space(params: MFRISParams, scenario: MFRISScenario, coeffic
             out[..., s_idx] = _largest_eigenvalue(x_all[..., blk, blk], y_all[..., blk, blk], gram_all[..., blk, blk],
                                                   p.noise_sensing_w)
     return out
+
+
+@cache
+def _side_blocks(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``[2, n, 1]`` and ``[2, 1, n]`` (read-only) gathering the two ``n x n`` diagonal blocks of a ``2n x 2n``
+    matrix."""
+    rows = np.arange(2 * n).reshape(2, n, 1)
+    rows.flags.writeable = False
+    return rows, rows.reshape(2, 1, n)
 
 
 def _largest_eigenvalue(x: np.ndarray, y: np.ndarray, gram: np.ndarray, noise_w: float) -> np.ndarray:
