@@ -41,12 +41,10 @@ def action_phasors(phase: np.ndarray) -> np.ndarray:
     to rounding. Steering vectors and channels use :func:`cis` (full float64 phase).
     """
     ph = np.asarray(phase, dtype=np.float32)
-    c = np.cos(ph).astype(np.float64)
-    s = np.sin(ph).astype(np.float64)
-    inv = 1.0 / np.sqrt(c * c + s * s)
     out = np.empty(ph.shape, dtype=complex)
-    out.real = c * inv
-    out.imag = s * inv
+    out.real = np.cos(ph)  # widened to float64 on assignment
+    out.imag = np.sin(ph)
+    out /= np.abs(out)
     return out
 
 

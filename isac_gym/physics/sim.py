@@ -352,33 +352,44 @@ def draw_scenario(params: SIMParams, rng: np.random.Generator) -> SIMScenario:
 
 
 # ---------------------------------------------------------------------------------------- responses
-def cascade(params: SIMParams, phases: np.ndarray, keep_inputs: bool = True) -> SIMCascade:
+def cascade(params: SIMParams, phases: np.ndarray, keep_inputs: bool = True,
+            phasors: np.ndarray | None = None) -> SIMCascade:
     """The cascaded response ``G = Phi^L W^L ... Phi^2 W^2 Phi^1 W^1`` of eq. (3) [RECON] and the layer inputs.
 
     Args:
         phases: ``[..., L, M]`` meta-atom phases (rad).
         keep_inputs: store every layer's input (the gradients need them); ``False`` leaves ``inputs`` None.
+        phasors: ``exp(j phases)`` when already known (the env resolves them in float32 with
+            :func:`~isac_gym.physics.arrays.action_phasors`); computed in float64 when None.
 
     Returns:
         :class:`SIMCascade` with ``response [..., M, N]`` (one product per layer, no loop over elements).
     """
     prop = params.propagation
-    phasors = cis(phases)
-    batch = phasors.shape[:-2]
-    inputs = np.empty(batch + (params.n_layers, params.n_elements, params.n_streams), complex) if keep_inputs else None
-    field = prop.feed
-    for layer in range(params.n_layers):  # L layers (a handful), each one batched product
-        if layer:
-            field = prop.inter @ field
+    if phasors is None:
+        phasors = cis(phases)
+    lead = phasors.shape[:-2]
+    n_layers, m, n = params.n_layers, params.n_elements, params.n_streams
+    b = math.prod(lead)
+    # every scenario's N columns side by side (field [M, B, N]): each layer is one wide product with W^l
+    # instead of B narrow ones, and the phases scale rows
+    per_layer = phasors.reshape(b, n_layers, m).transpose(1, 2, 0)  # [L, M, B]
+    inputs = np.empty(lead + (n_layers, m, n), complex) if keep_inputs else None
+    if inputs is not None:
+        inputs[..., 0, :, :] = prop.feed
+    field = per_layer[0][:, :, None] * prop.feed[:, None, :]
+    for layer in range(1, n_layers):  # L layers (a handful), each one product for the whole batch
+        field = (prop.inter @ field.reshape(m, b * n)).reshape(m, b, n)
         if inputs is not None:
-            inputs[..., layer, :, :] = field
-        field = phasors[..., layer, :, None] * field
-    return SIMCascade(field, inputs, phasors)
+            inputs[..., layer, :, :] = field.transpose(1, 0, 2).reshape(lead + (m, n))
+        field *= per_layer[layer][:, :, None]
+    response = (np.ascontiguousarray(field.transpose(1, 0, 2)) if b > 1 else field).reshape(lead + (m, n))
+    return SIMCascade(response, inputs, phasors)
 
 
-def response(params: SIMParams, phases: np.ndarray) -> np.ndarray:
-    """``G [..., M, N]`` of eq. (3) for phases ``[..., L, M]`` (rad)."""
-    return cascade(params, phases, keep_inputs=False).response
+def response(params: SIMParams, phases: np.ndarray, phasors: np.ndarray | None = None) -> np.ndarray:
+    """``G [..., M, N]`` of eq. (3) for phases ``[..., L, M]`` (rad); ``phasors`` as in :func:`cascade`."""
+    return cascade(params, phases, keep_inputs=False, phasors=phasors).response
 
 
 def sinr(params: SIMParams, channels: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -416,12 +427,14 @@ def beam_pattern(params: SIMParams, g: np.ndarray) -> np.ndarray:
     mr, mc = params.n_rows, params.n_cols
     fc, fr, ifc, ifr = params.pattern_dft
     grid = g.mT.reshape(g.shape[:-2] + (g.shape[-1], mc, mr))  # [..., N, Mc, Mr]
+    # small per-stream products keep the [2 Mc, 2 Mr] spectra in cache (wide ones over the batch write them out)
     spec = np.abs(fc @ grid @ fr)
     corr = ifc @ (spec * spec).sum(axis=-3) @ ifr  # R at lags (dc >= 0, dr mod 2 Mr)
     rows, cols = params.pattern_lags
     lags = corr[..., rows, cols]
     cos_t, sin_t = params.pattern_basis_t
-    c, s = lags.real @ cos_t, lags.imag @ sin_t
+    # contiguous real and imaginary parts: BLAS products, not numpy's loop over strided views
+    c, s = np.ascontiguousarray(lags.real) @ cos_t, np.ascontiguousarray(lags.imag) @ sin_t
     if params.grid_phi % 2:
         return np.maximum(c + s, 0.0)
     ring = c.shape[:-1] + (params.grid_theta, params.grid_phi // 2)
