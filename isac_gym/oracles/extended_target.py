@@ -41,6 +41,11 @@ POWER_MARGIN = 1e-7
 #: Most constraint-generation rounds for the coverage rows, and the patches added per round at each extreme.
 MAX_COVERAGE_ROUNDS = 20
 COVERAGE_ROWS_PER_ROUND = 2
+#: Singular values of the normalised steering sets and channels kept in the span basis, relative to the largest.
+#: The beams are restricted to that subspace and every quadratic form is exact for them; dropping the directions
+#: below 1e-4 (39 -> about 27 of the 64 dimensions at the defaults) makes each SDP about 2.5 times faster and
+#: moved tr(CRB) and the WIM objective by under 1e-5 relative on the seeds tried (against 1e-6).
+SPAN_TOL = 1e-4
 
 
 # ---------------------------------------------------------------------------------------- problem data
@@ -57,9 +62,10 @@ class ReducedScenario:
 
 
 def reduce(params: et.ETParams, scenario: et.ETScenario, geom: et.ETGeometry, extra: np.ndarray | None = None,
-           tol: float = 1e-6) -> ReducedScenario:
+           tol: float = SPAN_TOL) -> ReducedScenario:
     """The span basis of the visible patches' steering sets and the user channels (``extra`` columns replace the
-    patch sets, e.g. the centre's steering vector), and the data expressed in it."""
+    patch sets, e.g. the centre's steering vector) at relative tolerance ``tol`` (:data:`SPAN_TOL`), and the data
+    expressed in it."""
     mask = scenario.visible
     sub = et.select_patches(geom, mask)
     sets = et.steering_sets(params, sub)[0]  # [Q, 3, Nt]
