@@ -383,7 +383,7 @@ def cascade(params: SIMParams, phases: np.ndarray, keep_inputs: bool = True,
         if inputs is not None:
             inputs[..., layer, :, :] = field.transpose(1, 0, 2).reshape(lead + (m, n))
         field *= per_layer[layer][:, :, None]
-    response = (np.ascontiguousarray(field.transpose(1, 0, 2)) if b > 1 else field).reshape(lead + (m, n))
+    response = np.ascontiguousarray(field.transpose(1, 0, 2)).reshape(lead + (m, n))  # no copy when B = 1
     return SIMCascade(response, inputs, phasors)
 
 
