@@ -59,10 +59,11 @@ def log_score(value: np.ndarray, worst: np.ndarray, target: np.ndarray, maximise
     """
     tiny = 1e-300
     log_worst = np.log(np.maximum(worst, tiny))
-    gain = log_worst - np.log(np.maximum(value, tiny))
-    span = log_worst - np.log(np.maximum(target, tiny))
+    log_value, log_target = np.log(np.maximum(value, tiny)), np.log(np.maximum(target, tiny))
     if maximise:
-        gain, span = -gain, -span
+        gain, span = log_value - log_worst, log_target - log_worst
+    else:
+        gain, span = log_worst - log_value, log_worst - log_target
     return np.maximum(gain / np.maximum(span, MIN_SCORE_SPAN), floor)
 
 
@@ -364,7 +365,8 @@ def sanitize_action(action: Any, shape: tuple[int, ...]) -> np.ndarray:
     a = np.asarray(action, dtype=np.float64)
     if a.shape != shape:
         raise ValueError(f"action must have shape {shape}, got {a.shape}")
-    if not np.isfinite(a).all():
+    # a finite sum rules out NaN and inf in one pass; only an overflowing sum needs the element-wise test
+    if not math.isfinite(a.sum()) and not np.isfinite(a).all():
         raise ValueError("action contains NaN or infinite entries")
     return np.minimum(np.maximum(a.reshape(-1, shape[-1]), -1.0), 1.0)
 

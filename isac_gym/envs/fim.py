@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..physics import fim, units
-from ..physics.arrays import steering_vector
+from ..physics.arrays import squared_norm, steering_vector
 from ..physics.beamforming import beamformer_action_size, decode_beamformer, encode_beamformer, mrt_directions, zf_inverse
 from ..physics.validation import Validated, param
 from ..render import pattern_db
@@ -157,15 +157,13 @@ class FIMSystem(System):
         tgt = kin.tx_set[:, 0, :]  # [B, Nt], unit-modulus entries: norm sqrt(Nt)
         tgt_u = tgt * (1.0 / np.sqrt(nt))
         orth = tgt - (mrt @ (ginv @ (hc @ tgt[..., None])))[..., 0]
-        n2 = np.abs(orth)
-        n2 = (n2 * n2).sum(axis=-1, keepdims=True)
+        n2 = squared_norm(orth)[:, None]
         # with K >= Nt nothing is orthogonal to the users: fall back to the target direction
         orth_u = np.where(n2 > 1e-20 * nt, orth / np.sqrt(n2 + (n2 <= 0.0)), tgt_u)
         sense = (1.0 - c_s) * tgt_u + c_s * orth_u  # the projection has Re<tgt, orth> >= 0: norm >= 1/sqrt 2
-        s2 = np.abs(sense)
         beams = np.empty((b, nt, p.n_streams), dtype=complex)
         beams[:, :, :k] = mrt @ (mat * np.sqrt(power / norm2)[:, None, :])
-        beams[:, :, k] = sense * np.sqrt((1.0 - g) * p.p_max_w / (s2 * s2).sum(axis=-1))[:, None]
+        beams[:, :, k] = sense * np.sqrt((1.0 - g) * p.p_max_w / squared_norm(sense))[:, None]
         beams[:, :, k + 1:] = 0.0
         return beams
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..physics import batching, ris_slp
-from ..physics.arrays import action_phasors, ula
+from ..physics.arrays import action_phasors, squared_norm, ula
 from ..physics.ris_slp import RISSLPConfiguration
 from ..physics.validation import Validated, param
 from ..render import pattern_db
@@ -48,8 +48,7 @@ class RISSLPState:
 
 def _normalised_rows(h: np.ndarray) -> np.ndarray:
     """Rows of ``[B, K, M]`` divided by their RMS, flattened as ``[Re..., Im...]``."""
-    a = np.abs(h)
-    rms = np.sqrt((a * a).sum(axis=-1, keepdims=True) / h.shape[-1])
+    rms = np.sqrt(squared_norm(h) * (1.0 / h.shape[-1]))[..., None]
     h = h / (rms + (rms <= 0))  # a zero row stays zero
     return np.concatenate([h.real.reshape(h.shape[0], -1), h.imag.reshape(h.shape[0], -1)], axis=-1)
 
@@ -144,14 +143,16 @@ class RISSLPSystem(System):
         heff = ris_slp.effective_user_channels(scenario, config.phi)
         margins = ris_slp.ci_margins(p, scenario, config.x, config.phi,
                                      ris_slp.symbol_frame(p, scenario, config.x, config.phi, heff))
-        sinr = ris_slp.ci_snr(p, margins).min(axis=-1)
-        power = (config.x.real**2 + config.x.imag**2).sum(axis=(-2, -1)) / p.n_slots
-        extra = {"ci_margin_worst": margins.max(axis=-1) / p.qos_threshold}
+        worst = margins.max(axis=-1)
+        sinr = ris_slp.ci_snr(p, worst)  # the CI SNR falls as the margin grows: min_l SNR = SNR(max_l g)
+        power = squared_norm(config.x, (-2, -1)) / p.n_slots
+        extra = {"ci_margin_worst": worst / p.qos_threshold}
         return Metrics(obj, sinr, np.log2(1.0 + sinr), power, extra), RISSLPState(heff, margins)
 
     def violations(self, metrics, state: RISSLPState, config) -> dict[str, np.ndarray]:
-        g = state.margins / self.params.qos_threshold
-        return {"qos": np.maximum(g, 0.0).sum(axis=(-2, -1)) / (g.shape[-2] * g.shape[-1])}
+        g = state.margins  # mean_{k,l} max(0, g_kl) / gamma
+        scale = 1.0 / (self.params.qos_threshold * g.shape[-2] * g.shape[-1])
+        return {"qos": np.maximum(g, 0.0).sum(axis=(-2, -1)) * scale}
 
     def score(self, metrics, refs: RISSLPReferences) -> np.ndarray:
         """Log-normalised objective: 0 at the random anchor, 1 at the matched radar design."""

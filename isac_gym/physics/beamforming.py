@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .arrays import squared_norm
+
 
 def beamformer_action_size(n_tx: int, n_streams: int) -> int:
     """Number of action entries of an ``n_tx x n_streams`` beamformer: ``1 + 2 n_tx n_streams``."""
@@ -40,7 +42,7 @@ def encode_beamformer(beams: np.ndarray, p_max_w: float) -> np.ndarray:
     """Inverse of :func:`decode_beamformer`: ``a_0 = 2 ||W||_F^2 / P - 1`` (clipped to [-1, 1]) and
     ``A = W / max|W_ij|``. Returns ``[..., 1 + 2 n_tx n_streams]``."""
     w = np.asarray(beams)
-    power = np.sum(w.real**2 + w.imag**2, axis=(-2, -1))
+    power = squared_norm(w, (-2, -1))
     peak = np.max(np.abs(w), axis=(-2, -1))
     mat = w / np.where(peak > 0, peak, 1.0)[..., None, None]
     a0 = np.clip(2.0 * power / p_max_w - 1.0, -1.0, 1.0)
@@ -82,12 +84,12 @@ def zf_directions(channels: np.ndarray, ridge: np.ndarray | float = 0.0) -> np.n
 
 def unit_columns(beams: np.ndarray) -> np.ndarray:
     """Columns scaled to unit norm (zero columns stay zero), ``[..., Nt, S]``."""
-    n = np.sqrt(np.sum(beams.real**2 + beams.imag**2, axis=-2, keepdims=True))
+    n = np.sqrt(squared_norm(beams, -2))[..., None, :]
     return beams / np.where(n > 0, n, 1.0)
 
 
 def scale_onto_budget(beams: np.ndarray, p_max_w: float) -> np.ndarray:
     """``W`` scaled down (never up) so that ``||W||_F^2 <= P``: the fall-back of every solver."""
-    power = np.sum(beams.real**2 + beams.imag**2, axis=(-2, -1))
+    power = squared_norm(beams, (-2, -1))
     factor = np.sqrt(np.minimum(1.0, p_max_w / np.where(power > 0, power, 1.0)))
     return beams * factor[..., None, None]

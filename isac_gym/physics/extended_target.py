@@ -26,7 +26,7 @@ from functools import cached_property
 import numpy as np
 
 from . import units
-from .arrays import azimuth_elevation_cosines, cis, steering_set, upa_positions
+from .arrays import azimuth_elevation_cosines, cis, squared_norm, steering_set, upa_positions
 from .batching import masked_max, masked_min
 from .crb import CRB_WORST
 from .metrics import rate, user_sinr
@@ -609,7 +609,7 @@ def measure(params: ETParams, scenario: ETScenario, geom: ETGeometry, config: ET
     beams = np.asarray(config.beams)
     sinr = user_sinr(scenario.channels, beams, params.noise_user_w)
     r = rate(sinr)
-    power = np.sum(beams.real**2 + beams.imag**2, axis=(-2, -1))
+    power = squared_norm(beams, (-2, -1))
     geom = active(geom)
     gram = transmit_gram(params, geom, beams)
     crb, trace = measure_covariance(params, geom, gram)
@@ -622,4 +622,4 @@ def transmit_pattern(params: ETParams, beams: np.ndarray, azimuth: np.ndarray, e
     """Transmit beam pattern ``a(theta, phi)^H R_x a(theta, phi)`` (W) on a grid of directions, ``[...]``."""
     a = steering_set(params.tx_positions, azimuth_elevation_cosines(azimuth, elevation), params.wavelength)
     v = np.conj(a[..., 0, :]) @ beams
-    return np.sum(v.real**2 + v.imag**2, axis=-1)
+    return squared_norm(v)

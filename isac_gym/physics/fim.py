@@ -16,7 +16,7 @@ from functools import cached_property
 import numpy as np
 
 from . import units
-from .arrays import direction_cosines, phase_split, steering_set_from_split, upa_xz_positions
+from .arrays import direction_cosines, phase_split, squared_norm, steering_set_from_split, upa_xz_positions
 from .channels import multipath_from_split, multipath_split, rayleigh_gains
 from .crb import angle_crb, beam_gram, covariance_gram, trace_products
 from .metrics import rate, user_sinr
@@ -242,7 +242,7 @@ def evaluate(params: FIMParams, geom: FIMGeometry, config: FIMConfiguration,
     if kin is None:
         kin = kinematics(geom, config.y_tx, config.y_rx)
     sinr = user_sinr(kin.channels, config.beams, params.noise_user_w)
-    col_power = (config.beams.real**2 + config.beams.imag**2).sum(axis=-2)
+    col_power = squared_norm(config.beams, -2)
     return {
         "crb": crb_from_gram(params, geom.alpha_power, kin.rx_set, beam_gram(kin.tx_set, config.beams)),
         "sinr": sinr,

@@ -32,6 +32,7 @@ from functools import cache, cached_property
 import numpy as np
 
 from . import units
+from .arrays import squared_norm
 from .channels import rayleigh_gains
 from .metrics import user_sinr
 from .validation import Validated, param
@@ -471,7 +472,7 @@ def amplifier_load(params: MFRISParams, g: np.ndarray, beams: np.ndarray) -> tup
     the amplifier output of side s is ``sum_m beta_m^s xi_m = ||Theta_s G W||_F^2 + sigma_R^2 ||Theta_s||_F^2``
     (eq. (17e))."""
     gw = g @ beams
-    return gw, (gw.real**2 + gw.imag**2).sum(axis=-1) + params.noise_ris_w
+    return gw, squared_norm(gw) + params.noise_ris_w
 
 
 def amplifier_scale(params: MFRISParams, side_power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -501,7 +502,7 @@ def user_effective_channels(params: MFRISParams, scenario: MFRISScenario, coeffi
     v_user = coefficients[..., params.user_side, :]  # [..., K, M]
     weighted = np.conj(scenario.h) * v_user
     c = np.conj(weighted @ scenario.g)
-    nu = params.noise_ris_w * (weighted.real**2 + weighted.imag**2).sum(axis=-1) + params.noise_user_w
+    nu = params.noise_ris_w * squared_norm(weighted) + params.noise_user_w
     return c, nu
 
 
@@ -646,7 +647,7 @@ def measure(params: MFRISParams, scenario: MFRISScenario, config: MFRISConfigura
     else:
         echo = echo_sinr(*echo_operators(p, scenario, effective, beams, gw))
     objective = (echo * p.slot_weights).sum(axis=-1)
-    bs_power = (beams.real**2 + beams.imag**2).sum(axis=(-2, -1))
+    bs_power = squared_norm(beams, (-2, -1))
     return MFRISMeasurement(sinr, rates, echo, objective, bs_power, side_power * scale, requested, scale, effective)
 
 
@@ -656,7 +657,7 @@ def transmit_pattern(params: MFRISParams, scenario: MFRISScenario, config: MFRIS
     path gain): ``||a(u)^T Theta_s G W||^2`` with the coefficients as requested."""
     gw = scenario.g @ config.beams
     field = np.conj(surface_steering(params, directions)) @ (config.coefficients[..., :, :, None] * gw[..., None, :, :])
-    return (field.real**2 + field.imag**2).sum(axis=-1)
+    return squared_norm(field)
 
 
 __all__ = [

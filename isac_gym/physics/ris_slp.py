@@ -335,7 +335,7 @@ def _woodbury(params: RISSLPParams, a: np.ndarray, filter_weights: bool = True) 
     k = a[..., 1:, 1:] + params.clutter_loading
     col = a[..., 1:, 0]
     y = np.linalg.solve(k, col[..., None])[..., 0]
-    quad = (a[..., 0, 0] - (col.conj() * y).sum(axis=-1)).real
+    quad = a[..., 0, 0].real - np.vecdot(col, y).real
     if not filter_weights:
         return quad, None
     return quad, np.concatenate([np.ones(y.shape[:-1] + (1,), y.dtype), -y], axis=-1)
@@ -459,14 +459,16 @@ def doa_crb(params: RISSLPParams, scenario: RISSLPScenario, x: np.ndarray, phi: 
 
 # ---------------------------------------------------------------------------------------- QoS metrics
 def ci_snr(params: RISSLPParams, margins: np.ndarray) -> np.ndarray:
-    """The SNR each received symbol guarantees under the CI criterion, ``[..., K, L]`` (linear).
+    """The SNR each received symbol guarantees under the CI criterion (linear, the shape of ``margins``).
 
     Inverting eq. (2): the largest ``Gamma`` with ``g_{k,l} <= 0`` is
     ``((Re{y e^{-j angle s}} sin Theta - |Im{y e^{-j angle s}}| cos Theta) / (sigma_k sin Theta))^2
     = ((gamma - g_{k,l}) / (sigma_k sin Theta))^2``, and 0 outside the constructive region.
 
+    It decreases as the margin grows, so the SNR of the worst margin is the worst SNR.
+
     Args:
-        margins: ``[..., K, L]`` from :func:`ci_margins`.
+        margins: ``[..., K, L]`` from :func:`ci_margins` (or any reduction of them, e.g. ``[..., K]``).
     """
     dist = np.maximum(params.qos_threshold - margins, 0.0)
     return dist * dist * (1.0 / (params.noise_w * math.sin(params.half_angle) ** 2))

@@ -28,7 +28,7 @@ from functools import cached_property
 import numpy as np
 
 from . import batching, units
-from .arrays import cis, upa_positions
+from .arrays import cis, squared_norm, upa_positions
 from .channels import rayleigh_gains
 from .metrics import rate, user_sinr
 from .validation import Validated, check_value, param
@@ -520,7 +520,7 @@ def beam_matching_gradient(params: SIMParams, casc: SIMCascade) -> tuple[np.ndar
     """
     p = params.stream_power_w
     e_field = grid_fields(params, casc.response)  # [..., Q, N]
-    pattern = p * (e_field.real**2 + e_field.imag**2).sum(axis=-1)  # [..., Q]
+    pattern = p * squared_norm(e_field)  # [..., Q]
     q = pattern.shape[-1]
     peak_row = pattern.argmax(axis=-1)
     peak = np.take_along_axis(pattern, peak_row[..., None], axis=-1)[..., 0]
