@@ -243,8 +243,11 @@ class System(ABC):
         # one concatenate into float32 (same-kind cast), then an in-place clip: small batches pay per call
         np.concatenate([parts[part.name].reshape(b, part.size) for part in self.obs_layout],
                        axis=1, out=out, casting="same_kind")
-        np.maximum(out, -OBS_BOUND, out=out)
-        np.minimum(out, OBS_BOUND, out=out)
+        if b > 8:  # np.clip is about 6x faster on a large batch, max/min 1.5x faster on one row
+            np.clip(out, -OBS_BOUND, OBS_BOUND, out=out)
+        else:
+            np.maximum(out, -OBS_BOUND, out=out)
+            np.minimum(out, OBS_BOUND, out=out)
         return out
 
     def as_config(self, config: Any) -> Any:
