@@ -48,13 +48,16 @@ class RISSLPState:
 
 def _normalised_rows(h: np.ndarray) -> np.ndarray:
     """Rows of ``[B, K, M]`` divided by their RMS, flattened as ``[Re..., Im...]``."""
-    rms = np.sqrt(squared_norm(h) * (1.0 / h.shape[-1]))[..., None]
-    h = h / (rms + (rms <= 0))  # a zero row stays zero
-    return np.concatenate([h.real.reshape(h.shape[0], -1), h.imag.reshape(h.shape[0], -1)], axis=-1)
+    # 1 / RMS with a floor, so that a zero row stays zero; real and imaginary parts scaled straight into place
+    inv = 1.0 / np.sqrt(np.maximum(squared_norm(h) * (1.0 / h.shape[-1]), 1e-300))[..., None]
+    out = np.empty((h.shape[0], 2) + h.shape[1:])
+    np.multiply(h.real, inv, out=out[:, 0])
+    np.multiply(h.imag, inv, out=out[:, 1])
+    return out.reshape(h.shape[0], -1)
 
 
 def _signed_log(v: np.ndarray) -> np.ndarray:
-    return np.sign(v) * np.log1p(np.abs(v))
+    return np.copysign(np.log1p(np.abs(v)), v)
 
 
 class RISSLPSystem(System):

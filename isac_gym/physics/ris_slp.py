@@ -259,10 +259,22 @@ def slot_responses(rows: np.ndarray, x: np.ndarray, delays) -> np.ndarray:
     resp = x @ rows.mT  # [..., L, J]: r_j x[l]
     out = np.zeros(resp.shape, resp.dtype)
     n_slots = x.shape[-2]
-    for j, d in enumerate(delays):  # J = Q + 1 (a handful of range bins), not users or elements
+    for start, stop, d in _delay_runs(tuple(delays)):  # a handful of range bins, not users or elements
         if d < n_slots:
-            out[..., d:, j] = resp[..., : n_slots - d, j]
+            out[..., d:, start:stop] = resp[..., : n_slots - d, start:stop]
     return out
+
+
+@cache
+def _delay_runs(delays: tuple[int, ...]) -> tuple[tuple[int, int, int], ...]:
+    """``(start, stop, d)`` for each run of consecutive columns with the same delay (one shifted copy per run)."""
+    runs: list[tuple[int, int, int]] = []
+    for j, d in enumerate(delays):
+        if runs and runs[-1][2] == d and runs[-1][1] == j:
+            runs[-1] = (runs[-1][0], j + 1, d)
+        else:
+            runs.append((j, j + 1, d))
+    return tuple(runs)
 
 
 def effective_user_channels(scenario: RISSLPScenario, phi: np.ndarray) -> np.ndarray:
