@@ -115,3 +115,20 @@ def test_action_phasors_have_unit_modulus_and_float32_phase_accuracy():
     # angle error against the float64 exponential: at most a few float32 ulps of pi
     err = np.abs(np.angle(z * np.exp(-1j * phase)))
     assert err.max() < 5e-7
+
+
+@pytest.mark.parametrize("dtype", [float, complex])
+def test_squared_norm_matches_the_sum_of_squared_moduli(dtype):
+    rng = np.random.default_rng(3)
+    v = rng.standard_normal((4, 5, 7)).astype(dtype)
+    if dtype is complex:
+        v += 1j * rng.standard_normal(v.shape)
+    for axis in (-1, -2, (-2, -1)):
+        got = arrays.squared_norm(v, axis)
+        assert got.dtype == np.float64
+        np.testing.assert_allclose(got, np.sum(np.abs(v) ** 2, axis=axis), rtol=1e-13)
+    # a strided view (the real part of a complex array) and a zero vector
+    np.testing.assert_allclose(arrays.squared_norm(v.real[:, ::2]), np.sum(v.real[:, ::2] ** 2, axis=-1), rtol=1e-13)
+    assert arrays.squared_norm(np.zeros((2, 3), dtype)).tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError, match="axis"):
+        arrays.squared_norm(v, 0)

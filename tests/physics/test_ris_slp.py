@@ -171,3 +171,15 @@ def test_sinr_grows_with_power():
     low = rs.RISSLPParams(p_max_dbm=40.0)
     x_low, _ = rs.matched_design(low, scen)
     assert rs.radar_sinr(P, scen, x, phi) > rs.radar_sinr(low, scen, x_low, phi)
+
+
+def test_slot_responses_equal_the_delay_shift_of_each_range_bin():
+    """``t_j[l] = r_j x[l - d_j]`` (zero before the echo arrives) for repeated, unordered and too-late bins."""
+    rng = np.random.default_rng(5)
+    n_slots, m, delays = 6, 3, (0, 0, 2, 2, 1, 0, 9)
+    x = rng.standard_normal((2, n_slots, m)) + 1j * rng.standard_normal((2, n_slots, m))
+    rows = rng.standard_normal((2, len(delays), m)) + 1j * rng.standard_normal((2, len(delays), m))
+    got = rs.slot_responses(rows, x, delays)
+    for j, d in enumerate(delays):
+        shift = np.eye(n_slots, k=-d)  # (J_d x)[l] = x[l - d]
+        np.testing.assert_allclose(got[..., j], np.einsum("lk,bkm,bm->bl", shift, x, rows[:, j]), atol=1e-12)
