@@ -91,7 +91,7 @@ def _vector_stepper(env_id: str, num_envs: int, steps: int):
     return rate
 
 
-def vector_speedup(env_id: str, num_envs: int, steps: int, rounds: int = 5) -> tuple[float, float]:
+def vector_speedup(env_id: str, num_envs: int, steps: int, rounds: int = 15) -> tuple[float, float]:
     """Env-steps/s of the vector env and its speed-up over the single env, the best of each over ``rounds``
     alternating timings (``steps`` batched steps, :data:`RATIO_WINDOW` single steps), like :func:`single_ratio`."""
     vector_rate, single_rate = _vector_stepper(env_id, num_envs, steps), _stepper(env_id, RATIO_WINDOW)

@@ -72,6 +72,13 @@ def db_feature(db: np.ndarray) -> np.ndarray:
     return np.minimum(np.maximum(db * 0.1, -10.0), 10.0)
 
 
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """A read-only view (no copy): the shells never write into a configuration they have handed out."""
+    view = np.asarray(a).view()
+    view.flags.writeable = False
+    return view
+
+
 @functools.cache
 def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
@@ -267,7 +274,10 @@ class System(ABC):
                          f"got {type(config).__name__}")
 
     def info(self, assessment: Assessment, config: Any, row: int | None = None) -> dict[str, Any]:
-        """``info`` following the contract: batched arrays (``row=None``) or the entries of one row."""
+        """``info`` following the contract: batched arrays (``row=None``) or the entries of one row.
+
+        ``info["config"]`` holds read-only views of the configuration rather than copies (the shells never
+        write into a configuration they have handed out; copy an entry to modify it)."""
         if row is None:
             def pick(v):
                 return np.array(v)
@@ -287,7 +297,7 @@ class System(ABC):
             "violation": {k: pick(v) for k, v in assessment.violation.items()},
             "feasible": bool(assessment.feasible[row]) if row is not None else assessment.feasible.copy(),
             "reward_terms": {k: pick(v) for k, v in assessment.reward_terms.items()},
-            "config": {name: np.array(getattr(config, name)[row] if row is not None else getattr(config, name))
+            "config": {name: _read_only(getattr(config, name) if row is None else getattr(config, name)[row])
                        for name in _field_names(type(config))},
         }
         for key, value in m.extra.items():
@@ -538,7 +548,8 @@ class ISACVectorEnv(VectorEnv):
         else:
             batching.assign(self.scenario, rows, scen)
             batching.assign(self.refs, rows, refs)
-            batching.assign(self.config, rows, cfg)
+            # a new configuration, not an in-place write: earlier infos hold views of the current one
+            self.config = batching.with_rows(self.config, rows, cfg)
         self._elapsed[rows] = 0
         self._prev_action[rows] = 0.0
         self._needs_reset[rows] = False

@@ -49,6 +49,16 @@ def assign(batch: Any, index: Any, values: Any) -> None:
             dst[index] = src
 
 
+def with_rows(batch: T, index: Any, values: T) -> T:
+    """A copy of ``batch`` with rows ``index`` replaced by ``values``; ``batch`` itself is left unchanged."""
+    if dataclasses.is_dataclass(batch):
+        return type(batch)(**{f.name: with_rows(getattr(batch, f.name), index, getattr(values, f.name))
+                              for f in _fields(batch)})
+    out = np.array(batch)
+    out[index] = values
+    return out
+
+
 def broadcast(item: T, batch: int) -> T:
     """An unbatched dataclass repeated along a new leading axis of size ``batch`` (read-only views)."""
     if dataclasses.is_dataclass(item):

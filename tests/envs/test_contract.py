@@ -250,6 +250,30 @@ def test_partial_autoreset_matches_scalar_envs(env_id, kwargs):
             pending[i] = trunc
 
 
+@pytest.mark.parametrize("env_id, kwargs", CASES[:3], ids=IDS[:3])
+def test_info_config_is_a_read_only_record_that_resets_do_not_change(env_id, kwargs):
+    """``info["config"]`` holds read-only views; a later step, a partial reset or an autoreset leaves it as it was."""
+    n = 3
+    vec = gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", max_episode_steps=2, **kwargs)
+    vec.reset(seed=3)
+    rng = np.random.default_rng(0)
+    _, _, _, _, info = vec.step(rng.uniform(-1, 1, vec.action_space.shape).astype(np.float32))
+    kept = {k: v.copy() for k, v in info["config"].items()}
+    vec.reset(options={"reset_mask": np.array([True, False, True])})
+    for _ in range(3):  # crosses the truncation and the next-step autoreset
+        vec.step(rng.uniform(-1, 1, vec.action_space.shape).astype(np.float32))
+    for k, v in info["config"].items():
+        assert np.array_equal(v, kept[k]), k
+        with pytest.raises(ValueError, match="read-only"):
+            v[...] = 0
+    single = gym.make(env_id, **kwargs)
+    _, info = single.reset(seed=3)
+    first = next(iter(info["config"].values()))
+    with pytest.raises(ValueError, match="read-only"):
+        first[...] = 0
+    assert single.unwrapped.evaluate({k: v.copy() for k, v in info["config"].items()})["objective"] == info["objective"]
+
+
 @pytest.mark.parametrize("env_id, kwargs", CASES, ids=IDS)
 def test_rgb_array_rendering(env_id, kwargs):
     env = gym.make(env_id, render_mode="rgb_array", **kwargs)
