@@ -610,6 +610,11 @@ def _side_blocks(n: int) -> tuple[np.ndarray, np.ndarray]:
     return rows, rows.reshape(2, 1, n)
 
 
+#: Signs turning the transposed reversal ``[[d, b], [c, a]]`` of a 2 x 2 matrix into its adjugate.
+_ADJUGATE_SIGNS = np.array([[1.0, -1.0], [-1.0, 1.0]])
+_ADJUGATE_SIGNS.flags.writeable = False
+
+
 def _largest_eigenvalue(x: np.ndarray, y: np.ndarray, gram: np.ndarray, noise_w: float) -> np.ndarray:
     """``lambda_max(X (sigma^2 I + S Y)^-1 S)`` of ``J x J`` blocks ``[..., J, J]`` (closed forms for J <= 2), ``[...]``."""
     n = x.shape[-1]
@@ -618,13 +623,17 @@ def _largest_eigenvalue(x: np.ndarray, y: np.ndarray, gram: np.ndarray, noise_w:
     m1 = noise_w * np.eye(n) + gram @ y
     if n == 1:
         return np.maximum(np.real(x[..., 0, 0] * gram[..., 0, 0] / m1[..., 0, 0]), 0.0)
-    m = x @ np.linalg.solve(m1, gram)
     if n == 2:
+        # adjugate over determinant: a batch of 2 x 2 solves costs more in LAPACK calls than in arithmetic; the
+        # eigenvalues of S Y are >= 0, so |det(sigma^2 I + S Y)| >= sigma^4 > 0
+        adj = m1[..., ::-1, ::-1].mT * _ADJUGATE_SIGNS  # [[d, -b], [-c, a]]
+        det1 = m1[..., 0, 0] * m1[..., 1, 1] - m1[..., 0, 1] * m1[..., 1, 0]
+        m = x @ (adj @ gram) / det1[..., None, None]
         tr = m[..., 0, 0] + m[..., 1, 1]
         det = m[..., 0, 0] * m[..., 1, 1] - m[..., 0, 1] * m[..., 1, 0]
         lam = np.real(0.5 * tr + np.sqrt(0.25 * tr * tr - det))
     else:
-        lam = np.real(np.linalg.eigvals(m)).max(axis=-1)
+        lam = np.real(np.linalg.eigvals(x @ np.linalg.solve(m1, gram))).max(axis=-1)
     return np.maximum(lam, 0.0)
 
 
