@@ -36,3 +36,8 @@ def test_the_main_benchmark_runs_on_a_tiny_budget():
     row = report["envs"]["ISAC-FIM-v0"]
     assert row["single_ratio_vs_pendulum"] > 0 and row["single_direct_ratio_vs_pendulum"] > 0
     assert row["vector_speedup"] > 0
+
+
+def test_td3_and_sb3vec_ratios_run_on_a_tiny_budget():
+    assert 0 < run.td3_ratio("ISAC-RIS-SLP-v0", 20, rounds=2) < 10
+    assert 0 < run.sb3vec_ratio("ISAC-RIS-SLP-v0", 4, 2, rounds=2) < 100
