@@ -148,7 +148,7 @@ def _td3(env):
     return model
 
 
-def td3_ratio(env_id: str, steps: int, rounds: int = 3) -> float:
+def td3_ratio(env_id: str, steps: int, rounds: int = 5) -> float:
     """TD3 steps/s on the env over the same agent on a zero-cost env of identical spaces (goal >= 0.95), the best
     of each over ``rounds`` alternating windows of ``steps / rounds`` steps, like :func:`single_ratio`."""
     env = gym.make(env_id)
