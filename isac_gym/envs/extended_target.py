@@ -12,7 +12,7 @@ from ..physics.batching import masked_max, masked_min, masked_sum
 from ..physics.beamforming import beamformer_action_size, decode_beamformer, encode_beamformer
 from ..physics.validation import Validated, param
 from ..render import pattern_db
-from .base import Decoded, ISACEnv, ISACVectorEnv, Metrics, ObsPart, Panel, System, db_feature, document, log_score
+from .base import Decoded, ISACEnv, ISACVectorEnv, LogScale, Metrics, ObsPart, Panel, System, db_feature, document
 
 #: The CRB score reaches 1 this many dB below the isotropic transmission's tr(CRB).
 SCORE_SPAN_DB = 15.0
@@ -37,6 +37,7 @@ class ETReferences:
     geometry: et.ETGeometry
     crb_worst: np.ndarray
     crb_target: np.ndarray
+    scale: LogScale  # the score anchors of tr(CRB), precomputed
     channel_obs: np.ndarray
     target_obs: np.ndarray
 
@@ -104,7 +105,8 @@ class ETSystem(System):
             angles += [masked_min(v, mask), masked_max(v, mask), masked_sum(v, mask) / mask.sum(axis=-1)]
         extent = masked_max(kappa[..., 0], mask) - masked_min(kappa[..., 0], mask)
         patches = np.stack(angles + [mask.mean(axis=-1), extent / 5.0], axis=-1)
-        return ETReferences(geom, worst, worst * units.db_to_linear(-SCORE_SPAN_DB), channels,
+        target = worst * units.db_to_linear(-SCORE_SPAN_DB)
+        return ETReferences(geom, worst, target, LogScale.of(worst, target), channels,
                             np.concatenate([centre, patches], axis=-1))
 
     def initial_config(self, scenario, refs: ETReferences) -> et.ETConfiguration:
@@ -127,7 +129,7 @@ class ETSystem(System):
         p = self.params
         out = et.measure(p, scenario, refs.geometry, config)
         sum_rate = out.rate.sum(axis=-1)
-        crb_score = log_score(out.crb_trace, refs.crb_worst, refs.crb_target)
+        crb_score = refs.scale.score(out.crb_trace)
         extra = {
             "crb_trace": out.crb_trace,
             "crb_range": out.crb[:, 0],

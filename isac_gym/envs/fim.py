@@ -11,7 +11,7 @@ from ..physics.arrays import squared_norm, steering_vector
 from ..physics.beamforming import beamformer_action_size, decode_beamformer, encode_beamformer, mrt_directions, zf_inverse
 from ..physics.validation import Validated, param
 from ..render import pattern_db
-from .base import Decoded, ISACEnv, ISACVectorEnv, Metrics, ObsPart, Panel, System, db_feature, document, log_score
+from .base import Decoded, ISACEnv, ISACVectorEnv, LogScale, Metrics, ObsPart, Panel, System, db_feature, document
 
 ACTION_MODES = ("paper", "direct")
 #: Paper-mode position actions below -1/3 move down one step, above +1/3 up one step.
@@ -41,6 +41,7 @@ class FIMReferences:
     geometry: fim.FIMGeometry
     crb_worst: np.ndarray
     crb_target: np.ndarray
+    scale: LogScale  # the score anchors, precomputed
     ridge: np.ndarray
     channel_scale: np.ndarray  # [B, K, 1] 1 / sqrt(beta_k), the observation's channel scaling
     target_obs: np.ndarray  # [B, 4] cos, sin of the target angles
@@ -94,7 +95,8 @@ class FIMSystem(System):
         ridge = 1e-9 * self.params.n_tx * np.mean(scenario.beta, axis=-1)[:, None, None] * np.eye(self.params.n_users)
         target_obs = np.stack([np.cos(scenario.target_phi), np.sin(scenario.target_phi),
                                np.cos(scenario.target_theta), np.sin(scenario.target_theta)], axis=-1)
-        return FIMReferences(geom, worst, target, ridge, 1.0 / np.sqrt(scenario.beta)[..., None], target_obs)
+        return FIMReferences(geom, worst, target, LogScale.of(worst, target), ridge,
+                             1.0 / np.sqrt(scenario.beta)[..., None], target_obs)
 
     def initial_config(self, scenario, refs: FIMReferences) -> fim.FIMConfiguration:
         """Flat surfaces and the paper-mode beamformer of the all-zero action (equal shares, even splits)."""
@@ -197,7 +199,7 @@ class FIMSystem(System):
 
     def score(self, metrics, refs: FIMReferences) -> np.ndarray:
         """``f(c) = (log c_worst - log c) / (log c_worst - log c_target)``, clipped below at -1 (eq. (21))."""
-        return log_score(metrics.objective, refs.crb_worst, refs.crb_target)
+        return refs.scale.score(metrics.objective)
 
     def observe(self, assessment, config, scenario, refs, prev_action) -> dict[str, np.ndarray]:
         p = self.params

@@ -12,7 +12,7 @@ from ..physics.beamforming import beamformer_action_size, decode_beamformer, enc
 from ..physics.mfris import MFRISConfiguration
 from ..physics.validation import Validated, param
 from ..render import pattern_db
-from .base import Decoded, ISACEnv, ISACVectorEnv, Metrics, ObsPart, Panel, System, db_feature, document, log_score
+from .base import Decoded, ISACEnv, ISACVectorEnv, LogScale, Metrics, ObsPart, Panel, System, db_feature, document
 
 #: The score reaches 1 this many dB above the anchor configuration's summed echo SINR.
 SCORE_SPAN_DB = 20.0
@@ -36,6 +36,7 @@ class MFRISReferences:
 
     objective_worst: np.ndarray
     objective_target: np.ndarray
+    scale: LogScale  # the score anchors, precomputed
     channel_obs: np.ndarray
     target_obs: np.ndarray
 
@@ -95,7 +96,8 @@ class MFRISSystem(System):
                                    h.imag.reshape(b, -1)], axis=-1)
         targets = np.concatenate([scenario.target_dir.reshape(b, -1),
                                   scenario.target_dist / p.target_distance_m[1]], axis=-1)
-        return MFRISReferences(worst, worst * units.db_to_linear(SCORE_SPAN_DB), channels, targets)
+        target = worst * units.db_to_linear(SCORE_SPAN_DB)
+        return MFRISReferences(worst, target, LogScale.of(worst, target, maximise=True), channels, targets)
 
     def initial_config(self, scenario, refs: MFRISReferences) -> MFRISConfiguration:
         """The anchor configuration (score 0): isotropic radar streams, no user beams, even full amplitudes."""
@@ -160,7 +162,7 @@ class MFRISSystem(System):
 
     def score(self, metrics, refs: MFRISReferences) -> np.ndarray:
         """``f(sum_s lambda_s gamma_s)``: 0 at the anchor configuration, 1 at ``SCORE_SPAN_DB`` above it, >= -1."""
-        return log_score(metrics.objective, refs.objective_worst, refs.objective_target, maximise=True)
+        return refs.scale.score(metrics.objective)
 
     def observe(self, assessment, config, scenario, refs: MFRISReferences, prev_action) -> dict[str, np.ndarray]:
         p = self.params

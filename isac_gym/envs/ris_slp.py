@@ -11,7 +11,7 @@ from ..physics.arrays import action_phasors, squared_norm, ula
 from ..physics.ris_slp import RISSLPConfiguration
 from ..physics.validation import Validated, param
 from ..render import pattern_db
-from .base import Decoded, ISACEnv, ISACVectorEnv, Metrics, ObsPart, Panel, System, document, log_score
+from .base import Decoded, ISACEnv, ISACVectorEnv, LogScale, Metrics, ObsPart, Panel, System, document
 
 TASKS = ("detection", "doa")
 #: Seed of the fixed "uninformed" configuration (random waveform, random RIS) anchoring the score at 0.
@@ -35,6 +35,7 @@ class RISSLPReferences:
 
     worst: np.ndarray
     target: np.ndarray
+    scale: LogScale  # the score anchors, precomputed
     static_obs: np.ndarray
 
 
@@ -116,8 +117,8 @@ class RISSLPSystem(System):
         static = np.concatenate([scenario.symbols.reshape(batch, -1) / self.params.psk_order,
                                  _normalised_rows(np.conj(scenario.h_user)),
                                  np.broadcast_to(self._geometry_obs, (batch, self._geometry_obs.size))], axis=-1)
-        return RISSLPReferences(self.objective(anchor, scenario), self.objective(RISSLPConfiguration(x, phi), scenario),
-                                static)
+        worst, target = self.objective(anchor, scenario), self.objective(RISSLPConfiguration(x, phi), scenario)
+        return RISSLPReferences(worst, target, LogScale.of(worst, target, self.maximise), static)
 
     def initial_config(self, scenario, refs) -> RISSLPConfiguration:
         """The configuration of the all-zero action: equal phases on every antenna and element."""
@@ -159,7 +160,7 @@ class RISSLPSystem(System):
 
     def score(self, metrics, refs: RISSLPReferences) -> np.ndarray:
         """Log-normalised objective: 0 at the random anchor, 1 at the matched radar design."""
-        return log_score(metrics.objective, refs.worst, refs.target, maximise=self.maximise)
+        return refs.scale.score(metrics.objective)
 
     def observe(self, assessment, config, scenario, refs: RISSLPReferences, prev_action) -> dict[str, np.ndarray]:
         static = refs.static_obs

@@ -11,7 +11,7 @@ from ..physics.arrays import action_phasors
 from ..physics.sim import SIMConfiguration
 from ..physics.validation import Validated, param
 from ..render import pattern_db
-from .base import Decoded, ISACEnv, ISACVectorEnv, Metrics, ObsPart, Panel, System, db_feature, document, log_score
+from .base import Decoded, ISACEnv, ISACVectorEnv, LogScale, Metrics, ObsPart, Panel, System, db_feature, document
 
 OBJECTIVES = ("constrained", "weighted")
 #: Seed of the fixed random phases whose beam-matching error anchors the score at 0.
@@ -41,6 +41,7 @@ class SIMReferences:
 
     mse_worst: np.ndarray
     mse_target: np.ndarray
+    scale: LogScale  # the score anchors, precomputed
     channel_obs: np.ndarray
 
 
@@ -95,7 +96,8 @@ class SIMSystem(System):
         h = scenario.channels / np.sqrt(scenario.path_loss)[..., None]
         b = h.shape[0]
         worst = np.full(b, self.mse_anchor)
-        return SIMReferences(worst, worst * units.db_to_linear(-SCORE_SPAN_DB),
+        target = worst * units.db_to_linear(-SCORE_SPAN_DB)
+        return SIMReferences(worst, target, LogScale.of(worst, target),
                              np.concatenate([h.real.reshape(b, -1), h.imag.reshape(b, -1)], axis=-1))
 
     def initial_config(self, scenario, refs) -> SIMConfiguration:
@@ -141,7 +143,7 @@ class SIMSystem(System):
 
     def score(self, metrics, refs: SIMReferences) -> np.ndarray:
         """``f(MSE)``: 0 at the random-phase anchor, 1 at ``SCORE_SPAN_DB`` below it, clipped below at -1."""
-        return log_score(metrics.objective, refs.mse_worst, refs.mse_target)
+        return refs.scale.score(metrics.objective)
 
     def reward_terms(self, score, violation, metrics, config) -> dict[str, np.ndarray]:
         """Constrained: ``f(MSE) - w_qos shortfall``; weighted: ``w_comm R/R_min + w_sense f(MSE)``."""

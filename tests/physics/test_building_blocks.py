@@ -4,7 +4,7 @@ vectors in any plane, pad-and-mask batching, SDP helpers, the log score."""
 import numpy as np
 import pytest
 
-from isac_gym.envs.base import log_score
+from isac_gym.envs.base import LogScale, log_score
 from isac_gym.oracles.sdp import extract_user_beams, psd_part
 from isac_gym.physics import arrays, batching, beamforming
 
@@ -104,6 +104,26 @@ def test_log_score_orientation():
     assert log_score(np.array(10.0), np.array(1.0), np.array(10.0), maximise=True) == pytest.approx(1.0)
     assert log_score(np.array(100.0), np.array(1.0), np.array(10.0), maximise=True) == pytest.approx(2.0)
     assert log_score(np.array(1e-9), np.array(1.0), np.array(10.0), maximise=True) == -1.0
+
+
+def test_log_scale_is_the_formula_per_scenario_and_slices_like_a_references_field():
+    rng = np.random.default_rng(3)
+    worst = 10.0 ** rng.uniform(-3, 3, 6)
+    target = worst * 10.0 ** rng.uniform(-4, 0.1, 6)  # some spans below log 2 (the floor applies)
+    target[0] = worst[0]  # no span at all
+    value = worst * 10.0 ** rng.uniform(-5, 2, 6)
+    span = np.maximum(np.log(worst) - np.log(target), np.log(2.0))
+    raw = (np.log(worst) - np.log(value)) / span
+    expected = np.maximum(raw, -1.0)
+    scale = LogScale.of(worst, target)
+    assert np.allclose(scale.score(value), expected, rtol=1e-12, atol=1e-12)
+    up = LogScale.of(1.0 / worst, 1.0 / target, maximise=True)  # maximising 1/x scores like minimising x
+    assert np.allclose(up.score(1.0 / value), expected, rtol=1e-12, atol=1e-12)
+    assert np.allclose(scale.score(value, floor=-3.0), np.maximum(raw, -3.0), rtol=1e-12, atol=1e-12)
+    assert np.isfinite(scale.score(np.zeros(6))).all()  # a zero metric stays finite
+    assert np.all(up.score(np.zeros(6)) == -1.0)  # a maximised one at zero sits on the floor
+    row = batching.take(scale, slice(2, 4))
+    assert np.allclose(row.score(value[2:4]), expected[2:4], rtol=1e-12, atol=1e-12)
 
 
 def test_action_phasors_have_unit_modulus_and_float32_phase_accuracy():
