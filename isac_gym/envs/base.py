@@ -46,15 +46,13 @@ OBS_BOUND = 100.0
 #: Smallest log-ratio between the two score anchors (a factor 2), so the score keeps its orientation and
 #: scale in a scenario where the reference happens to be no better than the uninformed configuration.
 MIN_SCORE_SPAN = math.log(2.0)
+#: Floor of a metric before its logarithm (a zero metric scores like a tiny one, never -inf).
+LOG_FLOOR = 1e-300
+#: Keyword arguments every env takes besides its system's parameters and options.
+SHELL_KWARGS = ("scenario", "scenario_seed", "render_mode")
 # 0-d array bounds: on a batch of one, numpy combines an array operand faster than a Python float
 _OBS_LOW, _OBS_HIGH = np.array(-OBS_BOUND, dtype=np.float32), np.array(OBS_BOUND, dtype=np.float32)
 _MINUS_ONE, _ONE = np.array(-1.0), np.array(1.0)
-#: Keyword arguments every env takes besides its system's parameters and options.
-SHELL_KWARGS = ("scenario", "scenario_seed", "render_mode")
-
-
-#: Floor of a metric before its logarithm (a zero metric scores like a tiny one, never -inf).
-LOG_FLOOR = 1e-300
 
 
 @dataclass(frozen=True)
@@ -274,7 +272,7 @@ class System(ABC):
         parts = self.observe(assessment, config, scenario, refs, prev_action)
         b = prev_action.shape[0]
         out = np.empty((b, self.obs_dim), dtype=np.float32)
-        # one concatenate into float32 (same-kind cast), then an in-place clip: small batches pay per call
+        # one concatenate into float32 (same-kind cast), then the clip: small batches pay per call
         np.concatenate([parts[part.name].reshape(b, part.size) for part in self.obs_layout],
                        axis=1, out=out, casting="same_kind")
         if b > 8:  # np.clip is about 6x faster on a large batch, max/min (no out=) 2x faster on one row
