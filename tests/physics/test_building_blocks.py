@@ -150,5 +150,13 @@ def test_squared_norm_matches_the_sum_of_squared_moduli(dtype):
     # a strided view (the real part of a complex array) and a zero vector
     np.testing.assert_allclose(arrays.squared_norm(v.real[:, ::2]), np.sum(v.real[:, ::2] ** 2, axis=-1), rtol=1e-13)
     assert arrays.squared_norm(np.zeros((2, 3), dtype)).tolist() == [0.0, 0.0]
+    # many short vectors (the einsum form), contiguous and strided along the axis, and a Frobenius norm of them
+    many = rng.standard_normal((600, 3, 12)).astype(dtype)
+    if dtype is complex:
+        many += 1j * rng.standard_normal(many.shape)
+    for w in (many, many[..., ::2], many[:, :, :1]):
+        np.testing.assert_allclose(arrays.squared_norm(w), np.sum(np.abs(w) ** 2, axis=-1), rtol=1e-13)
+    np.testing.assert_allclose(arrays.squared_norm(many[:, :, :4], (-2, -1)),
+                               np.sum(np.abs(many[:, :, :4]) ** 2, axis=(-2, -1)), rtol=1e-13)
     with pytest.raises(ValueError, match="axis"):
         arrays.squared_norm(v, 0)
