@@ -154,7 +154,7 @@ class FIMSystem(System):
         # user beam directions mrt @ M with M = diag((1-m)/||h_k||) + ginv diag(m/||zf_k||): one K x K mix
         mat = ginv * (mix / np.sqrt(ginv_kk))[:, None, :]
         mat.reshape(b, -1)[:, :: k + 1] += (1.0 - mix) / np.sqrt(g_kk)
-        norm2 = (mat.conj() * (gram @ mat)).real.sum(axis=-2)  # ||mrt @ M_k||^2 = M_k^H G M_k
+        user_dirs = mrt @ mat
         power = (g * p.p_max_w / shares.sum(axis=-1))[:, None] * shares  # g P share_k
         tgt = kin.tx_set[:, 0, :]  # [B, Nt], unit-modulus entries: norm sqrt(Nt)
         tgt_u = tgt * (1.0 / np.sqrt(nt))
@@ -163,10 +163,9 @@ class FIMSystem(System):
         # with K >= Nt nothing is orthogonal to the users: fall back to the target direction
         orth_u = np.where(n2 > 1e-20 * nt, orth / np.sqrt(n2 + (n2 <= 0.0)), tgt_u)
         sense = (1.0 - c_s) * tgt_u + c_s * orth_u  # the projection has Re<tgt, orth> >= 0: norm >= 1/sqrt 2
-        beams = np.empty((b, nt, p.n_streams), dtype=complex)
-        beams[:, :, :k] = mrt @ (mat * np.sqrt(power / norm2)[:, None, :])
+        beams = np.zeros((b, nt, p.n_streams), dtype=complex)
+        beams[:, :, :k] = user_dirs * np.sqrt(power / squared_norm(user_dirs, -2))[:, None, :]
         beams[:, :, k] = sense * np.sqrt((1.0 - g) * p.p_max_w / squared_norm(sense))[:, None]
-        beams[:, :, k + 1:] = 0.0
         return beams
 
     def encode(self, config: fim.FIMConfiguration) -> np.ndarray:

@@ -274,11 +274,11 @@ def clipped_moves(params: FIMParams, config: FIMConfiguration) -> np.ndarray:
     tol = 1e-9 * params.step_m
     moved = np.concatenate([np.abs(config.y_tx - config.y_tx_requested),
                             np.abs(config.y_rx - config.y_rx_requested)], axis=-1)
-    return (moved > tol).mean(axis=-1)
+    return (moved > tol).sum(axis=-1) * (1.0 / moved.shape[-1])
 
 
 def position_excess(params: FIMParams, config: FIMConfiguration) -> np.ndarray:
     """Fraction of elements outside ``[y_min, y_max]`` (the shape constraint of problem (20)), ``[...]``."""
     limit = params.y_max_wl * params.wavelength * (1.0 + 1e-9)
     y = np.concatenate([config.y_tx, config.y_rx], axis=-1)
-    return (np.abs(y) > limit).mean(axis=-1)
+    return (np.abs(y) > limit).sum(axis=-1) * (1.0 / y.shape[-1])

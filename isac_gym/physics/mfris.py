@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cache, cached_property, lru_cache
 
 import numpy as np
 
@@ -326,6 +326,23 @@ def _rician(rng: np.random.Generator, los: np.ndarray, kappa: float) -> np.ndarr
     return math.sqrt(kappa / (1.0 + kappa)) * los + math.sqrt(1.0 / (1.0 + kappa)) * nlos
 
 
+@lru_cache(maxsize=16)
+def _fixed_links(params: MFRISParams) -> tuple[float, float, float, np.ndarray, np.ndarray]:
+    """What every scenario of ``params`` shares (computed once; read-only arrays): the Rician factor, ``L0``,
+    ``PL_BR``, and the LoS parts ``a(u_BS) a_Nt(0)^H`` of the BS-surface link and ``b(u_BS) a_Nt(0)^H`` of the
+    BS-sensor link (the BS on the surface normal)."""
+    kappa = float(units.db_to_linear(params.rician_db))
+    l0 = float(units.db_to_linear(params.l0_db))
+    pl_br = l0 * params.bs_distance_m ** (-params.exp_bs_ris)
+    bs_dir = np.array([0.0, -1.0, 0.0])
+    bs_row = np.conj(bs_steering(params, 0.0))
+    los_g = np.outer(surface_steering(params, bs_dir), bs_row)
+    los_f = np.outer(sensing_steering(params, bs_dir), bs_row)
+    for m in (los_g, los_f):
+        m.flags.writeable = False
+    return kappa, l0, pl_br, los_g, los_f
+
+
 def draw_scenario(params: MFRISParams, rng: np.random.Generator) -> MFRISScenario:
     """One realisation: Rician channels (eqs. (3)-(6)) and the targets' responses (eqs. (10)-(14)) [RECON].
 
@@ -336,12 +353,8 @@ def draw_scenario(params: MFRISParams, rng: np.random.Generator) -> MFRISScenari
     ``alpha_j = sqrt(RCS) L0 d_j^-alpha_t e^{j psi_j}`` (``|alpha_j|^2 = RCS (L0 d_j^-alpha_t)^2``, uniform phase).
     """
     p = params
-    kappa = float(units.db_to_linear(p.rician_db))
-    l0 = float(units.db_to_linear(p.l0_db))
+    kappa, l0, pl_br, los_g, los_f = _fixed_links(p)
     max_angle = math.radians(p.max_angle_deg)
-    pl_br = l0 * p.bs_distance_m ** (-p.exp_bs_ris)
-    bs_dir = np.array([0.0, -1.0, 0.0])
-    los_g = np.outer(surface_steering(p, bs_dir), np.conj(bs_steering(p, 0.0)))
     g = math.sqrt(pl_br) * _rician(rng, los_g, kappa)
     user_dist = rng.uniform(*p.user_distance_m, p.n_users)
     user_dir = _cap_directions(rng, p.user_side, max_angle)
@@ -353,14 +366,14 @@ def draw_scenario(params: MFRISParams, rng: np.random.Generator) -> MFRISScenari
     gain = amp * np.exp(1j * rng.uniform(0.0, 2.0 * np.pi, p.n_targets))
     a = surface_steering(p, target_dir)  # [J, M]
     b = sensing_steering(p, target_dir)  # [J, Ns]
-    onehot = (p.target_side[:, None] == np.arange(2)).astype(float)  # [J, 2]
-    weights = onehot.T * gain  # [2, J]
-    sensing = np.einsum("sj,jn,jm->snm", weights, b, np.conj(a))
-    roundtrip = np.einsum("sj,jn,jm->snm", weights, np.conj(a), np.conj(a))  # reciprocal: symmetric
+    # side s sums its targets: sum_j w_sj x_j y_j^T as one product per side, w_sj = alpha_j on target j's side
+    weights = (p.target_side == np.arange(2)[:, None]) * gain  # [2, J]
+    a_conj = np.conj(a)
+    sensing = (weights[:, None, :] * b.T) @ a_conj
+    roundtrip = (weights[:, None, :] * a_conj.T) @ a_conj  # reciprocal: symmetric
     bs_sensor = np.zeros((2, p.n_sensing, p.n_tx), complex)
     if p.bs_sensor_link and p.surface == "mf":
         # the reflection side's sensors see the BS along the surface normal, at the BS-surface distance
-        los_f = np.outer(sensing_steering(p, bs_dir), np.conj(bs_steering(p, 0.0)))
         bs_sensor[0] = math.sqrt(pl_br) * _rician(rng, los_f, kappa)
     return MFRISScenario(g, h, sensing, roundtrip, bs_sensor, a, b, user_dir, user_dist, target_dir, target_dist, gain,
                          np.asarray(pl_br), pl_user)
