@@ -370,7 +370,7 @@ def draw_scenario(params: MFRISParams, rng: np.random.Generator) -> MFRISScenari
     weights = (p.target_side == np.arange(2)[:, None]) * gain  # [2, J]
     a_conj = np.conj(a)
     sensing = (weights[:, None, :] * b.T) @ a_conj
-    roundtrip = (weights[:, None, :] * a_conj.T) @ a_conj  # reciprocal: symmetric
+    roundtrip = (weights[:, None, :] * a_conj.T) @ a_conj  # reciprocal: symmetric (to rounding)
     bs_sensor = np.zeros((2, p.n_sensing, p.n_tx), complex)
     if p.bs_sensor_link and p.surface == "mf":
         # the reflection side's sensors see the BS along the surface normal, at the BS-surface distance

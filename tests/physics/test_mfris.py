@@ -50,6 +50,29 @@ def _dense_echo(p, scen, coef, beams):
     return a_mats, b_mats
 
 
+@pytest.mark.parametrize("reflecting", [0, 2, 3])
+def test_scenario_target_sums_are_the_per_target_outer_products(reflecting):
+    """H_s = sum_{j in J_s} alpha_j b_j a_j^H and the round trip sum alpha_j a_j^* a_j^H per side, target by
+    target from the steering functions (a side without targets is zero); the draw leaves its LoS links intact."""
+    p = MFRISParams(**(SMALL | {"n_targets_reflection": reflecting}))
+    rng = np.random.default_rng(4)
+    scen = mfris.draw_scenario(p, rng)
+    for s in range(2):
+        h = np.zeros((p.n_sensing, p.n_elements), complex)
+        rt = np.zeros((p.n_elements, p.n_elements), complex)
+        for j in np.flatnonzero(p.target_side == s):
+            a = mfris.surface_steering(p, scen.target_dir[j])
+            b = mfris.sensing_steering(p, scen.target_dir[j])
+            h += scen.target_gain[j] * np.outer(b, np.conj(a))
+            rt += scen.target_gain[j] * np.outer(np.conj(a), np.conj(a))
+        np.testing.assert_allclose(scen.sensing[s], h, rtol=1e-12, atol=1e-15 * np.abs(h).max(initial=1.0))
+        np.testing.assert_allclose(scen.roundtrip[s], rt, rtol=1e-12, atol=1e-15 * np.abs(rt).max(initial=1.0))
+    # the same generator state gives the same scenario: the cached LoS parts are not modified by a draw
+    again = [mfris.draw_scenario(p, np.random.default_rng(9)) for _ in range(2)]
+    for f in dataclasses.fields(again[0]):
+        np.testing.assert_array_equal(getattr(again[0], f.name), getattr(again[1], f.name))
+
+
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: "-".join(v.values()) or "ES")
 def test_echo_sinr_is_the_generalised_eigenvalue_of_the_dense_model(variant):
     """Lemma 1: lambda_max(B^-1 A) from scipy's generalised eigensolver on dense A, B; the filter attains it."""
