@@ -24,24 +24,29 @@ def _random_config(p: MFRISParams, rng, batch=()):
     return MFRISConfiguration(beams, np.sqrt(beta) * np.exp(1j * phase))
 
 
+def _side_sums(p, scen, s):
+    """``H_s = sum_j alpha_j b_j a_j^H`` and the round trip ``sum_j alpha_j a_j^* a_j^H`` over side s's targets,
+    target by target from the steering functions (eq. (14a))."""
+    h = np.zeros((p.n_sensing, p.n_elements), complex)
+    rt = np.zeros((p.n_elements, p.n_elements), complex)
+    for j in np.flatnonzero(p.target_side == s):
+        a = mfris.surface_steering(p, scen.target_dir[j])
+        b = mfris.sensing_steering(p, scen.target_dir[j])
+        h += scen.target_gain[j] * np.outer(b, np.conj(a))
+        rt += scen.target_gain[j] * np.outer(np.conj(a), np.conj(a))  # receive a^*, transmit a^H
+    return h, rt
+
+
 def _dense_echo(p, scen, coef, beams):
     """A_s and B_s written out target by target and element by element (eqs. (14), (20)-(21))."""
     a_mats, b_mats = [], []
     for s in range(2):
         theta = np.diag(coef[s])
+        h, rt = _side_sums(p, scen, s)
         if p.surface == "mf":
-            h = np.zeros((p.n_sensing, p.n_elements), complex)
-            for j in np.flatnonzero(p.target_side == s):
-                a = mfris.surface_steering(p, scen.target_dir[j])
-                b = mfris.sensing_steering(p, scen.target_dir[j])
-                h += scen.target_gain[j] * np.outer(b, np.conj(a))
             sig = h @ theta @ scen.g @ beams
             noise = p.noise_ris_w * h @ theta @ np.conj(theta).T @ np.conj(h).T + p.noise_sensing_w * np.eye(p.n_sensing)
         else:
-            rt = np.zeros((p.n_elements, p.n_elements), complex)
-            for j in np.flatnonzero(p.target_side == s):
-                a = mfris.surface_steering(p, scen.target_dir[j])
-                rt += scen.target_gain[j] * np.outer(np.conj(a), np.conj(a))  # receive a^*, transmit a^H
             sig = scen.g.T @ theta @ rt @ theta @ scen.g @ beams
             noise = (p.noise_ris_w * scen.g.T @ theta @ np.conj(theta).T @ np.conj(scen.g)
                      + p.noise_sensing_w * np.eye(p.n_tx))
@@ -58,13 +63,7 @@ def test_scenario_target_sums_are_the_per_target_outer_products(reflecting):
     rng = np.random.default_rng(4)
     scen = mfris.draw_scenario(p, rng)
     for s in range(2):
-        h = np.zeros((p.n_sensing, p.n_elements), complex)
-        rt = np.zeros((p.n_elements, p.n_elements), complex)
-        for j in np.flatnonzero(p.target_side == s):
-            a = mfris.surface_steering(p, scen.target_dir[j])
-            b = mfris.sensing_steering(p, scen.target_dir[j])
-            h += scen.target_gain[j] * np.outer(b, np.conj(a))
-            rt += scen.target_gain[j] * np.outer(np.conj(a), np.conj(a))
+        h, rt = _side_sums(p, scen, s)
         np.testing.assert_allclose(scen.sensing[s], h, rtol=1e-12, atol=1e-15 * np.abs(h).max(initial=1.0))
         np.testing.assert_allclose(scen.roundtrip[s], rt, rtol=1e-12, atol=1e-15 * np.abs(rt).max(initial=1.0))
     # the same generator state gives the same scenario: the cached LoS parts are not modified by a draw
