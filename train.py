@@ -9,7 +9,9 @@ trained agent with the env's oracles and baselines (``evaluation.csv`` / ``.json
 ``outputs/latest`` points at the newest run.
 
 Ctrl-C (SIGINT) or SIGTERM stops training at the next step and saves the model and replay buffer (a
-second Ctrl-C aborts at once). ``resume=PATH`` continues a run *in its own directory* (same TensorBoard
+second Ctrl-C aborts at once); the script then exits with 130 (SIGINT) or 143 (SIGTERM), as shells report a job
+ended by a signal, so schedulers can tell a stopped run from a finished one. ``resume=PATH`` continues a run *in
+its own directory* (same TensorBoard
 run, same checkpoints, same step count) with the env and agent of its saved config; ``PATH`` is a model
 ``.zip`` or the run directory itself, whose newest model is taken (the final or interrupted
 ``model.zip``, or after a hard kill the newest periodic checkpoint, with a message saying how many logged
@@ -22,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 import warnings
@@ -34,22 +37,18 @@ register()
 if __name__ == "__main__":
     precheck("config")  # a bad command line fails in one line, before the heavy imports below
 
-import gymnasium as gym  # noqa: E402
 import hydra  # noqa: E402
 import torch  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 from stable_baselines3.common.callbacks import CallbackList  # noqa: E402
-from stable_baselines3.common.env_util import make_vec_env  # noqa: E402
-from stable_baselines3.common.vec_env import VecMonitor  # noqa: E402
 
 import isac_gym  # noqa: E402, F401  (registers the ids)
 from agents.algorithms import ALGORITHMS, OFF_POLICY, build_model  # noqa: E402
 from agents.callbacks import ISACMetricsCallback, RotatingCheckpoint, StopOnSignal, checkpoint_steps  # noqa: E402
-from agents.evaluation import evaluate_policies, make_env  # noqa: E402
+from agents.evaluation import evaluate_policies, make_env, make_training_env  # noqa: E402
 from agents.sweep import last_logged_step  # noqa: E402
 from isac_gym import oracles  # noqa: E402
-from isac_gym.wrappers import SB3VecEnv  # noqa: E402
 
 
 class RunError(ValueError):
@@ -67,21 +66,6 @@ def _link_latest(run_dir: Path) -> None:
         link.symlink_to(run_dir.resolve(), target_is_directory=True)
     except OSError:
         pass
-
-
-def make_training_env(env_cfg: dict, n_envs: int, vectorization: str, seed: int):
-    """``n_envs`` sub-envs as an SB3 VecEnv: one batched :class:`~isac_gym.wrappers.SB3VecEnv` (``native``)
-    or SB3's ``DummyVecEnv`` of scalar envs (``dummy``)."""
-    kwargs = dict(env_cfg.get("kwargs") or {})
-    if vectorization == "native":
-        venv = VecMonitor(SB3VecEnv(gym.make_vec(env_cfg["id"], num_envs=n_envs, vectorization_mode="vector_entry_point",
-                                                 max_episode_steps=env_cfg["max_episode_steps"], **kwargs)))
-        venv.seed(seed)
-        return venv
-    if vectorization == "dummy":
-        return make_vec_env(lambda: gym.make(env_cfg["id"], max_episode_steps=env_cfg["max_episode_steps"], **kwargs),
-                            n_envs=n_envs, seed=seed)
-    raise RunError(f"vectorization must be one of ('native', 'dummy'), got {vectorization!r}")
 
 
 def saved_run(resume: Path) -> tuple[Path, dict]:
@@ -125,7 +109,8 @@ def resume_path(cfg: DictConfig) -> Path | None:
     """The model a ``resume=`` run continues from (a run directory gives its newest model), or None."""
     if not cfg.resume:
         return None
-    resume = Path(hydra.utils.to_absolute_path(cfg.resume))
+    # resolved, so that a link (``outputs/latest``) names the run it points at, not itself
+    resume = Path(hydra.utils.to_absolute_path(cfg.resume)).resolve()
     if resume.is_dir():
         resume = newest_model(resume)
     if not resume.is_file():
@@ -171,7 +156,26 @@ def prepare(cfg: DictConfig) -> tuple[dict, dict, dict]:
     if agent_cfg["algo"] in OFF_POLICY and cfg.total_timesteps <= agent_cfg.get("learning_starts", 0) and not cfg.resume:
         warnings.warn(f"total_timesteps={cfg.total_timesteps} <= agent.learning_starts="
                       f"{agent_cfg['learning_starts']}: the agent collects data but never trains", stacklevel=1)
+    if "n_steps" in agent_cfg:
+        agent_cfg["n_steps"] = rollout_steps(int(agent_cfg["n_steps"]), int(cfg.n_envs), int(cfg.total_timesteps))
     return env_cfg, agent_cfg, {"policies": policies, "objective": objective}
+
+
+def rollout_steps(n_steps: int, n_envs: int, total: int) -> int:
+    """On-policy rollouts hold ``n_steps * n_envs`` steps and SB3 runs whole rollouts only: a rollout larger than
+    the budget is shrunk to it (``n_steps = ceil(total / n_envs)``), and a budget that is no multiple of the rollout
+    is announced with the number of steps that will run."""
+    if n_steps * n_envs > total:
+        fitted = max(1, -(-total // n_envs))
+        print(f"agent.n_steps={n_steps} with n_envs={n_envs} collects {n_steps * n_envs} steps per rollout, more "
+              f"than total_timesteps={total}: n_steps set to {fitted}")
+        n_steps = fitted
+    rollout = n_steps * n_envs
+    if total % rollout:
+        runs = -(-total // rollout) * rollout
+        warnings.warn(f"total_timesteps={total} is not a multiple of the rollout (n_steps * n_envs = {rollout}): "
+                      f"SB3 runs whole rollouts, {runs} steps in all", stacklevel=1)
+    return n_steps
 
 
 def setup(cfg: DictConfig, run_dir: Path, resume: Path | None):
@@ -257,7 +261,8 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
     if interrupted or stopper.stop_requested:
         write_metrics(run_dir, env_cfg, agent_cfg, cfg, model, "stopped", time.perf_counter() - start, None)
         print("training stopped early by a signal; continue with resume=" + str(run_dir))
-        return None
+        signum = stopper.signum if stopper.signum is not None else signal.SIGINT
+        sys.exit(128 + int(signum))  # as shells report a job ended by a signal: 130 (Ctrl-C), 143 (SIGTERM)
     rows = None
     if cfg.eval_episodes > 0:
         rows, table = evaluate_policies(extra["policies"], env_cfg, cfg.eval_episodes, seed=1000,

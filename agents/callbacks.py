@@ -119,6 +119,8 @@ class StopOnSignal(BaseCallback):
     def __init__(self):
         super().__init__()
         self.stop_requested = False
+        #: The signal that asked for the stop (the script exits with 128 + it, as shells report such a job).
+        self.signum: int | None = None
         self._previous: dict[int, object] = {}
 
     def _on_training_start(self) -> None:
@@ -126,6 +128,7 @@ class StopOnSignal(BaseCallback):
             if self.stop_requested and signum == signal.SIGINT:
                 raise KeyboardInterrupt
             self.stop_requested = True
+            self.signum = signum
 
         try:
             self._previous = {s: signal.signal(s, handler) for s in self.SIGNALS}

@@ -20,10 +20,13 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecMonitor
 
 import isac_gym  # noqa: F401  (registers the ids)
 from isac_gym import oracles
 from isac_gym.physics.units import linear_to_db
+from isac_gym.wrappers import SB3VecEnv
 
 
 class CheckpointError(ValueError):
@@ -86,6 +89,21 @@ def make_env(env_cfg: dict[str, Any], action_mode: str | None = None) -> gym.Env
     if action_mode is not None:
         kwargs["action_mode"] = action_mode
     return gym.make(env_cfg["id"], max_episode_steps=env_cfg.get("max_episode_steps"), **kwargs)
+
+
+def make_training_env(env_cfg: dict, n_envs: int, vectorization: str, seed: int):
+    """``n_envs`` sub-envs as an SB3 VecEnv: one batched :class:`~isac_gym.wrappers.SB3VecEnv` (``native``)
+    or SB3's ``DummyVecEnv`` of scalar envs (``dummy``)."""
+    kwargs = dict(env_cfg.get("kwargs") or {})
+    if vectorization == "native":
+        venv = VecMonitor(SB3VecEnv(gym.make_vec(env_cfg["id"], num_envs=n_envs, vectorization_mode="vector_entry_point",
+                                                 max_episode_steps=env_cfg["max_episode_steps"], **kwargs)))
+        venv.seed(seed)
+        return venv
+    if vectorization == "dummy":
+        return make_vec_env(lambda: gym.make(env_cfg["id"], max_episode_steps=env_cfg["max_episode_steps"], **kwargs),
+                            n_envs=n_envs, seed=seed)
+    raise ValueError(f"vectorization must be one of ('native', 'dummy'), got {vectorization!r}")
 
 
 def run_policy(name: str, env_cfg: dict[str, Any], episodes: int, seed: int, steps: int | None = None,

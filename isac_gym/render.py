@@ -11,26 +11,46 @@ from typing import Any
 
 import numpy as np
 
-PANEL_SIZE = (3.6, 3.0)  # inches per panel
-DPI = 80
+PANEL_SIZE = (4.4, 3.8)  # inches per panel
+DPI = 100  # 380 px tall
+LABEL_SIZE = 9
+
+
+def frame_title(system: Any, info: dict[str, Any]) -> str:
+    """The frame's headline: objective, score, feasibility, the users' worst SINR and every violation."""
+    sinr = np.atleast_1d(np.asarray(info["sinr"], dtype=float))
+    worst = 10.0 * np.log10(np.min(sinr)) if sinr.size and np.min(sinr) > 0 else -np.inf
+    violations = ", ".join(f"{k} {float(v):.2g}" for k, v in info["violation"].items()) or "none"
+    return (f"{system.objective_name} = {info['objective']:.3g}   score = {info['score']:.2f}   "
+            f"feasible = {info['feasible']}\nworst user SINR = {worst:.1f} dB   violations: {violations}")
 
 
 def render_frame(system: Any, info: dict[str, Any], scenario: Any, refs: Any) -> np.ndarray:
-    """``[H, W, 3]`` uint8 frame of a system's panels for one scenario and the ``info`` of its last step."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    """``[H, W, 3]`` uint8 frame of a system's panels for one scenario and the ``info`` of its last step.
+
+    Needs matplotlib (``pip install isac-gym[render]``); axes labelled as indices get integer ticks."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
+    except ModuleNotFoundError as exc:
+        raise ModuleNotFoundError("render_mode='rgb_array' needs matplotlib: pip install 'isac-gym[render]'") from exc
 
     panels = system.render_panels(info, scenario, refs)
-    n = max(len(panels), 1)
-    fig = Figure(figsize=(PANEL_SIZE[0] * n, PANEL_SIZE[1]), dpi=DPI)
+    widths = [panel.width for panel in panels] or [1.0]
+    fig = Figure(figsize=(PANEL_SIZE[0] * sum(widths), PANEL_SIZE[1]), dpi=DPI)
     canvas = FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(1, len(widths), width_ratios=widths)
     for i, panel in enumerate(panels):
-        ax = fig.add_subplot(1, n, i + 1)
+        ax = fig.add_subplot(grid[0, i])
         panel.draw(ax)
-        ax.set_title(panel.title, fontsize=9)
-        ax.tick_params(labelsize=7)
-    fig.suptitle(f"{system.objective_name} = {info['objective']:.3g}   score = {info['score']:.2f}   "
-                 f"feasible = {info['feasible']}", fontsize=9)
+        ax.set_title(panel.title, fontsize=LABEL_SIZE + 1)
+        ax.tick_params(labelsize=LABEL_SIZE - 1)
+        for axis, label in ((ax.xaxis, ax.get_xlabel()), (ax.yaxis, ax.get_ylabel())):
+            axis.label.set_fontsize(LABEL_SIZE)
+            if "index" in label:
+                axis.set_major_locator(MaxNLocator(integer=True))
+    fig.suptitle(frame_title(system, info), fontsize=LABEL_SIZE + 1)
     fig.tight_layout()
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()

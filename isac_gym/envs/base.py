@@ -24,7 +24,7 @@ import dataclasses
 import functools
 import importlib
 import math
-import operator
+import textwrap
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,7 +37,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from ..physics import batching
-from ..physics.validation import check_value, field_docs
+from ..physics.validation import Validated, check_value, field_docs, param
 
 #: A violation at most this large counts as satisfied (``info["feasible"]``).
 FEASIBILITY_TOL = 1e-6
@@ -50,9 +50,27 @@ MIN_SCORE_SPAN = math.log(2.0)
 LOG_FLOOR = 1e-300
 #: Keyword arguments every env takes besides its system's parameters and options.
 SHELL_KWARGS = ("scenario", "scenario_seed", "render_mode")
-# 0-d array bounds: on a batch of one, numpy combines an array operand faster than a Python float
-_OBS_LOW, _OBS_HIGH = np.array(-OBS_BOUND, dtype=np.float32), np.array(OBS_BOUND, dtype=np.float32)
-_MINUS_ONE, _ONE = np.array(-1.0), np.array(1.0)
+#: The action mode in which an action moves the current configuration (every system offers it).
+INCREMENTAL = "incremental"
+#: Default size of an incremental move, in direct-action units (a phase moves by at most 0.1 pi = 18 deg).
+ACTION_STEP = 0.1
+#: Default weight of a constraint's saturated violation in the reward. It exceeds the range of every id's score
+#: (-1 to about 3), so giving up a constraint never pays: at 1, a FIM agent learned to starve every user and put
+#: all power on the target (score 1.02 of the oracle's, 0 % feasible; at 4: 0.77 and 100 % feasible).
+CONSTRAINT_WEIGHT = 4.0
+
+
+def saturate(violation: np.ndarray) -> np.ndarray:
+    """The one saturating map of a violation in the reward: ``u / (1 + u)`` with ``u = log(1 + v)``.
+
+    0 exactly when the constraint holds, ``v`` to first order for small violations, below 1 always, so a
+    reward term ``-w_c saturate(v_c)`` lies in ``(-w_c, 0]`` and a weight means the same in every id. The
+    logarithm keeps large violations apart (1, 10 and 100 map to 0.41, 0.71 and 0.82, where ``v / (1 + v)``
+    gives 0.5, 0.91 and 0.99), so an agent far from feasibility still sees its progress.
+    ``info["violation"]`` keeps the raw ``v``.
+    """
+    u = np.log1p(violation)
+    return u / (1.0 + u)
 
 
 @dataclass(frozen=True)
@@ -112,9 +130,11 @@ def _field_names(cls: type) -> tuple[str, ...]:
 # ---------------------------------------------------------------------------------------- typed hand-offs
 @dataclass(frozen=True)
 class ObsPart:
-    """One named part of the observation: ``size`` entries, how they are scaled, the size's formula."""
+    """One part of the observation: ``key`` (what :meth:`System.observe` returns it under), ``label`` (the manual's
+    name for it), ``size`` entries, how they are scaled, the size's formula."""
 
-    name: str
+    key: str
+    label: str
     size: int
     scaling: str
     symbol: str = ""
@@ -142,6 +162,21 @@ class Decoded:
 
     config: Any
     cache: Any = None
+    clipped: np.ndarray | None = None  # [B] fraction of incremental moves stopped at a bound (incremental mode)
+
+
+@dataclass(frozen=True)
+class StepOptions(Validated):
+    """The option every system shares: the size of an incremental move (``action_mode="incremental"``)."""
+
+    action_step: float = param(ACTION_STEP, "largest move per step in action_mode='incremental', in direct-action "
+                               "units (entries in [-1, 1]; phases wrap around)", kind="positive", high=2.0)
+
+
+#: Key of the observation part that holds the current configuration in the incremental mode.
+CONFIG_PART = "current_configuration"
+#: Key of the observation part that holds the previous action in the other modes.
+ACTION_PART = "previous_action"
 
 
 @dataclass(frozen=True)
@@ -159,10 +194,12 @@ class Assessment:
 
 @dataclass(frozen=True)
 class Panel:
-    """One panel of a rendered frame: a title and a function drawing on a matplotlib ``Axes``."""
+    """One panel of a rendered frame: a title, a function drawing on a matplotlib ``Axes`` and its width (in
+    panels: the main plot of a system may take more room than its state maps)."""
 
     title: str
     draw: Any
+    width: float = 1.0
 
 
 # ---------------------------------------------------------------------------------------- the system contract
@@ -183,6 +220,8 @@ class System(ABC):
     violation_names: ClassVar[tuple[str, ...]] = ()
     #: Module that lists the system's oracles and baselines (``policies(system) -> {name: class}``).
     oracle_module: ClassVar[str] = ""
+    #: The physics' scenario draw, ``draw_scenario(params, rng)`` (a ``staticmethod``); :meth:`draw` calls it.
+    draw_scenario: ClassVar[Any] = None
 
     action_dim: int
     obs_layout: tuple[ObsPart, ...]
@@ -196,10 +235,34 @@ class System(ABC):
     def obs_dim(self) -> int:
         return sum(part.size for part in self.obs_layout)
 
+    @property
+    def reward_floor(self) -> float:
+        """The least reward any action can get: the score's floor -1 and each violation term at most its weight
+        (:func:`saturate`), ``-(1 + sum_c w_c)``."""
+        return -(1.0 + sum(self.weights.values()))
+
+    @property
+    def incremental(self) -> bool:
+        """True when actions move the current configuration (``action_mode="incremental"``)."""
+        return getattr(self.options, "action_mode", "direct") == INCREMENTAL
+
+    def periodic_entries(self) -> np.ndarray:
+        """Bool mask ``[action_dim]`` of the direct-action entries that are phases (period 2 in action units);
+        an incremental move wraps them around instead of clipping them. None by default."""
+        return np.zeros(self.action_dim, dtype=bool)
+
+    def memory_part(self, symbol: str) -> ObsPart:
+        """The observation part that tells the agent where it stands: the previous action (direct and paper
+        modes) or, in the incremental mode, the current configuration in its direct-mode encoding."""
+        if self.incremental:
+            return ObsPart(CONFIG_PART, "current configuration", self.action_dim,
+                           "direct-mode encoding (env.unwrapped.encode)", symbol)
+        return ObsPart(ACTION_PART, "previous action", self.action_dim, "raw (zeros after reset)", symbol)
+
     # -- hooks ----------------------------------------------------------------------------
-    @abstractmethod
     def draw(self, rng: np.random.Generator) -> Any:
-        """Draw one (unbatched) scenario from ``rng``."""
+        """Draw one (unbatched) scenario from ``rng``. Default: the physics' :attr:`draw_scenario`."""
+        return type(self).draw_scenario(self.params, rng)
 
     @abstractmethod
     def references(self, scenario: Any) -> Any:
@@ -226,22 +289,24 @@ class System(ABC):
     def violations(self, metrics: Metrics, state: Any, config: Any) -> dict[str, np.ndarray]:
         """Dimensionless violations ``>= 0`` of the configuration (0 exactly when the constraint holds)."""
 
-    @abstractmethod
     def score(self, metrics: Metrics, refs: Any) -> np.ndarray:
-        """Log-normalised objective score ``[B]`` (0 uninformed, 1 reference, finite)."""
+        """Log-normalised objective score ``[B]`` (0 uninformed, 1 reference, finite). Default: the objective on
+        the anchors the references hold as ``refs.scale`` (a :class:`LogScale`)."""
+        return refs.scale.score(metrics.objective)
 
     @abstractmethod
     def observe(self, assessment: Assessment, config: Any, scenario: Any, refs: Any,
                 prev_action: np.ndarray) -> dict[str, np.ndarray]:
-        """Observation parts by name (``[B, size]``, or ``[B]`` for size 1), unclipped, in any order."""
+        """Observation parts by key (``[B, size]``, or ``[B]`` for size 1), unclipped, in any order (the memory part,
+        :data:`ACTION_PART` or :data:`CONFIG_PART`, is the base's)."""
 
     def reward_terms(self, score: np.ndarray, violation: dict[str, np.ndarray], metrics: Metrics,
                      config: Any) -> dict[str, np.ndarray]:
         """Named reward terms (they sum to the reward). Default: ``objective`` = the score, and
-        ``-w_c violation_c`` per constraint. Objectives of another form override this hook."""
+        ``-w_c saturate(violation_c)`` per constraint. Objectives of another form override this hook."""
         terms = {"objective": score}
         for name in self.violation_names:
-            terms[name] = -self.weights[name] * violation[name]
+            terms[name] = -self.weights[name] * saturate(violation[name])
         return terms
 
     def render_panels(self, info: dict[str, Any], scenario: Any, refs: Any) -> list[Panel]:
@@ -249,15 +314,39 @@ class System(ABC):
         return []
 
     # -- shared logic ---------------------------------------------------------------------
+    def act(self, action: np.ndarray, scenario: Any, refs: Any, previous: Any) -> Decoded:
+        """The configurations that clipped actions ``[B, action_dim]`` lead to, in the system's action mode.
+
+        Incremental mode: the direct encoding of the current configuration moves by ``action_step * a``;
+        phase entries wrap around, the others stop at +-1 (a legal configuration: the fraction of entries
+        stopped goes to ``info["clipped_actions"]``, never to the reward). Other modes: :meth:`decode`.
+        """
+        if not self.incremental:
+            return self.decode(action, scenario, refs, previous)
+        target = self.encode(previous) + self.options.action_step * action
+        target = np.where(self.periodic_entries(), np.mod(target + 1.0, 2.0) - 1.0, target)
+        stopped = np.mean(np.abs(target) > 1.0, axis=-1)
+        decoded = self.decode(np.clip(target, -1.0, 1.0), scenario, refs, previous)
+        return dataclasses.replace(decoded, clipped=stopped)
+
+    def action_towards(self, config: Any, current: Any, scenario: Any, refs: Any) -> np.ndarray:
+        """The action ``[B, action_dim]`` that takes the env from ``current`` to ``config`` (batched): the direct
+        encoding, or in the incremental mode the move towards it (reached within ``2 / action_step`` steps).
+        Systems with a structured action (FIM's paper mode) override this."""
+        goal = self.encode(config)
+        if not self.incremental:
+            return goal
+        delta = goal - self.encode(current)
+        delta = np.where(self.periodic_entries(), np.mod(delta + 1.0, 2.0) - 1.0, delta)
+        return np.clip(delta / self.options.action_step, -1.0, 1.0)
+
     def assess(self, config: Any, scenario: Any, refs: Any, cache: Any = None) -> Assessment:
         """Metrics, violations, score and reward terms of ``config`` (batched): the info contract."""
         metrics, state = self.measure(config, scenario, refs, cache)
         violation = self.violations(metrics, state, config)
         score = self.score(metrics, refs)
         terms = self.reward_terms(score, violation, metrics, config)
-        # plain adds: on a batch of one an in-place add costs numpy about twice as much
-        values = tuple(terms.values())
-        reward = functools.reduce(operator.add, values) if len(values) > 1 else np.array(values[0], dtype=float)
+        reward = np.asarray(sum(terms.values()), dtype=float)
         feasible = None
         for value in violation.values():
             ok = value <= FEASIBILITY_TOL
@@ -271,14 +360,12 @@ class System(ABC):
         """The observation ``[B, obs_dim]`` (float32, clipped to the observation box) in layout order."""
         parts = self.observe(assessment, config, scenario, refs, prev_action)
         b = prev_action.shape[0]
-        out = np.empty((b, self.obs_dim), dtype=np.float32)
-        # one concatenate into float32 (same-kind cast), then the clip: small batches pay per call
-        np.concatenate([parts[part.name].reshape(b, part.size) for part in self.obs_layout],
-                       axis=1, out=out, casting="same_kind")
-        if b > 8:  # np.clip is about 6x faster on a large batch, max/min (no out=) 2x faster on one row
-            np.clip(out, -OBS_BOUND, OBS_BOUND, out=out)
-            return out
-        return np.minimum(np.maximum(out, _OBS_LOW), _OBS_HIGH)
+        if self.incremental:
+            parts[CONFIG_PART] = self.encode(config)
+        else:
+            parts[ACTION_PART] = prev_action
+        out = np.concatenate([parts[part.key].reshape(b, part.size) for part in self.obs_layout], axis=1)
+        return np.clip(out, -OBS_BOUND, OBS_BOUND).astype(np.float32)
 
     def as_config(self, config: Any) -> Any:
         """A configuration given as the dataclass or as ``info["config"]`` (a dict of arrays)."""
@@ -341,7 +428,7 @@ def observation_table(system: System) -> str:
     for part in system.obs_layout:
         num = f"{start}" if part.size == 1 else f"{start}-{start + part.size - 1}"
         size = f"{part.size}" + (f" ({part.symbol})" if part.symbol else "")
-        rows.append((num, part.name, size, part.scaling))
+        rows.append((num, part.label, size, part.scaling))
         start += part.size
     head = ("Num", "entry", "size", "scaling")
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
@@ -360,14 +447,37 @@ def argument_list(system_class: type[System]) -> str:
     return "\n".join(lines)
 
 
+def common_manual(system: System) -> str:
+    """The part of every env's manual that the base defines: action modes, clipping, the reward's bounds."""
+    parts = ["**Every id.**"]
+    if hasattr(system, "centre"):
+        parts.append("A beamformer in a direct action is encoded around a neutral centre "
+                     "(``env.unwrapped.system.centre``: each stream on its own antenna), so the zero action is that "
+                     "beam at half the budget.")
+    parts += [
+        f"``action_mode='incremental'`` moves the direct encoding of the current configuration by at most "
+        f"``action_step`` ({ACTION_STEP}) per entry (phases wrap around, other entries stop at +-1); its observation "
+        "holds that encoding where the other modes hold the previous action.",
+        "Actions outside the box are clipped, and ``info['clipped_actions']`` gives the fraction of entries "
+        "clipped or stopped.",
+        "Each violation ``v`` enters the reward as ``s(v) = u / (1 + u)``, ``u = log(1 + v)`` (below 1, ``v`` to "
+        f"first order), so no reward is below ``-(1 + sum of the weights)`` ({system.reward_floor:g} at the "
+        "defaults); ``info['violation']`` keeps the raw ``v``.",
+        "Oracles act in every mode (``isac_gym.oracles``).",
+    ]
+    return " ".join(parts)
+
+
 def document(env_class: type, system_class: type[System]) -> None:
-    """Fill the ``{observation_table}`` and ``{arguments}`` placeholders of an env docstring."""
+    """Fill the ``{observation_table}``, ``{arguments}`` and ``{common}`` placeholders of an env docstring."""
     doc = env_class.__doc__ or ""
     system = build_system(system_class, {})
     indent = "    "
     table = ("\n" + indent).join(observation_table(system).splitlines())
     args = ("\n" + indent).join(argument_list(system_class).splitlines())
-    env_class.__doc__ = doc.replace("{observation_table}", table).replace("{arguments}", args)
+    common = ("\n" + indent).join(textwrap.wrap(common_manual(system), 110))
+    env_class.__doc__ = (doc.replace("{observation_table}", table).replace("{arguments}", args)
+                         .replace("{common}", common))
 
 
 # ---------------------------------------------------------------------------------------- construction
@@ -393,18 +503,24 @@ def policies_of(system: System) -> dict[str, type]:
     return importlib.import_module(system.oracle_module).policies(system)
 
 
-def sanitize_action(action: Any, shape: tuple[int, ...]) -> np.ndarray:
+def sanitize_action(action: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Validate and clip actions to ``[-1, 1]``: the shape must match exactly, NaN/inf raise ``ValueError``.
 
-    Returns ``[B, dim]`` float64.
+    Returns the clipped actions ``[B, dim]`` float64 and the fraction of entries that were out of range ``[B]``
+    (the shells report it as ``info["clipped_actions"]``: clipping is never silent).
     """
     a = np.asarray(action, dtype=np.float64)
     if a.shape != shape:
         raise ValueError(f"action must have shape {shape}, got {a.shape}")
-    # a finite sum rules out NaN and inf in one pass; only an overflowing sum needs the element-wise test
-    if not math.isfinite(a.sum()) and not np.isfinite(a).all():
+    if not np.isfinite(a).all():
         raise ValueError("action contains NaN or infinite entries")
-    return np.minimum(np.maximum(a.reshape(-1, shape[-1]), _MINUS_ONE), _ONE)
+    a = a.reshape(-1, shape[-1])
+    return np.clip(a, -1.0, 1.0), np.mean(np.abs(a) > 1.0, axis=-1)
+
+
+def clipped_fraction(box: np.ndarray, decoded: Decoded) -> np.ndarray:
+    """Fraction of action entries clipped ``[B]``: out of the box, or (incremental mode) stopped at a bound."""
+    return box if decoded.clipped is None else np.maximum(box, decoded.clipped)
 
 
 class _ScenarioSource:
@@ -496,23 +612,25 @@ class ISACEnv(gym.Env):
         self.refs = self.system.references(self.scenario)
         self.config = self.system.initial_config(self.scenario, self.refs)
         self._prev_action = np.zeros((1, self.system.action_dim))
-        obs, info, _ = self._outcome(self.system.assess(self.config, self.scenario, self.refs))
+        obs, info, _ = self._outcome(self.system.assess(self.config, self.scenario, self.refs), 0.0)
         return obs, info
 
     def step(self, action):
         if self.scenario is None:
             raise gym.error.ResetNeeded("Call reset() before step()")
-        a = sanitize_action(action, self._shape)
-        decoded = self.system.decode(a, self.scenario, self.refs, self.config)
+        a, box = sanitize_action(action, self._shape)
+        decoded = self.system.act(a, self.scenario, self.refs, self.config)
         self.config = decoded.config
         self._prev_action = a
-        obs, info, reward = self._outcome(self.system.assess(self.config, self.scenario, self.refs, decoded.cache))
+        assessed = self.system.assess(self.config, self.scenario, self.refs, decoded.cache)
+        obs, info, reward = self._outcome(assessed, clipped_fraction(box, decoded).item(0))
         return obs, reward, False, False, info
 
-    def _outcome(self, assessed: Assessment):
+    def _outcome(self, assessed: Assessment, clipped: float):
         sysm = self.system
         obs = sysm.observation(assessed, self.config, self.scenario, self.refs, self._prev_action)[0]
         info = sysm.info(assessed, self.config, 0)
+        info["clipped_actions"] = clipped
         self._info = info
         return obs, info, float(assessed.reward[0])
 
@@ -606,14 +724,18 @@ class ISACVectorEnv(VectorEnv):
                 self._rngs[i] = seeding.np_random(int(seeds[i]))[0]
         self._reset_rows(rows)
         assessed = self.system.assess(self.config, self.scenario, self.refs)
-        return self._obs(assessed), self.system.info(assessed, self.config)
+        info = self.system.info(assessed, self.config)
+        info["clipped_actions"] = np.zeros(self.num_envs)
+        return self._obs(assessed), info
 
     def step(self, actions):
         if self.scenario is None:
             raise gym.error.ResetNeeded("Call reset() before step()")
-        a = sanitize_action(actions, self._shape)
+        a, box = sanitize_action(actions, self._shape)
         restart = np.flatnonzero(self._needs_reset)
-        decoded = self.system.decode(a, self.scenario, self.refs, self.config)
+        decoded = self.system.act(a, self.scenario, self.refs, self.config)
+        clipped = clipped_fraction(box, decoded)
+        clipped[restart] = 0.0
         self.config = decoded.config
         self._prev_action = a
         cache = decoded.cache
@@ -630,7 +752,9 @@ class ISACVectorEnv(VectorEnv):
             truncated = self._elapsed >= self.max_episode_steps
         self._needs_reset = truncated.copy()
         terminated = np.zeros(self.num_envs, dtype=bool)
-        return self._obs(assessed), reward, terminated, truncated, self.system.info(assessed, self.config)
+        info = self.system.info(assessed, self.config)
+        info["clipped_actions"] = clipped
+        return self._obs(assessed), reward, terminated, truncated, info
 
     def _obs(self, assessed: Assessment) -> np.ndarray:
         return self.system.observation(assessed, self.config, self.scenario, self.refs, self._prev_action)

@@ -9,35 +9,57 @@ import numpy as np
 from ..physics import extended_target as et
 from ..physics import units
 from ..physics.batching import masked_max, masked_min, masked_sum
-from ..physics.beamforming import beamformer_action_size, decode_beamformer, encode_beamformer
-from ..physics.validation import Validated, param
+from ..physics.beamforming import (
+    antenna_centre,
+    beamformer_action_size,
+    decode_beamformer,
+    encode_beamformer,
+    spread_antennas,
+)
+from ..physics.validation import param
 from ..render import pattern_db
-from .base import Decoded, ISACEnv, ISACVectorEnv, LogScale, Metrics, ObsPart, Panel, System, db_feature, document
+from .base import (
+    CONSTRAINT_WEIGHT,
+    INCREMENTAL,
+    Decoded,
+    ISACEnv,
+    ISACVectorEnv,
+    LogScale,
+    Metrics,
+    ObsPart,
+    Panel,
+    StepOptions,
+    System,
+    db_feature,
+    document,
+    saturate,
+)
 
 #: The CRB score reaches 1 this many dB below the isotropic transmission's tr(CRB).
 SCORE_SPAN_DB = 15.0
 
 
 @dataclass(frozen=True)
-class ETOptions(Validated):
+class ETOptions(StepOptions):
     """Env options of ISAC-ET-v0 (action mode and reward weights)."""
 
-    action_mode: str = param("direct", "'direct' (the only mode: W in the beamformer encoding)", kind="choice",
-                             choices=("direct",))
-    w_qos: float = param(1.0, "weight of the SINR shortfall sum_k max(0, 1 - gamma_k/Gamma) (objective 'crb')",
+    action_mode: str = param("direct", "'direct' (W in the beamformer encoding) or 'incremental' (moves of the "
+                             "encoding from the current beams)", kind="choice", choices=("direct", INCREMENTAL))
+    w_qos: float = param(CONSTRAINT_WEIGHT, "weight of the SINR shortfall sum_k max(0, 1 - gamma_k/Gamma) (objective 'crb')",
                          kind="nonneg")
-    w_cov: float = param(1.0, "weight of the coverage violation max(0, ratio/eps - 1)", kind="nonneg")
+    w_cov: float = param(CONSTRAINT_WEIGHT, "weight of the coverage violation max(0, ratio/eps - 1)", kind="nonneg")
 
 
 @dataclass(frozen=True)
 class ETReferences:
-    """Per-scenario constants: the EFIM geometry, the score anchors of tr(CRB) (``worst`` scores 0: isotropic
-    transmission at full power; ``target`` scores 1) and the scenario-fixed observation parts."""
+    """Per-scenario constants: the EFIM geometry, the CRBs of isotropic transmission at full power (``crb_worst``,
+    ``[B, 4]``, score 0) and ``SCORE_SPAN_DB`` below them (``crb_target``, score 1) and the scenario-fixed
+    observation parts."""
 
     geometry: et.ETGeometry
     crb_worst: np.ndarray
     crb_target: np.ndarray
-    scale: LogScale  # the score anchors of tr(CRB), precomputed
+    scale: LogScale  # the score anchors of each parameter's CRB ([B, 4]), precomputed
     channel_obs: np.ndarray
     target_obs: np.ndarray
 
@@ -49,6 +71,7 @@ class ETSystem(System):
     options_class = ETOptions
     config_class = et.ETConfiguration
     maximise = False
+    draw_scenario = staticmethod(et.draw_scenario)
     oracle_module = "isac_gym.oracles.extended_target"
 
     def __init__(self, params: et.ETParams, options: ETOptions):
@@ -62,27 +85,23 @@ class ETSystem(System):
         self.action_dim = beamformer_action_size(nt, k)
         #: Rate at which every user sits exactly at Gamma: the WIM rate term is R_sum over it.
         self.rate_reference = k * float(np.log2(1.0 + p.sinr_min))
-        antennas = np.round(np.linspace(0, nt - 1, k)).astype(int)
-        start = np.zeros((nt, k), complex)
-        start[antennas, np.arange(k)] = np.sqrt(p.p_max_w / k)
-        self._start = start
+        #: Centre of the beamformer encoding: each user's stream on its own antenna (isotropic beam energy).
+        self.centre = antenna_centre(nt, spread_antennas(nt, k))
+        self._start = self.centre * (2.0 * np.sqrt(p.p_max_w / k))
         self.obs_layout = (
-            ObsPart("user channels Re", k * nt, "/ sqrt(PL_k)", "K Nt"),
-            ObsPart("user channels Im", k * nt, "/ sqrt(PL_k)", "K Nt"),
-            ObsPart("target centre", 7, "d_o / largest d_o; cos, sin of theta_o, phi_o, psi"),
-            ObsPart("visible patches", 8, "azimuth min, max, mean; elevation min, max, mean (rad); visible "
-                    "fraction; range extent / 5 m"),
-            ObsPart("user SINR", k, "dB / 10, clipped to [-10, 10]", "K"),
-            ObsPart("CRB", 4, "log10 of the range, azimuth, elevation, orientation CRBs / 10"),
-            ObsPart("coverage ratio", 1, "dB / 10"),
-            ObsPart("power use", 1, "||W||_F^2 / P_T"),
-            ObsPart("previous action", self.action_dim, "raw (zeros after reset)", "A"),
+            ObsPart("user_channels_re", "user channels Re", k * nt, "/ sqrt(PL_k)", "K Nt"),
+            ObsPart("user_channels_im", "user channels Im", k * nt, "/ sqrt(PL_k)", "K Nt"),
+            ObsPart("target_centre", "target centre", 7, "d_o / largest d_o; cos, sin of theta_o, phi_o, psi"),
+            ObsPart("visible_patches", "visible patches", 8, "azimuth min, max, mean; elevation min, max, mean "
+                    "(rad); visible fraction; range extent / 5 m"),
+            ObsPart("user_sinr", "user SINR", k, "dB / 10, clipped to [-10, 10]", "K"),
+            ObsPart("crb", "CRB", 4, "log10 of the range, azimuth, elevation, orientation CRBs / 10"),
+            ObsPart("coverage_ratio", "coverage ratio", 1, "dB / 10"),
+            ObsPart("power_use", "power use", 1, "||W||_F^2 / P_T"),
+            self.memory_part("A"),
         )
 
     # -- scenarios --------------------------------------------------------------------
-    def draw(self, rng: np.random.Generator) -> et.ETScenario:
-        return et.draw_scenario(self.params, rng)
-
     def references(self, scenario: et.ETScenario) -> ETReferences:
         """EFIM geometry; score anchors: ``tr(CRB)`` of isotropic transmission ``R_x = P_T I / Nt`` scores 0,
         ``SCORE_SPAN_DB`` below it scores 1."""
@@ -90,7 +109,7 @@ class ETSystem(System):
         geom = et.geometry(p, scenario)
         sets = et.steering_sets(p, geom)
         iso_gram = (p.p_max_w / p.n_tx) * (np.conj(sets) @ sets.mT)
-        _, worst = et.measure_covariance(p, geom, iso_gram)
+        worst, _ = et.measure_covariance(p, geom, iso_gram)
         b = worst.shape[0]
         h = scenario.channels / np.sqrt(scenario.user_path_loss)[..., None]
         channels = np.concatenate([h.real.reshape(b, -1), h.imag.reshape(b, -1)], axis=-1)
@@ -119,17 +138,18 @@ class ETSystem(System):
     def decode(self, action, scenario, refs, previous) -> Decoded:
         """``W`` in the beamformer encoding with budget ``P_T``."""
         p = self.params
-        return Decoded(et.ETConfiguration(decode_beamformer(action, p.n_tx, p.n_users, p.p_max_w)))
+        return Decoded(et.ETConfiguration(decode_beamformer(action, p.n_tx, p.n_users, p.p_max_w, self.centre)))
 
     def encode(self, config: et.ETConfiguration) -> np.ndarray:
-        return encode_beamformer(np.asarray(config.beams), self.params.p_max_w)
+        return encode_beamformer(np.asarray(config.beams), self.params.p_max_w, self.centre)
 
     # -- metrics, reward, observation ---------------------------------------------------
     def measure(self, config, scenario, refs: ETReferences, cache=None) -> tuple[Metrics, et.ETMeasurement]:
         p = self.params
         out = et.measure(p, scenario, refs.geometry, config)
         sum_rate = out.rate.sum(axis=-1)
-        crb_score = refs.scale.score(out.crb_trace)
+        # each parameter scored on its own (m^2 and rad^2 differ by orders of magnitude in the trace)
+        crb_score = np.mean(refs.scale.score(out.crb), axis=-1)
         extra = {
             "crb_trace": out.crb_trace,
             "crb_range": out.crb[:, 0],
@@ -171,22 +191,21 @@ class ETSystem(System):
             return super().reward_terms(score, violation, metrics, config)
         rho = self.params.wim_rho
         return {"crb": rho * metrics.extra["crb_score"], "rate": (1.0 - rho) * metrics.extra["rate_score"],
-                "coverage": -self.weights["coverage"] * violation["coverage"]}
+                "coverage": -self.weights["coverage"] * saturate(violation["coverage"])}
 
     def observe(self, assessment, config, scenario, refs: ETReferences, prev_action) -> dict[str, np.ndarray]:
         p = self.params
         state: et.ETMeasurement = assessment.state
         half = refs.channel_obs.shape[-1] // 2
         return {
-            "user channels Re": refs.channel_obs[:, :half],
-            "user channels Im": refs.channel_obs[:, half:],
-            "target centre": refs.target_obs[:, :7],
-            "visible patches": refs.target_obs[:, 7:],
-            "user SINR": db_feature(assessment.metrics.extra["sinr_db"]),
-            "CRB": np.log10(np.maximum(state.crb, 1e-300)) / 10.0,
-            "coverage ratio": assessment.metrics.extra["coverage_db"] / 10.0,
-            "power use": state.power / p.p_max_w,
-            "previous action": prev_action,
+            "user_channels_re": refs.channel_obs[:, :half],
+            "user_channels_im": refs.channel_obs[:, half:],
+            "target_centre": refs.target_obs[:, :7],
+            "visible_patches": refs.target_obs[:, 7:],
+            "user_sinr": db_feature(assessment.metrics.extra["sinr_db"]),
+            "crb": np.log10(np.maximum(state.crb, 1e-300)) / 10.0,
+            "coverage_ratio": assessment.metrics.extra["coverage_db"] / 10.0,
+            "power_use": state.power / p.p_max_w,
         }
 
     def render_panels(self, info, scenario: et.ETScenario, refs: ETReferences) -> list[Panel]:
@@ -208,19 +227,21 @@ class ETSystem(System):
             ax.figure.colorbar(im, ax=ax, fraction=0.046, label="dB")
             ax.plot(kappa[:, 1], kappa[:, 2], "r.", ms=3, label="visible patches")
             ax.plot(users[:, 0], users[:, 1], "w^", ms=6, label="users")
-            ax.set_xlabel("azimuth (deg)", fontsize=7)
-            ax.set_ylabel("elevation (deg)", fontsize=7)
-            ax.legend(fontsize=6, loc="upper right")
+            ax.set_xlabel("azimuth (deg)", fontsize=9)
+            ax.set_ylabel("elevation (deg)", fontsize=9)
+            ax.legend(fontsize=8, loc="upper right")
 
         def surface(ax):
             hidden = scenario.positions[~mask]
             seen = scenario.positions[mask]
-            ax.scatter(hidden[:, 1], hidden[:, 0], c="0.8", s=8)
-            sc = ax.scatter(seen[:, 1], seen[:, 0], c=10 * np.log10(np.maximum(energy, 1e-30)), s=14, cmap="magma")
+            ax.scatter(hidden[:, 1], hidden[:, 0], c="0.8", s=8, label="hidden patches")
+            sc = ax.scatter(seen[:, 1], seen[:, 0], c=10 * np.log10(np.maximum(energy, 1e-30)), s=14, cmap="magma",
+                            label="visible patches")
             ax.figure.colorbar(sc, ax=ax, fraction=0.046, label="E_q (dBW)")
+            ax.legend(fontsize=8, loc="upper right")
             ax.set_aspect("equal", adjustable="datalim")
-            ax.set_xlabel("y (m)", fontsize=7)
-            ax.set_ylabel("x (m), BS at 0", fontsize=7)
+            ax.set_xlabel("y (m)", fontsize=9)
+            ax.set_ylabel("x (m), BS at 0", fontsize=9)
 
         return [Panel(f"beam pattern (coverage {info['coverage_db']:.1f} dB)", beam),
                 Panel(f"ET from above ({int(mask.sum())} visible patches)", surface)]
@@ -250,12 +271,15 @@ class ETEnv(ISACEnv):
 
     {observation_table}
 
-    **Reward.** ``objective="crb"``: ``f(tr CRB) - w_qos sum_k max(0, 1 - gamma_k/Gamma) - w_cov max(0, ratio/eps -
-    1)``, with ``f`` the log-normalised ``tr(CRB)``: 0 at isotropic transmission at full power, 1 at 15 dB below
-    it, clipped below at -1. ``objective="wim"``: ``rho f(tr CRB) + (1 - rho) R_sum / (K log2(1 + Gamma)) - w_cov
-    max(0, ratio/eps - 1)`` (the rate term is 1 - rho when every user sits exactly at Gamma). The coverage ratio
-    is capped at 1e6, so the reward stays finite when a patch gets no energy. ``info["reward_terms"]`` holds the
-    terms.
+    **Reward.** ``objective="crb"``: ``f(CRB) - w_qos s(sum_k max(0, 1 - gamma_k/Gamma)) - w_cov s(max(0,
+    ratio/eps - 1))`` (``s`` below), with ``f`` the mean over the four parameters (range, azimuth, elevation,
+    orientation) of each CRB's log-normalised score: 0 at isotropic transmission at full power, 1 at 15 dB below
+    it, clipped below at -1 (scored per parameter, since the trace adds m^2 to rad^2 and its range and orientation
+    terms would drown the angles; ``objective`` and ``crb_trace`` stay the paper's trace).
+    ``objective="wim"``: ``rho f(CRB) + (1 - rho) R_sum / (K log2(1 + Gamma)) - w_cov s(max(0, ratio/eps - 1))``
+    (the rate term is 1 - rho when every user sits exactly at Gamma). ``coverage_ratio`` is capped at 1e6 (60 dB),
+    so that a patch left without energy gives a finite metric (the true ratio is infinite there).
+    ``info["reward_terms"]`` holds the terms.
 
     **Episode.** One scenario (ET position, orientation and shape; user positions and channels) is drawn at
     ``reset``; episodes start from each user's beam on its own antenna at ``P_T / K`` (isotropic beam energy,
@@ -266,6 +290,8 @@ class ETEnv(ISACEnv):
     ``sum_rate``, ``rate_score``, ``sinr`` (linear), ``sinr_db``, ``rate`` (per user), ``power`` (W),
     ``coverage_ratio`` (linear), ``coverage_db``, ``wim``, ``violation``, ``feasible``, ``reward_terms``, ``config``
     (``beams [Nt, K]``).
+
+    {common}
 
     **Arguments** (defaults from :class:`~isac_gym.physics.extended_target.ETParams` and :class:`ETOptions`):
 

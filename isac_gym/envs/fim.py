@@ -8,30 +8,57 @@ import numpy as np
 
 from ..physics import fim, units
 from ..physics.arrays import squared_norm, steering_vector
-from ..physics.beamforming import beamformer_action_size, decode_beamformer, encode_beamformer, mrt_directions, zf_inverse
-from ..physics.validation import Validated, param
+from ..physics.beamforming import (
+    CENTRE_MODULUS,
+    antenna_centre,
+    beamformer_action_size,
+    decode_beamformer,
+    encode_beamformer,
+    mrt_directions,
+    spread_antennas,
+    zf_inverse,
+)
+from ..physics.validation import param
 from ..render import pattern_db
-from .base import Decoded, ISACEnv, ISACVectorEnv, LogScale, Metrics, ObsPart, Panel, System, db_feature, document
+from .base import (
+    CONSTRAINT_WEIGHT,
+    INCREMENTAL,
+    Decoded,
+    ISACEnv,
+    ISACVectorEnv,
+    LogScale,
+    Metrics,
+    ObsPart,
+    Panel,
+    StepOptions,
+    System,
+    db_feature,
+    document,
+    saturate,
+)
 
-ACTION_MODES = ("paper", "direct")
+ACTION_MODES = ("paper", "direct", INCREMENTAL)
 #: Paper-mode position actions below -1/3 move down one step, above +1/3 up one step.
 MOVE_THRESHOLD = 1.0 / 3.0
 #: Relative excess of ||W||^2 over P_max treated as float round-off, not as a violation.
 POWER_ROUNDOFF = 1e-9
 #: Floor of the per-user power shares, so that an all -1 share action stays well defined.
 SHARE_FLOOR = 1e-6
+#: Grid of mixing factors over which a configuration's beams are fitted to the paper-mode structure.
+FIT_GRID = 21
 
 
 @dataclass(frozen=True)
-class FIMOptions(Validated):
+class FIMOptions(StepOptions):
     """Env options of ISAC-FIM-v0 (action mapping and reward weights)."""
 
-    action_mode: str = param("paper", "'paper' (the paper's structured action) or 'direct' (W and absolute "
-                             "positions)", kind="choice", choices=ACTION_MODES)
-    w_qos: float = param(1.0, "weight of the QoS violation sum_k max(0, 1 - SINR_k/gamma)", kind="nonneg")
+    action_mode: str = param("paper", "'paper' (the paper's structured action), 'direct' (W and absolute "
+                             "positions) or 'incremental' (moves of the direct encoding)", kind="choice",
+                             choices=ACTION_MODES)
+    w_qos: float = param(CONSTRAINT_WEIGHT, "weight of the QoS violation sum_k max(0, 1 - SINR_k/gamma)", kind="nonneg")
     w_pos: float = param(0.5, "weight of the position penalty (clipped moves + elements out of limits)",
                          kind="nonneg")
-    w_pow: float = param(1.0, "weight of the power violation max(0, P/P_max - 1)", kind="nonneg")
+    w_pow: float = param(CONSTRAINT_WEIGHT, "weight of the power violation max(0, P/P_max - 1)", kind="nonneg")
 
 
 @dataclass(frozen=True)
@@ -55,6 +82,7 @@ class FIMSystem(System):
     config_class = fim.FIMConfiguration
     objective_name = "crb"
     violation_names = ("power", "qos", "position")
+    draw_scenario = staticmethod(fim.draw_scenario)
     oracle_module = "isac_gym.oracles.fim"
 
     def __init__(self, params: fim.FIMParams, options: FIMOptions):
@@ -64,30 +92,31 @@ class FIMSystem(System):
         p = params
         nt, nr, k = p.n_tx, p.n_rx, p.n_users
         self.n_elements = nt + nr
+        #: Centre of the direct beamformer encoding: user streams spread over the antennas, the sensing stream
+        #: broadside (equal phases on every antenna).
+        self.centre = np.concatenate([antenna_centre(nt, spread_antennas(nt, k)),
+                                      np.full((nt, p.n_streams - k), CENTRE_MODULUS, complex)], axis=1)
         if self.action_mode == "paper":
             self.action_dim = 2 + 2 * k + nt + nr
         else:
             self.action_dim = beamformer_action_size(nt, p.n_streams) + nt + nr
         self.obs_layout = (
-            ObsPart("transmit power", 1, "/ P_max"),
-            ObsPart("transmit element positions", nt, "/ lambda", "Nt"),
-            ObsPart("receive element positions", nr, "/ lambda", "Nr"),
-            ObsPart("user SINR", k, "dB / 10, clipped to [-10, 10]", "K"),
-            ObsPart("CRB score f(CRB)", 1, "log-normalised (see reward)"),
-            ObsPart("per-user beam power", k, "/ P_max", "K"),
-            ObsPart("violation: power", 1, "as in the reward"),
-            ObsPart("violation: QoS", 1, "as in the reward"),
-            ObsPart("clipped moves", 1, "fraction of elements (paper mode)"),
-            ObsPart("previous action", self.action_dim, "raw (zeros after reset)", "action dim"),
-            ObsPart("user channels Re", k * nt, "/ sqrt(beta_k)", "K Nt"),
-            ObsPart("user channels Im", k * nt, "/ sqrt(beta_k)", "K Nt"),
-            ObsPart("target direction", 4, "cos, sin of phi_t, theta_t"),
+            ObsPart("transmit_power", "transmit power", 1, "/ P_max"),
+            ObsPart("transmit_element_positions", "transmit element positions", nt, "/ lambda", "Nt"),
+            ObsPart("receive_element_positions", "receive element positions", nr, "/ lambda", "Nr"),
+            ObsPart("user_sinr", "user SINR", k, "dB / 10, clipped to [-10, 10]", "K"),
+            ObsPart("crb_score", "CRB score f(CRB)", 1, "log-normalised (see reward)"),
+            ObsPart("per_user_beam_power", "per-user beam power", k, "/ P_max", "K"),
+            ObsPart("violation_power", "violation: power", 1, "v / (1 + v), as in the reward"),
+            ObsPart("violation_qos", "violation: QoS", 1, "v / (1 + v), as in the reward"),
+            ObsPart("clipped_moves", "clipped moves", 1, "fraction of elements (paper mode)"),
+            self.memory_part("action dim"),
+            ObsPart("user_channels_re", "user channels Re", k * nt, "/ sqrt(beta_k)", "K Nt"),
+            ObsPart("user_channels_im", "user channels Im", k * nt, "/ sqrt(beta_k)", "K Nt"),
+            ObsPart("target_direction", "target direction", 4, "cos, sin of phi_t, theta_t"),
         )
 
     # -- scenarios --------------------------------------------------------------------
-    def draw(self, rng: np.random.Generator) -> fim.FIMScenario:
-        return fim.draw_scenario(self.params, rng)
-
     def references(self, scenario: fim.FIMScenario) -> FIMReferences:
         geom = fim.geometry(self.params, scenario)
         worst, target = fim.reference_crbs(self.params, geom)
@@ -111,9 +140,9 @@ class FIMSystem(System):
     def decode(self, action, scenario, refs: FIMReferences, previous: fim.FIMConfiguration) -> Decoded:
         p = self.params
         pos_a = action[:, -self.n_elements:]
-        if self.action_mode == "direct":
+        if self.action_mode != "paper":
             wanted = levels = np.rint(pos_a * p.max_level)
-            beams = decode_beamformer(action[:, : -self.n_elements], p.n_tx, p.n_streams, p.p_max_w)
+            beams = decode_beamformer(action[:, : -self.n_elements], p.n_tx, p.n_streams, p.p_max_w, self.centre)
         else:
             prev_levels = np.concatenate([previous.y_tx, previous.y_rx], axis=-1) / p.step_m
             moves = (pos_a > MOVE_THRESHOLD).astype(float) - (pos_a < -MOVE_THRESHOLD)
@@ -150,10 +179,10 @@ class FIMSystem(System):
         mrt = mrt_directions(h)  # [B, Nt, K], column k = h_k
         gram = hc @ mrt  # G = H^H H in column form, [B, K, K]
         ginv = zf_inverse(h, ridge, gram)  # ZF beams are mrt @ ginv, with ||zf_k||^2 ~ ginv_kk
-        g_kk, ginv_kk = gram.reshape(b, -1)[:, :: k + 1].real, ginv.reshape(b, -1)[:, :: k + 1].real
+        g_kk = np.diagonal(gram, axis1=-2, axis2=-1).real
+        ginv_kk = np.diagonal(ginv, axis1=-2, axis2=-1).real
         # user beam directions mrt @ M with M = diag((1-m)/||h_k||) + ginv diag(m/||zf_k||): one K x K mix
-        mat = ginv * (mix / np.sqrt(ginv_kk))[:, None, :]
-        mat.reshape(b, -1)[:, :: k + 1] += (1.0 - mix) / np.sqrt(g_kk)
+        mat = ginv * (mix / np.sqrt(ginv_kk))[:, None, :] + np.eye(k) * ((1.0 - mix) / np.sqrt(g_kk))[:, None, :]
         user_dirs = mrt @ mat
         power = (g * p.p_max_w / shares.sum(axis=-1))[:, None] * shares  # g P share_k
         tgt = kin.tx_set[:, 0, :]  # [B, Nt], unit-modulus entries: norm sqrt(Nt)
@@ -168,11 +197,44 @@ class FIMSystem(System):
         beams[:, :, k] = sense * np.sqrt((1.0 - g) * p.p_max_w / squared_norm(sense))[:, None]
         return beams
 
+    def action_towards(self, config: fim.FIMConfiguration, current: fim.FIMConfiguration, scenario,
+                       refs: FIMReferences) -> np.ndarray:
+        """Paper mode: each element moves one level towards ``config``'s (so the shapes are reached within
+        ``2 y_max / step`` steps), and the structured beam parameters are those whose beams at the next shapes
+        come closest to ``config.beams``: power shares and split from the columns' powers, each MRT/ZF mix and
+        the sensing mix by the largest normalised correlation on a grid of :data:`FIT_GRID` values (the paper's
+        structure cannot express every beamformer). Other modes: see :meth:`System.action_towards`."""
+        if self.action_mode != "paper":
+            return super().action_towards(config, current, scenario, refs)
+        p = self.params
+        k = p.n_users
+        now = np.rint(np.concatenate([current.y_tx, current.y_rx], axis=-1) / p.step_m)
+        goal = np.rint(np.concatenate([config.y_tx, config.y_rx], axis=-1) / p.step_m)
+        moves = np.sign(goal - now)
+        nxt = (now + moves) * p.step_m
+        kin = fim.kinematics(refs.geometry, nxt[:, : p.n_tx], nxt[:, p.n_tx:])
+        w = np.asarray(config.beams)
+        col_power = squared_norm(w, -2)  # [B, K + 1]
+        total = np.maximum(col_power.sum(axis=-1), 1e-300)
+        split = col_power[:, :k].sum(axis=-1) / total
+        shares = col_power[:, :k] / np.maximum(col_power[:, :k].max(axis=-1, keepdims=True), 1e-300)
+        grid = np.linspace(0.0, 1.0, FIT_GRID)
+        # candidate beams of every grid value: the paper's beams with that mix in every slot, equal shares
+        rows = [np.r_[np.zeros(k), np.full(k, 2 * m - 1), 0.0, 2 * m - 1] for m in grid]
+        cand = np.stack([self._paper_beams(np.tile(row, (w.shape[0], 1)), kin, refs.ridge) for row in rows],
+                        axis=1)  # [B, G, Nt, K + 1]
+        corr = np.abs(np.einsum("bgns,bns->bgs", np.conj(cand), w)) ** 2 / np.maximum(
+            squared_norm(cand, -2) * col_power[:, None, :], 1e-300)
+        mix = grid[np.argmax(corr, axis=1)]  # [B, K + 1]
+        beam_a = np.concatenate([2 * shares - 1, 2 * mix[:, :k] - 1, (2 * split - 1)[:, None],
+                                 (2 * mix[:, k] - 1)[:, None]], axis=-1)
+        return np.concatenate([beam_a, moves], axis=-1)
+
     def encode(self, config: fim.FIMConfiguration) -> np.ndarray:
         """Direct-mode action of a configuration: the beamformer encoding, then positions / y_max."""
         p = self.params
         levels = np.concatenate([config.y_tx, config.y_rx], axis=-1) / p.step_m / p.max_level
-        return np.concatenate([encode_beamformer(config.beams, p.p_max_w), np.clip(levels, -1.0, 1.0)], axis=-1)
+        return np.concatenate([encode_beamformer(config.beams, p.p_max_w, self.centre), np.clip(levels, -1.0, 1.0)], axis=-1)
 
     # -- metrics, reward, observation ---------------------------------------------------
     def measure(self, config, scenario, refs: FIMReferences, cache=None) -> tuple[Metrics, fim.FIMKinematics]:
@@ -193,12 +255,9 @@ class FIMSystem(System):
         """Eq. (21): the score minus the power and QoS violations and the position penalty, which
         counts clipped moves (an action that pushes past a limit) beside elements out of limits."""
         w = self.weights
-        return {"objective": score, "power": -w["power"] * violation["power"], "qos": -w["qos"] * violation["qos"],
-                "position": -w["position"] * (metrics.extra["clipped_moves"] + violation["position"])}
-
-    def score(self, metrics, refs: FIMReferences) -> np.ndarray:
-        """``f(c) = (log c_worst - log c) / (log c_worst - log c_target)``, clipped below at -1 (eq. (21))."""
-        return refs.scale.score(metrics.objective)
+        return {"objective": score, "power": -w["power"] * saturate(violation["power"]),
+                "qos": -w["qos"] * saturate(violation["qos"]),
+                "position": -w["position"] * saturate(metrics.extra["clipped_moves"] + violation["position"])}
 
     def observe(self, assessment, config, scenario, refs, prev_action) -> dict[str, np.ndarray]:
         p = self.params
@@ -207,19 +266,18 @@ class FIMSystem(System):
         h = assessment.state.channels * refs.channel_scale
         b = h.shape[0]
         return {
-            "transmit power": m.power / p.p_max_w,
-            "transmit element positions": config.y_tx / lam,
-            "receive element positions": config.y_rx / lam,
-            "user SINR": db_feature(units.linear_to_db(m.sinr)),
-            "CRB score f(CRB)": assessment.score,
-            "per-user beam power": m.extra["user_power"] / p.p_max_w,
-            "violation: power": assessment.violation["power"],
-            "violation: QoS": assessment.violation["qos"],
-            "clipped moves": m.extra["clipped_moves"],
-            "previous action": prev_action,
-            "user channels Re": h.real.reshape(b, -1),
-            "user channels Im": h.imag.reshape(b, -1),
-            "target direction": refs.target_obs,
+            "transmit_power": m.power / p.p_max_w,
+            "transmit_element_positions": config.y_tx / lam,
+            "receive_element_positions": config.y_rx / lam,
+            "user_sinr": db_feature(units.linear_to_db(m.sinr)),
+            "crb_score": assessment.score,
+            "per_user_beam_power": m.extra["user_power"] / p.p_max_w,
+            "violation_power": saturate(assessment.violation["power"]),
+            "violation_qos": saturate(assessment.violation["qos"]),
+            "clipped_moves": m.extra["clipped_moves"],
+            "user_channels_re": h.real.reshape(b, -1),
+            "user_channels_im": h.imag.reshape(b, -1),
+            "target_direction": refs.target_obs,
         }
 
     def render_panels(self, info, scenario: fim.FIMScenario, refs) -> list[Panel]:
@@ -236,17 +294,17 @@ class FIMSystem(System):
             for ang in np.ravel(scenario.path_phi):
                 ax.axvline(np.degrees(ang), color="tab:green", lw=0.6, ls=":")
             ax.axvline(np.degrees(float(scenario.target_phi)), color="tab:red", lw=1.2, label="target")
-            ax.set_xlabel("azimuth (deg); green: user paths", fontsize=7)
-            ax.set_ylabel("dB", fontsize=7)
-            ax.legend(fontsize=6, loc="lower right")
+            ax.set_xlabel("azimuth (deg); green: user paths", fontsize=9)
+            ax.set_ylabel("dB", fontsize=9)
+            ax.legend(fontsize=8, loc="lower right")
 
         def heights(y, nx, nz):
             def draw(ax):
                 im = ax.imshow(np.reshape(y / p.wavelength, (nz, nx)), vmin=-p.y_max_wl, vmax=p.y_max_wl,
                                cmap="coolwarm", origin="lower")
                 ax.figure.colorbar(im, ax=ax, fraction=0.046, label="y / lambda")
-                ax.set_xlabel("x index", fontsize=7)
-                ax.set_ylabel("z index", fontsize=7)
+                ax.set_xlabel("x index", fontsize=9)
+                ax.set_ylabel("z index", fontsize=9)
             return draw
 
         return [Panel("transmit beam pattern", beam),
@@ -282,8 +340,9 @@ class FIMEnv(ISACEnv):
 
     {observation_table}
 
-    **Reward** (eq. (21), constraint-aware): ``f(CRB) - w_qos sum_k max(0, 1 - SINR_k/gamma)
-    - w_pos ((clipped moves)/(Nt+Nr) + elements out of limits) - w_pow max(0, P/P_max - 1)`` with
+    **Reward** (eq. (21), constraint-aware): ``f(CRB) - w_qos s(sum_k max(0, 1 - SINR_k/gamma))
+    - w_pos s((clipped moves)/(Nt+Nr) + elements out of limits) - w_pow s(max(0, P/P_max - 1))`` with ``s`` the
+    saturating map below and
     ``f(c) = (log c_worst - log c)/(log c_worst - log c_target)`` clipped below at -1 only;
     ``c_worst`` is the CRB of isotropic transmission and ``c_target`` of all power on the
     target direction, both with flat arrays, per scenario. Good policies score 2-3 (shaping
@@ -298,6 +357,8 @@ class FIMEnv(ISACEnv):
     ``clipped_moves`` (fraction), ``reward_terms``, ``config`` (``beams``, ``y_tx``, ``y_rx`` in m, and
     ``y_tx_requested``, ``y_rx_requested``: the positions asked for before clipping, so that
     ``env.unwrapped.evaluate(info["config"])`` reproduces the step's reward exactly).
+
+    {common}
 
     **Arguments** (defaults from :class:`~isac_gym.physics.fim.FIMParams` and :class:`FIMOptions`):
 

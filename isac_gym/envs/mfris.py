@@ -7,26 +7,49 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..physics import mfris, units
-from ..physics.arrays import action_phasors
-from ..physics.beamforming import beamformer_action_size, decode_beamformer, encode_beamformer
+from ..physics.arrays import cis
+from ..physics.beamforming import (
+    antenna_centre,
+    beamformer_action_size,
+    decode_beamformer,
+    encode_beamformer,
+    spread_antennas,
+)
 from ..physics.mfris import MFRISConfiguration
-from ..physics.validation import Validated, param
+from ..physics.validation import param
 from ..render import pattern_db
-from .base import Decoded, ISACEnv, ISACVectorEnv, LogScale, Metrics, ObsPart, Panel, System, db_feature, document
+from .base import (
+    CONSTRAINT_WEIGHT,
+    INCREMENTAL,
+    Decoded,
+    ISACEnv,
+    ISACVectorEnv,
+    LogScale,
+    Metrics,
+    ObsPart,
+    Panel,
+    StepOptions,
+    System,
+    db_feature,
+    document,
+)
 
 #: The score reaches 1 this many dB above the anchor configuration's summed echo SINR.
 SCORE_SPAN_DB = 20.0
 
 
 @dataclass(frozen=True)
-class MFRISOptions(Validated):
+class MFRISOptions(StepOptions):
     """Env options of ISAC-MFRIS-v0 (action mode and reward weights)."""
 
-    action_mode: str = param("direct", "'direct' (the only mode: W in the beamformer encoding, then per element a "
-                             "total amplitude fraction, a split and two phases)", kind="choice", choices=("direct",))
-    w_qos: float = param(1.0, "weight of the users' rate shortfall sum_k max(0, 1 - R_k/R_min)", kind="nonneg")
-    w_power: float = param(1.0, "weight of the power and amplitude violations (relative excess over each budget)",
-                           kind="nonneg")
+    action_mode: str = param("direct", "'direct' (W in the beamformer encoding, then per element a total "
+                             "amplitude fraction, a split and two phases) or 'incremental' (moves of that encoding "
+                             "from the current configuration)", kind="choice",
+                             choices=("direct", INCREMENTAL))
+    w_qos: float = param(CONSTRAINT_WEIGHT, "weight of the users' rate shortfall sum_k max(0, 1 - R_k/R_min)",
+                         kind="nonneg")
+    w_power: float = param(CONSTRAINT_WEIGHT, "weight of the power and amplitude violations (relative excess over "
+                           "each budget)", kind="nonneg")
 
 
 @dataclass(frozen=True)
@@ -50,6 +73,7 @@ class MFRISSystem(System):
     objective_name = "echo_sinr_sum"
     maximise = True
     violation_names = ("qos", "bs_power", "ris_power", "amplitude")
+    draw_scenario = staticmethod(mfris.draw_scenario)
     oracle_module = "isac_gym.oracles.mfris"
 
     def __init__(self, params: mfris.MFRISParams, options: MFRISOptions):
@@ -60,25 +84,25 @@ class MFRISSystem(System):
         p = params
         nt, s, m, k, j = p.n_tx, p.n_streams, p.n_elements, p.n_users, p.n_targets
         self.n_beam = beamformer_action_size(nt, s)
+        #: Centre of the beamformer encoding: user streams spread over the antennas, one radar stream per antenna.
+        self.centre = antenna_centre(nt, np.r_[spread_antennas(nt, k), np.arange(nt)])
         self.action_dim = self.n_beam + 4 * m
         self._anchor = (mfris.isotropic_radar(p, p.p_bs_w), np.sqrt(mfris.anchor_gains(p)).astype(complex))
         self.obs_layout = (
-            ObsPart("BS-surface channel Re", m * nt, "/ sqrt(PL_BR)", "M Nt"),
-            ObsPart("BS-surface channel Im", m * nt, "/ sqrt(PL_BR)", "M Nt"),
-            ObsPart("user channels Re", k * m, "/ sqrt(PL_k)", "K M"),
-            ObsPart("user channels Im", k * m, "/ sqrt(PL_k)", "K M"),
-            ObsPart("target directions", 3 * j, "unit vectors (x, y, z) from the surface", "3 J"),
-            ObsPart("target distances", j, "/ largest target distance", "J"),
-            ObsPart("user SINR", k, "dB / 10, clipped to [-10, 10]", "K"),
-            ObsPart("echo SINR", 2, "dB / 10 per side (r, t), clipped to [-10, 10]"),
-            ObsPart("power use", 2, "||W||^2 / P_BS, requested amplifier output / P_RIS (0 without amplifiers)"),
-            ObsPart("previous action", self.action_dim, "raw (zeros after reset)", "A"),
+            ObsPart("bs_surface_channel_re", "BS-surface channel Re", m * nt, "/ sqrt(PL_BR)", "M Nt"),
+            ObsPart("bs_surface_channel_im", "BS-surface channel Im", m * nt, "/ sqrt(PL_BR)", "M Nt"),
+            ObsPart("user_channels_re", "user channels Re", k * m, "/ sqrt(PL_k)", "K M"),
+            ObsPart("user_channels_im", "user channels Im", k * m, "/ sqrt(PL_k)", "K M"),
+            ObsPart("target_directions", "target directions", 3 * j, "unit vectors (x, y, z) from the surface", "3 J"),
+            ObsPart("target_distances", "target distances", j, "/ largest target distance", "J"),
+            ObsPart("user_sinr", "user SINR", k, "dB / 10, clipped to [-10, 10]", "K"),
+            ObsPart("echo_sinr", "echo SINR", 2, "dB / 10 per side (r, t), clipped to [-10, 10]"),
+            ObsPart("power_use", "power use", 2,
+                    "||W||^2 / P_BS, requested amplifier output / P_RIS (0 without amplifiers)"),
+            self.memory_part("A"),
         )
 
     # -- scenarios --------------------------------------------------------------------
-    def draw(self, rng: np.random.Generator) -> mfris.MFRISScenario:
-        return mfris.draw_scenario(self.params, rng)
-
     def _anchor_config(self, b: int) -> MFRISConfiguration:
         beams, coef = self._anchor
         return MFRISConfiguration(np.broadcast_to(beams, (b,) + beams.shape).copy(),
@@ -110,11 +134,16 @@ class MFRISSystem(System):
         phases ``theta_s = pi (a + 1)``."""
         p = self.params
         m = p.n_elements
-        beams = decode_beamformer(action[:, : self.n_beam], p.n_tx, p.n_streams, p.p_bs_w)
+        beams = decode_beamformer(action[:, : self.n_beam], p.n_tx, p.n_streams, p.p_bs_w, self.centre)
         rest = action[:, self.n_beam:].reshape(-1, 4, m)
         beta = mfris.amplitudes_from_fractions(p, 0.5 * (rest[:, 0] + 1.0), 0.5 * (rest[:, 1] + 1.0))
-        coefficients = np.sqrt(beta) * action_phasors(np.pi * (rest[:, 2:] + 1.0))
+        coefficients = np.sqrt(beta) * cis(np.pi * (rest[:, 2:] + 1.0))
         return Decoded(MFRISConfiguration(beams, coefficients))
+
+    def periodic_entries(self) -> np.ndarray:
+        """The two phase rows of the per-element entries."""
+        m = self.params.n_elements
+        return np.r_[np.zeros(self.n_beam + 2 * m, dtype=bool), np.ones(2 * m, dtype=bool)]
 
     def encode(self, config: MFRISConfiguration) -> np.ndarray:
         """Direct-mode action of a configuration (inverse of :meth:`decode`; zero-gain elements get phase 0)."""
@@ -124,7 +153,7 @@ class MFRISSystem(System):
         phase = np.mod(np.angle(coef), 2.0 * np.pi) / np.pi - 1.0
         per_element = np.concatenate([2.0 * total[..., None, :] - 1.0, 2.0 * split[..., None, :] - 1.0, phase],
                                      axis=-2)
-        return np.concatenate([encode_beamformer(np.asarray(config.beams), p.p_bs_w),
+        return np.concatenate([encode_beamformer(np.asarray(config.beams), p.p_bs_w, self.centre),
                                per_element.reshape(*coef.shape[:-2], -1)], axis=-1)
 
     # -- metrics, reward, observation ---------------------------------------------------
@@ -143,6 +172,7 @@ class MFRISSystem(System):
             "ris_power": out.ris_power.sum(axis=-1),
             "ris_requested": out.ris_requested,
             "ris_scale": out.scale,
+            "coefficients_applied": out.effective,
         }
         power = out.bs_power + extra["ris_power"]
         return Metrics(out.objective, out.sinr, out.rate, power, extra), out
@@ -160,10 +190,6 @@ class MFRISSystem(System):
         return {"qos": qos, "bs_power": bs, "ris_power": ris,
                 "amplitude": mfris.amplitude_violation(p, config.coefficients)}
 
-    def score(self, metrics, refs: MFRISReferences) -> np.ndarray:
-        """``f(sum_s lambda_s gamma_s)``: 0 at the anchor configuration, 1 at ``SCORE_SPAN_DB`` above it, >= -1."""
-        return refs.scale.score(metrics.objective)
-
     def observe(self, assessment, config, scenario, refs: MFRISReferences, prev_action) -> dict[str, np.ndarray]:
         p = self.params
         m, nt, k = p.n_elements, p.n_tx, p.n_users
@@ -173,16 +199,15 @@ class MFRISSystem(System):
         a, b = m * nt, k * m
         budget = p.p_ris_w if p.amplified else np.inf
         return {
-            "BS-surface channel Re": ch[:, :a],
-            "BS-surface channel Im": ch[:, a: 2 * a],
-            "user channels Re": ch[:, 2 * a: 2 * a + b],
-            "user channels Im": ch[:, 2 * a + b:],
-            "target directions": refs.target_obs[:, : 3 * p.n_targets],
-            "target distances": refs.target_obs[:, 3 * p.n_targets:],
-            "user SINR": db_feature(units.linear_to_db(met.sinr)),
-            "echo SINR": db_feature(met.extra["echo_sinr_db"]),
-            "power use": np.stack([state.bs_power / p.p_bs_w, state.ris_requested / budget], axis=-1),
-            "previous action": prev_action,
+            "bs_surface_channel_re": ch[:, :a],
+            "bs_surface_channel_im": ch[:, a: 2 * a],
+            "user_channels_re": ch[:, 2 * a: 2 * a + b],
+            "user_channels_im": ch[:, 2 * a + b:],
+            "target_directions": refs.target_obs[:, : 3 * p.n_targets],
+            "target_distances": refs.target_obs[:, 3 * p.n_targets:],
+            "user_sinr": db_feature(units.linear_to_db(met.sinr)),
+            "echo_sinr": db_feature(met.extra["echo_sinr_db"]),
+            "power_use": np.stack([state.bs_power / p.p_bs_w, state.ris_requested / budget], axis=-1),
         }
 
     def render_panels(self, info, scenario: mfris.MFRISScenario, refs) -> list[Panel]:
@@ -194,9 +219,11 @@ class MFRISSystem(System):
         ux, uz = np.meshgrid(np.linspace(-1, 1, n), np.linspace(-1, 1, n))
         inside = ux**2 + uz**2 <= 1.0
         dirs = np.stack([ux, np.sqrt(np.maximum(0.0, 1.0 - ux**2 - uz**2)), uz], axis=-1).reshape(-1, 3)
-        pattern = mfris.transmit_pattern(p, scenario, cfg, dirs).reshape(2, n, n)
+        # the coefficients in use: a request over the amplifier budget is scaled onto it
+        applied = mfris.MFRISConfiguration(cfg.beams, np.asarray(info["coefficients_applied"]))
+        pattern = mfris.transmit_pattern(p, scenario, applied, dirs).reshape(2, n, n)
         db = np.where(inside, pattern_db(pattern), np.nan)
-        beta = np.abs(np.asarray(cfg.coefficients)) ** 2 / p.beta_max
+        beta = np.abs(applied.coefficients) ** 2 / p.beta_max
 
         def beam(side):
             def draw(ax):
@@ -206,9 +233,9 @@ class MFRISSystem(System):
                 targets = scenario.target_dir[p.target_side == side]
                 ax.plot(users[:, 0], users[:, 2], "w^", ms=6, label="users")
                 ax.plot(targets[:, 0], targets[:, 2], "rs", mfc="none", ms=7, label="targets")
-                ax.set_xlabel("u_x", fontsize=7)
-                ax.set_ylabel("u_z", fontsize=7)
-                ax.legend(fontsize=6, loc="upper right")
+                ax.set_xlabel("u_x", fontsize=9)
+                ax.set_ylabel("u_z", fontsize=9)
+                ax.legend(fontsize=8, loc="upper right")
             return draw
 
         def gains(side):
@@ -216,8 +243,8 @@ class MFRISSystem(System):
                 im = ax.imshow(beta[side].reshape(p.n_elements_z, p.n_elements_x), vmin=0.0, vmax=1.0,
                                cmap="magma", origin="lower")
                 ax.figure.colorbar(im, ax=ax, fraction=0.046, label="beta / beta_max")
-                ax.set_xlabel("x index", fontsize=7)
-                ax.set_ylabel("z index", fontsize=7)
+                ax.set_xlabel("x index", fontsize=9)
+                ax.set_ylabel("z index", fontsize=9)
             return draw
 
         echo = info["echo_sinr_db"]
@@ -258,11 +285,11 @@ class MFRISEnv(ISACEnv):
 
     {observation_table}
 
-    **Reward.** ``f(sum_s lambda_s gamma_s) - w_qos sum_k max(0, 1 - R_k/R_min) - w_power (bs_power + ris_power +
-    amplitude)``, with ``f`` the log-normalised summed echo SINR: 0 at the anchor configuration (isotropic radar
-    streams at full BS power, full amplitudes evenly split, zero phases), 1 at 20 dB above it, clipped below at
-    -1. ``info["reward_terms"]`` holds the terms. Maximising the sum concentrates sensing on the stronger side;
-    ``info`` reports both sides.
+    **Reward.** ``f(sum_s lambda_s gamma_s) - w_qos s(sum_k max(0, 1 - R_k/R_min)) - w_power (s(bs_power) +
+    s(ris_power) + s(amplitude))`` (``s`` below), with ``f`` the log-normalised summed echo SINR: 0 at the anchor
+    configuration (isotropic radar streams at full BS power, full amplitudes evenly split, zero phases), 1 at 20 dB
+    above it, clipped below at -1. ``info["reward_terms"]`` holds the terms. Maximising the sum concentrates sensing
+    on the stronger side; ``info`` reports both sides.
 
     **Episode.** One channel realisation (user and target positions, Rician fading, target phases) is drawn at
     ``reset``; episodes start from the anchor configuration, never terminate, and are truncated after
@@ -271,9 +298,14 @@ class MFRISEnv(ISACEnv):
     **Info.** ``objective`` and ``echo_sinr_sum`` (``sum_s lambda_s gamma_s``, linear), ``objective_db``,
     ``echo_sinr`` (per side, linear), ``echo_sinr_db``, ``echo_sinr_reflection_db``, ``echo_sinr_refraction_db``,
     ``sum_rate``, ``sinr`` and ``rate`` (per user), ``power`` (BS plus amplifier output, W), ``bs_power``,
-    ``ris_power`` (after scaling), ``ris_requested`` (before), ``ris_scale`` (factor on each side's gains),
-    ``violation``, ``feasible``, ``reward_terms``, ``config`` (``beams [Nt, K + Nt]``, ``coefficients [2, M]`` as
-    requested).
+    ``ris_power`` (amplifier output after scaling, W; 0 for ``surface="passive"`` and ``"star"``, whose surface
+    only passes on the BS's power), ``ris_requested`` (before scaling), ``ris_scale`` (factor on each side's
+    gains), ``coefficients_applied`` (``[2, M]``, the coefficients in use: a request whose amplifier output exceeds
+    ``P_RIS`` is scaled onto it, and the excess is the ``ris_power`` violation), ``violation``, ``feasible``,
+    ``reward_terms``, ``config`` (``beams [Nt, K + Nt]``, ``coefficients [2, M]`` as requested, which the
+    violation needs; frames are rendered from the applied ones).
+
+    {common}
 
     **Arguments** (defaults from :class:`~isac_gym.physics.mfris.MFRISParams` and :class:`MFRISOptions`):
 

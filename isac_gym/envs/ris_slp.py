@@ -7,11 +7,24 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..physics import batching, ris_slp
-from ..physics.arrays import action_phasors, squared_norm, ula
+from ..physics.arrays import cis, squared_norm, ula
 from ..physics.ris_slp import RISSLPConfiguration
-from ..physics.validation import Validated, param
+from ..physics.validation import param
 from ..render import pattern_db
-from .base import Decoded, ISACEnv, ISACVectorEnv, LogScale, Metrics, ObsPart, Panel, System, document
+from .base import (
+    CONSTRAINT_WEIGHT,
+    INCREMENTAL,
+    Decoded,
+    ISACEnv,
+    ISACVectorEnv,
+    LogScale,
+    Metrics,
+    ObsPart,
+    Panel,
+    StepOptions,
+    System,
+    document,
+)
 
 TASKS = ("detection", "doa")
 #: Seed of the fixed "uninformed" configuration (random waveform, random RIS) anchoring the score at 0.
@@ -19,14 +32,14 @@ ANCHOR_SEED = 20250120
 
 
 @dataclass(frozen=True)
-class RISSLPOptions(Validated):
+class RISSLPOptions(StepOptions):
     """Env options of the RIS-SLP ids."""
 
     task: str = param("detection", "'detection' (radar output SINR, ISAC-RIS-SLP-v0) or 'doa' (DoA CRB, "
                       "ISAC-RIS-SLP-DoA-v0)", kind="choice", choices=TASKS)
-    action_mode: str = param("direct", "'direct' (the only mode: every phase of x and phi)", kind="choice",
-                             choices=("direct",))
-    w_qos: float = param(1.0, "weight of the CI QoS violation mean_{k,l} max(0, g_kl)/gamma_kl", kind="nonneg")
+    action_mode: str = param("direct", "'direct' (every phase of x and phi) or 'incremental' (moves of every "
+                             "phase from the current configuration)", kind="choice", choices=("direct", INCREMENTAL))
+    w_qos: float = param(CONSTRAINT_WEIGHT, "weight of the CI QoS violation mean_{k,l} max(0, g_kl)/gamma_kl", kind="nonneg")
 
 
 @dataclass(frozen=True)
@@ -48,13 +61,10 @@ class RISSLPState:
 
 
 def _normalised_rows(h: np.ndarray) -> np.ndarray:
-    """Rows of ``[B, K, M]`` divided by their RMS, flattened as ``[Re..., Im...]``."""
-    # 1 / RMS with a floor, so that a zero row stays zero; real and imaginary parts scaled straight into place
-    inv = 1.0 / np.sqrt(np.maximum(squared_norm(h) * (1.0 / h.shape[-1]), 1e-300))[..., None]
-    out = np.empty((h.shape[0], 2) + h.shape[1:])
-    np.multiply(h.real, inv, out=out[:, 0])
-    np.multiply(h.imag, inv, out=out[:, 1])
-    return out.reshape(h.shape[0], -1)
+    """Rows of ``[B, K, M]`` divided by their RMS (a zero row stays zero), flattened as ``[Re..., Im...]``."""
+    rms = np.sqrt(np.maximum(squared_norm(h) / h.shape[-1], 1e-300))[..., None]
+    scaled = h / rms
+    return np.concatenate([scaled.real.reshape(h.shape[0], -1), scaled.imag.reshape(h.shape[0], -1)], axis=-1)
 
 
 def _signed_log(v: np.ndarray) -> np.ndarray:
@@ -68,6 +78,7 @@ class RISSLPSystem(System):
     options_class = RISSLPOptions
     config_class = RISSLPConfiguration
     violation_names = ("qos",)
+    draw_scenario = staticmethod(ris_slp.draw_scenario)
     oracle_module = "isac_gym.oracles.ris_slp"
 
     def __init__(self, params: ris_slp.RISSLPParams, options: RISSLPOptions):
@@ -82,14 +93,17 @@ class RISSLPSystem(System):
         self.action_dim = self.n_x + p.n_elements
         q1 = p.n_clutter + 1
         self.obs_layout = (
-            ObsPart("symbols", p.n_users * p.n_slots, "PSK index / Omega", "K L"),
-            ObsPart("direct user channels h_k^H (Re, Im)", 2 * p.n_users * p.n_tx, "/ RMS of the row", "2 K M"),
-            ObsPart("target and clutter geometry", 2 * q1, "sin of the BS and RIS angles", "2 (Q+1)"),
-            ObsPart("effective channels h_k^H + h_rk^H Phi G (Re, Im)", 2 * p.n_users * p.n_tx,
+            ObsPart("symbols", "symbols", p.n_users * p.n_slots, "PSK index / Omega", "K L"),
+            ObsPart("direct_user_channels", "direct user channels h_k^H (Re, Im)", 2 * p.n_users * p.n_tx,
                     "/ RMS of the row", "2 K M"),
-            ObsPart("previous action", self.action_dim, "raw (zeros after reset)", "M L + N"),
-            ObsPart("worst CI margin per user", p.n_users, "signed log1p of max_l g_kl / gamma", "K"),
-            ObsPart("objective score", 1, "log-normalised (see reward)"),
+            ObsPart("target_and_clutter_geometry", "target and clutter geometry", 2 * q1,
+                    "sin of the BS and RIS angles", "2 (Q+1)"),
+            ObsPart("effective_channels", "effective channels h_k^H + h_rk^H Phi G (Re, Im)", 2 * p.n_users * p.n_tx,
+                    "/ RMS of the row", "2 K M"),
+            self.memory_part("M L + N"),
+            ObsPart("worst_ci_margin_per_user", "worst CI margin per user", p.n_users,
+                    "signed log1p of max_l g_kl / gamma", "K"),
+            ObsPart("objective_score", "objective score", 1, "log-normalised (see reward)"),
         )
         self._static_parts = self.obs_layout[:3]
         pts = ris_slp.sensing_points(p)
@@ -99,9 +113,6 @@ class RISSLPSystem(System):
         self.anchor_config = batching.take(self._from_action(anchor[None, :]), 0)
 
     # -- scenarios --------------------------------------------------------------------
-    def draw(self, rng):
-        return ris_slp.draw_scenario(self.params, rng)
-
     def objective(self, config: RISSLPConfiguration, scenario) -> np.ndarray:
         """The task's metric: radar output SINR (eq. (21a), linear) or DoA CRB (eq. (41), rad^2)."""
         if self.task == "detection":
@@ -128,12 +139,16 @@ class RISSLPSystem(System):
     def _from_action(self, action: np.ndarray) -> RISSLPConfiguration:
         """``x = sqrt(P/M) exp(j pi a_x)``, ``phi = exp(j pi a_phi)``: the modulus constraints hold by construction."""
         p = self.params
-        phases = action_phasors(np.pi * action)
+        phases = cis(np.pi * action)
         x = (p.amplitude * phases[:, : self.n_x]).reshape(-1, p.n_slots, p.n_tx)
         return RISSLPConfiguration(x, phases[:, self.n_x:])
 
     def decode(self, action, scenario, refs, previous) -> Decoded:
         return Decoded(self._from_action(action))
+
+    def periodic_entries(self) -> np.ndarray:
+        """Every entry is a phase (divided by pi)."""
+        return np.ones(self.action_dim, dtype=bool)
 
     def encode(self, config: RISSLPConfiguration) -> np.ndarray:
         """Phases of ``x`` and ``phi`` divided by pi (an absent RIS, ``phi = 0``, encodes as phase 0)."""
@@ -158,21 +173,16 @@ class RISSLPSystem(System):
         scale = 1.0 / (self.params.qos_threshold * g.shape[-2] * g.shape[-1])
         return {"qos": np.maximum(g, 0.0).sum(axis=(-2, -1)) * scale}
 
-    def score(self, metrics, refs: RISSLPReferences) -> np.ndarray:
-        """Log-normalised objective: 0 at the random anchor, 1 at the matched radar design."""
-        return refs.scale.score(metrics.objective)
-
     def observe(self, assessment, config, scenario, refs: RISSLPReferences, prev_action) -> dict[str, np.ndarray]:
         static = refs.static_obs
         out = {}
         start = 0
         for part in self._static_parts:  # symbols, direct channels, geometry (see references())
-            out[part.name] = static[:, start: start + part.size]
+            out[part.key] = static[:, start: start + part.size]
             start += part.size
-        out["effective channels h_k^H + h_rk^H Phi G (Re, Im)"] = _normalised_rows(assessment.state.heff)
-        out["previous action"] = prev_action
-        out["worst CI margin per user"] = _signed_log(assessment.metrics.extra["ci_margin_worst"])
-        out["objective score"] = assessment.score
+        out["effective_channels"] = _normalised_rows(assessment.state.heff)
+        out["worst_ci_margin_per_user"] = _signed_log(assessment.metrics.extra["ci_margin_worst"])
+        out["objective_score"] = assessment.score
         return out
 
     def render_panels(self, info, scenario, refs) -> list[Panel]:
@@ -194,21 +204,21 @@ class RISSLPSystem(System):
                        label="RIS")
             ax.axvline(np.degrees(ris_slp.bs_angle(np.asarray(p.user_center_m))), color="tab:green", lw=0.8,
                        label="users")
-            ax.set_xlabel("angle from the BS (deg); grey: clutter", fontsize=7)
-            ax.set_ylabel("dB", fontsize=7)
-            ax.legend(fontsize=6, loc="lower right")
+            ax.set_xlabel("angle from the BS (deg); grey: clutter", fontsize=9)
+            ax.set_ylabel("dB", fontsize=9)
+            ax.legend(fontsize=8, loc="lower right")
 
         def phases(ax):
             ax.plot(np.degrees(np.angle(cfg.phi)), ".", ms=3)
-            ax.set_xlabel("RIS element", fontsize=7)
-            ax.set_ylabel("phase (deg)", fontsize=7)
+            ax.set_xlabel("RIS element", fontsize=9)
+            ax.set_ylabel("phase (deg)", fontsize=9)
 
         def ci(ax):
             lim = max(1.0, float(np.max(np.abs(margins))))
             im = ax.imshow(margins, cmap="RdYlGn_r", vmin=-lim, vmax=lim, aspect="auto")
             ax.figure.colorbar(im, ax=ax, fraction=0.046, label="g / gamma (<= 0 holds)")
-            ax.set_xlabel("slot", fontsize=7)
-            ax.set_ylabel("user", fontsize=7)
+            ax.set_xlabel("slot", fontsize=9)
+            ax.set_ylabel("user", fontsize=9)
 
         return [Panel("waveform beam pattern", beam), Panel("RIS phases", phases), Panel("CI margins", ci)]
 
@@ -235,7 +245,7 @@ class RISSLPEnv(ISACEnv):
 
     {observation_table}
 
-    **Reward** ``f(metric) - w_qos mean_{k,l} max(0, g_kl) / gamma_kl``. ``f`` is the log of the
+    **Reward** ``f(metric) - w_qos s(mean_{k,l} max(0, g_kl) / gamma_kl)`` (``s`` below). ``f`` is the log of the
     metric normalised per scenario between a fixed random configuration (0) and a closed-form
     radar reference (1): the RIS phase-aligned to the strongest BS-RIS mode and the waveform
     matched to the resulting target response (the radar-only optimum would be the natural upper
@@ -250,6 +260,8 @@ class RISSLPEnv(ISACEnv):
     (``ci_snr``; 0 outside the constructive region), ``rate`` = ``log2(1 + sinr)``, ``power``
     (W per slot, always P), ``ci_margin_worst``, ``violation``, ``feasible``, ``reward_terms``,
     ``config`` (``x``, ``phi``).
+
+    {common}
 
     **Arguments** (defaults from :class:`~isac_gym.physics.ris_slp.RISSLPParams` and :class:`RISSLPOptions`;
     the DoA id registers ``task="doa", p_max_dbm=40``, the power of the paper's DoA figures):

@@ -7,11 +7,25 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..physics import sim, units
-from ..physics.arrays import action_phasors
 from ..physics.sim import SIMConfiguration
-from ..physics.validation import Validated, param
+from ..physics.validation import param
 from ..render import pattern_db
-from .base import Decoded, ISACEnv, ISACVectorEnv, LogScale, Metrics, ObsPart, Panel, System, db_feature, document
+from .base import (
+    CONSTRAINT_WEIGHT,
+    INCREMENTAL,
+    Decoded,
+    ISACEnv,
+    ISACVectorEnv,
+    LogScale,
+    Metrics,
+    ObsPart,
+    Panel,
+    StepOptions,
+    System,
+    db_feature,
+    document,
+    saturate,
+)
 
 OBJECTIVES = ("constrained", "weighted")
 #: Seed of the fixed random phases whose beam-matching error anchors the score at 0.
@@ -21,15 +35,16 @@ SCORE_SPAN_DB = 15.0
 
 
 @dataclass(frozen=True)
-class SIMOptions(Validated):
+class SIMOptions(StepOptions):
     """Env options of ISAC-SIM-v0 (reward form and weights)."""
 
-    action_mode: str = param("direct", "'direct' (the only mode: every phase, theta = pi (a + 1))", kind="choice",
-                             choices=("direct",))
+    action_mode: str = param("direct", "'direct' (every phase, theta = pi (a + 1)) or 'incremental' (moves of "
+                             "every phase from the current configuration)", kind="choice", choices=("direct", INCREMENTAL))
     objective: str = param("constrained", "'constrained': f(MSE) - w_qos max(0, 1 - R/R_min); 'weighted': "
                            "w_comm R/R_min + w_sense f(MSE) (the paper's trade-off)", kind="choice",
                            choices=OBJECTIVES)
-    w_qos: float = param(1.0, "weight of the sum-rate shortfall max(0, 1 - R/R_min) (constrained)", kind="nonneg")
+    w_qos: float = param(CONSTRAINT_WEIGHT, "weight of the sum-rate shortfall max(0, 1 - R/R_min) (constrained)",
+                         kind="nonneg")
     w_comm: float = param(0.5, "weight omega_c of R/R_min (weighted)", kind="nonneg")
     w_sense: float = param(0.5, "weight omega_s of the beam-matching score f(MSE) (weighted)", kind="nonneg")
 
@@ -61,6 +76,7 @@ class SIMSystem(System):
     config_class = SIMConfiguration
     objective_name = "mse"
     violation_names = ("qos",)
+    draw_scenario = staticmethod(sim.draw_scenario)
     oracle_module = "isac_gym.oracles.sim"
 
     def __init__(self, params: sim.SIMParams, options: SIMOptions):
@@ -77,19 +93,16 @@ class SIMSystem(System):
         ti, tj = np.asarray(p.target_cells_theta) - 1, np.asarray(p.target_cells_phi) - 1
         self._target_obs = np.stack([theta[ti] / (0.5 * np.pi), np.cos(phi[tj]), np.sin(phi[tj])], axis=-1).ravel()
         self.obs_layout = (
-            ObsPart("user channels Re", k * m, "/ sqrt(PL_k)", "K M"),
-            ObsPart("user channels Im", k * m, "/ sqrt(PL_k)", "K M"),
-            ObsPart("target cells", 3 * t, "theta / 90 deg, cos phi, sin phi of each cell centre", "3 T"),
-            ObsPart("user SINR", k, "dB / 10, clipped to [-10, 10]", "K"),
-            ObsPart("sum rate", 1, "/ R_min"),
-            ObsPart("beam-matching error", 1, "dB / 10"),
-            ObsPart("previous action", self.action_dim, "raw (zeros after reset)", "L M"),
+            ObsPart("user_channels_re", "user channels Re", k * m, "/ sqrt(PL_k)", "K M"),
+            ObsPart("user_channels_im", "user channels Im", k * m, "/ sqrt(PL_k)", "K M"),
+            ObsPart("target_cells", "target cells", 3 * t, "theta / 90 deg, cos phi, sin phi of each cell centre", "3 T"),
+            ObsPart("user_sinr", "user SINR", k, "dB / 10, clipped to [-10, 10]", "K"),
+            ObsPart("sum_rate", "sum rate", 1, "/ R_min"),
+            ObsPart("beam_matching_error", "beam-matching error", 1, "dB / 10"),
+            self.memory_part("L M"),
         )
 
     # -- scenarios --------------------------------------------------------------------
-    def draw(self, rng: np.random.Generator) -> sim.SIMScenario:
-        return sim.draw_scenario(self.params, rng)
-
     def references(self, scenario: sim.SIMScenario) -> SIMReferences:
         """Score anchors: the error of fixed random phases (0) and ``SCORE_SPAN_DB`` below it (1). The beam
         pattern does not depend on the channels, so the anchors are the same for every scenario."""
@@ -111,6 +124,10 @@ class SIMSystem(System):
         p = self.params
         return Decoded(SIMConfiguration((np.pi * (action + 1.0)).reshape(-1, p.n_layers, p.n_elements)))
 
+    def periodic_entries(self) -> np.ndarray:
+        """Every entry is a phase (``theta / pi - 1``)."""
+        return np.ones(self.action_dim, dtype=bool)
+
     def encode(self, config: SIMConfiguration) -> np.ndarray:
         """``a = (theta mod 2 pi) / pi - 1`` in [-1, 1)."""
         phases = np.asarray(config.phases)
@@ -118,9 +135,8 @@ class SIMSystem(System):
 
     # -- metrics, reward, observation ---------------------------------------------------
     def response(self, phases: np.ndarray) -> np.ndarray:
-        """``G`` of the phases as the env resolves them: ``exp(j theta)`` in float32 (error below 4e-7 rad, the
-        resolution of a float32 action), the same for a stepped action and for ``evaluate`` of any configuration."""
-        return sim.response(self.params, phases, action_phasors(phases))
+        """``G`` of the phases (eq. (3), :func:`~isac_gym.physics.sim.response`)."""
+        return sim.response(self.params, phases)
 
     def measure(self, config, scenario, refs, cache=None) -> tuple[Metrics, SIMState]:
         p = self.params
@@ -141,9 +157,10 @@ class SIMSystem(System):
         """The sum-rate requirement ``R >= R_min`` as the shortfall ``max(0, 1 - R/R_min)``."""
         return {"qos": np.maximum(0.0, 1.0 - metrics.extra["sum_rate"] / self.params.rate_min)}
 
-    def score(self, metrics, refs: SIMReferences) -> np.ndarray:
-        """``f(MSE)``: 0 at the random-phase anchor, 1 at ``SCORE_SPAN_DB`` below it, clipped below at -1."""
-        return refs.scale.score(metrics.objective)
+    @property
+    def reward_floor(self) -> float:
+        """Constrained: ``-(1 + w_qos)``; weighted: ``-w_sense`` (the rate term is never negative)."""
+        return -self.options.w_sense if self.objective == "weighted" else super().reward_floor
 
     def reward_terms(self, score, violation, metrics, config) -> dict[str, np.ndarray]:
         """Constrained: ``f(MSE) - w_qos shortfall``; weighted: ``w_comm R/R_min + w_sense f(MSE)``."""
@@ -151,7 +168,7 @@ class SIMSystem(System):
         if self.objective == "weighted":
             return {"rate": o.w_comm * metrics.extra["sum_rate"] / self.params.rate_min,
                     "objective": o.w_sense * score}
-        return {"objective": score, "qos": -o.w_qos * violation["qos"]}
+        return {"objective": score, "qos": -o.w_qos * saturate(violation["qos"])}
 
     def observe(self, assessment, config, scenario, refs: SIMReferences, prev_action) -> dict[str, np.ndarray]:
         p = self.params
@@ -159,13 +176,12 @@ class SIMSystem(System):
         b = prev_action.shape[0]
         half = refs.channel_obs.shape[-1] // 2
         return {
-            "user channels Re": refs.channel_obs[:, :half],
-            "user channels Im": refs.channel_obs[:, half:],
-            "target cells": np.broadcast_to(self._target_obs, (b, self._target_obs.size)),
-            "user SINR": db_feature(units.linear_to_db(m.sinr)),
-            "sum rate": m.extra["sum_rate"] / p.rate_min,
-            "beam-matching error": m.extra["mse_db"] / 10.0,
-            "previous action": prev_action,
+            "user_channels_re": refs.channel_obs[:, :half],
+            "user_channels_im": refs.channel_obs[:, half:],
+            "target_cells": np.broadcast_to(self._target_obs, (b, self._target_obs.size)),
+            "user_sinr": db_feature(units.linear_to_db(m.sinr)),
+            "sum_rate": m.extra["sum_rate"] / p.rate_min,
+            "beam_matching_error": m.extra["mse_db"] / 10.0,
         }
 
     def render_panels(self, info, scenario: sim.SIMScenario, refs) -> list[Panel]:
@@ -182,20 +198,20 @@ class SIMSystem(System):
             ti, tj = np.asarray(p.target_cells_theta) - 1, np.asarray(p.target_cells_phi) - 1
             ax.plot(np.degrees(phi[tj]), np.degrees(theta[ti]), "rs", mfc="none", ms=7, label="targets")
             ax.plot(np.degrees(scenario.user_phi), np.degrees(scenario.user_theta), "w^", ms=5, label="users")
-            ax.set_xlabel("azimuth (deg)", fontsize=7)
-            ax.set_ylabel("elevation from normal (deg)", fontsize=7)
-            ax.legend(fontsize=6, loc="upper right")
+            ax.set_xlabel("azimuth (deg)", fontsize=9)
+            ax.set_ylabel("elevation from normal (deg)", fontsize=9)
+            ax.legend(fontsize=8, loc="upper right")
 
         def layer(idx):
             def draw(ax):
                 im = ax.imshow(np.reshape(np.mod(cfg.phases[idx], 2 * np.pi), (p.n_cols, p.n_rows)), vmin=0.0,
                                vmax=2 * np.pi, cmap="twilight", origin="lower")
                 ax.figure.colorbar(im, ax=ax, fraction=0.046, label="rad")
-                ax.set_xlabel("x index", fontsize=7)
-                ax.set_ylabel("z index", fontsize=7)
+                ax.set_xlabel("x index", fontsize=9)
+                ax.set_ylabel("z index", fontsize=9)
             return draw
 
-        return [Panel("normalised beam pattern", beam)] + [
+        return [Panel("normalised beam pattern", beam, width=2.0)] + [
             Panel(f"layer {i + 1} phases", layer(i)) for i in range(p.n_layers)]
 
 
@@ -225,7 +241,7 @@ class SIMEnv(ISACEnv):
 
     {observation_table}
 
-    **Reward.** ``objective="constrained"`` (default): ``f(MSE) - w_qos max(0, 1 - R/R_min)``;
+    **Reward.** ``objective="constrained"`` (default): ``f(MSE) - w_qos s(max(0, 1 - R/R_min))`` (``s`` below);
     ``objective="weighted"``: ``w_comm R/R_min + w_sense f(MSE)``. ``f(MSE) = (log MSE_0 - log MSE) /
     (log MSE_0 - log MSE_1)`` clipped below at -1, with ``MSE_0`` the error of fixed random phases
     (about -9.5 dB: ``f = 0``) and ``MSE_1`` 15 dB below it (about the sensing-only optimum: ``f = 1``).
@@ -238,6 +254,8 @@ class SIMEnv(ISACEnv):
     (bit/s/Hz), ``target_gain`` (mean normalised pattern on the target cells), ``score``, ``sinr``
     (linear, K), ``rate`` (bit/s/Hz, K), ``power`` (``P_T``, W), ``violation`` (``qos``), ``feasible``,
     ``reward_terms``, ``config`` (``phases [L, M]`` in rad).
+
+    {common}
 
     **Arguments** (defaults from :class:`~isac_gym.physics.sim.SIMParams` and :class:`SIMOptions`):
 

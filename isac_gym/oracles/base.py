@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,22 +12,31 @@ import numpy as np
 
 from ..physics import batching
 
-#: Statuses of a :class:`Solution`.
-STATUSES = ("optimal", "repaired", "infeasible", "failed")
+#: Statuses of a :class:`Solution`, each with one meaning:
+#:
+#: * ``optimal``: a convex solver certified the design optimal for the problem the policy solves;
+#: * ``converged``: a local method (alternation, gradient, SCA, relax-and-randomise) ran to its end;
+#: * ``baseline``: a comparison design (random, heuristic or one of the paper's benchmarks), not an optimiser
+#:   of the env's problem;
+#: * ``repaired``: a check after the main solve failed, and a repair or fall-back produced the result;
+#: * ``infeasible``: the result misses a constraint (by the env's own ``evaluate``);
+#: * ``failed``: the solver failed; the configuration is a fall-back.
+STATUSES = ("optimal", "converged", "baseline", "repaired", "infeasible", "failed")
+#: What a :class:`Design` says when its method ran as designed; :meth:`Policy.solve` reports the policy's
+#: :attr:`Policy.success_status` instead.
+DONE = "done"
 
 
 @dataclass(frozen=True)
 class Design:
     """What a solver hands to :meth:`Policy.solve`: its configuration and how it got there.
 
-    ``status``: ``"optimal"`` (the method ran as designed), ``"repaired"`` (a check after the main
-    solve failed and a repair or fall-back produced the result), ``"infeasible"`` (the solver certified
-    that the problem has no feasible point; ``config`` is a fall-back) or ``"failed"`` (nothing usable;
-    ``config`` is the best available, possibly infeasible).
+    ``status``: ``"done"`` (the method ran as designed; reported as the policy's ``success_status``),
+    ``"repaired"``, ``"infeasible"`` or ``"failed"`` (see :data:`STATUSES`).
     """
 
     config: Any
-    status: str = "optimal"
+    status: str = DONE
     iterations: int = 1
     solver_warnings: int = 0
 
@@ -37,8 +48,7 @@ class Solution:
     Attributes:
         config: the configuration (the env's configuration dataclass, unbatched).
         feasible: whether it meets every constraint, by the env's own ``evaluate`` (never assumed).
-        status: ``"optimal"``, ``"repaired"``, ``"infeasible"`` (the method ended outside a constraint)
-            or ``"failed"`` (the solver failed; the configuration is a fall-back).
+        status: one of :data:`STATUSES` (``optimal`` only where a convex solver certified the design).
         seconds: wall time of the solve.
         iterations: outer iterations (alternations, augmented-Lagrangian rounds, ...).
         solver_warnings: warnings the numerical solvers raised (counted, not silenced).
@@ -59,19 +69,25 @@ class Solution:
 class Policy:
     """SB3-style policy bound to an env: ``predict`` acts, ``solve`` designs a configuration.
 
-    Solver policies act in the env's ``direct`` action mode: ``predict`` solves the env's current
-    scenario (cached per episode) and returns ``env.unwrapped.encode(solution.config)``. Subclasses
-    implement :meth:`design`; :meth:`solve` times it and checks the result with the env's ``evaluate``.
+    Solver policies act in every action mode: ``predict`` solves the env's current scenario once per
+    episode and returns the action that leads to the solution from the env's current configuration
+    (:meth:`~isac_gym.envs.base.System.action_towards`: its direct encoding, or in the incremental mode the
+    moves towards it). Subclasses implement :meth:`design`; :meth:`solve` times it and checks the result with
+    the env's ``evaluate``. Randomised solvers draw from a generator seeded by the policy's ``seed`` and the
+    scenario itself, so solving a scenario twice gives the same design.
     """
 
     name = "policy"
+    #: The status of a design whose method ran as designed (see :data:`STATUSES`).
+    success_status = "baseline"
 
     def __init__(self, env: Any, seed: int | None = None):
         self.env = env
         self.unwrapped = getattr(env, "unwrapped", env)
+        self.seed = 0 if seed is None else int(seed)
         self.rng = np.random.default_rng(seed)
         self._cache_key: int | None = None  # the env's episode_index of the cached solution
-        self._cache_action: np.ndarray | None = None
+        self._cache_config: Any = None
 
     @property
     def system(self):
@@ -83,29 +99,37 @@ class Policy:
 
     def solve(self, scenario: Any) -> Solution:
         """Design a configuration for ``scenario`` and check it with the env's own ``evaluate``."""
+        self.rng = scenario_rng(scenario, self.seed)
         t0 = time.perf_counter()
         d = self.design(scenario)
         seconds = time.perf_counter() - t0
         info = self.unwrapped.evaluate(d.config, scenario)
         feasible = bool(info["feasible"])
-        status = d.status
+        status = self.success_status if d.status == DONE else d.status
         if not feasible and status != "failed":
             status = "infeasible"
-        elif feasible and status not in ("optimal", "repaired"):
+        elif feasible and status in ("infeasible", "failed"):
             status = "repaired"
         return Solution(d.config, feasible, status, seconds, d.iterations, d.solver_warnings,
                         float(info["objective"]), info)
 
     def predict(self, observation: np.ndarray, state: Any = None, episode_start: Any = None,
                 deterministic: bool = True) -> tuple[np.ndarray, Any]:
-        if getattr(self.system, "action_mode", "direct") != "direct":
-            raise ValueError(f"the {self.name!r} policy acts in the direct action mode; "
-                             "make the env with action_mode='direct'")
-        key = self.unwrapped.episode_index
+        env = self.unwrapped
+        key = env.episode_index
         if key != self._cache_key:
-            self._cache_action = self.unwrapped.encode(self.solve(self.unwrapped.current_scenario).config)
+            self._cache_config = batching.stack([self.solve(env.current_scenario).config])
             self._cache_key = key
-        return self._cache_action.copy(), state
+        action = self.system.action_towards(self._cache_config, env.config, env.scenario, env.refs)[0]
+        return action.astype(np.float32), state
+
+
+def scenario_rng(scenario: Any, seed: int = 0) -> np.random.Generator:
+    """A generator seeded by ``seed`` and the scenario's contents (a CRC of every array of the dataclass)."""
+    crc = 0
+    for f in dataclasses.fields(scenario):
+        crc = zlib.crc32(np.ascontiguousarray(getattr(scenario, f.name)).tobytes(), crc)
+    return np.random.default_rng([seed, crc])
 
 
 class RandomPolicy(Policy):

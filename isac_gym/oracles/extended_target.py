@@ -30,7 +30,7 @@ from ..physics import batching
 from ..physics import extended_target as et
 from ..physics.beamforming import scale_onto_budget
 from ..physics.extended_target import ETConfiguration
-from .base import Design, Policy, RandomPolicy
+from .base import DONE, Design, Policy, RandomPolicy
 from .beam_sdp import BeamSDP, solve_beam_sdp, span_basis, symmetric_units
 from .sdp import extract_user_beams
 
@@ -233,6 +233,7 @@ class SDROracle(_ETSolver):
     """SDR of the CRB-min problem (eq. (29)) with rank-one extraction; coverage rows by constraint generation."""
 
     name = "sdr"
+    success_status = "optimal"
 
     def design(self, scenario: et.ETScenario) -> Design:
         params, scen, geom = self._prepare(scenario)
@@ -257,7 +258,7 @@ class SDROracle(_ETSolver):
             if ratio <= params.coverage_eps or round_ == MAX_COVERAGE_ROUNDS:
                 break
             generated += [q for q in extremes if q not in generated]
-        return Design(ETConfiguration(beams), status="optimal", iterations=round_)
+        return Design(ETConfiguration(beams), iterations=round_)
 
 
 class _EnergyBaseline(_ETSolver):
@@ -281,7 +282,7 @@ class _EnergyBaseline(_ETSolver):
         if result.status != "optimal":
             return self._fallback(scenario, 1, result.status)
         _, beams = _beams_from_blocks(red, result.blocks)
-        return Design(ETConfiguration(beams), status="optimal", iterations=1)
+        return Design(ETConfiguration(beams), iterations=1)
 
 
 class PointCentric(_EnergyBaseline):
@@ -312,6 +313,7 @@ class SCAOracle(_ETSolver):
     """
 
     name = "sca"
+    success_status = "converged"
     max_iterations = 15
     tolerance = 1e-3
     n_cuts = 8
@@ -334,7 +336,7 @@ class SCAOracle(_ETSolver):
         self.history = [best]
         generated: list[int] = []
         iterations = 0
-        status = "optimal"
+        status = DONE
         rho, ln2 = params.wim_rho, math.log(2.0)
         for step in range(1, self.max_iterations + 1):
             iterations = step
@@ -392,8 +394,10 @@ class SCAOracle(_ETSolver):
 
 
 def policies(system: Any) -> dict[str, type]:
-    """The ET system's policies: ``oracle`` (SDR for ``objective="crb"``, SCA for ``"wim"``), ``sdr``, ``sca``,
-    ``pt_centric``, ``avg_coverage`` and ``random``."""
-    oracle = SDROracle if system.params.objective == "crb" else SCAOracle
-    return {"oracle": oracle, "sdr": SDROracle, "sca": SCAOracle, "pt_centric": PointCentric,
+    """The ET system's policies: ``oracle`` (the paper's solver of the env's problem: ``sdr`` for
+    ``objective="crb"``, ``sca`` for ``"wim"``, also listed by that name), ``pt_centric``, ``avg_coverage`` and
+    ``random``. Each solver is offered only for the problem it solves (SCA's WIM design ignores the SINR
+    constraints of the CRB-min problem; SDR's ignores the WIM rate term)."""
+    solver = {"sdr": SDROracle} if system.params.objective == "crb" else {"sca": SCAOracle}
+    return {"oracle": next(iter(solver.values())), **solver, "pt_centric": PointCentric,
             "avg_coverage": AverageCoverage, "random": RandomPolicy}

@@ -28,7 +28,7 @@ import numpy as np
 from ..physics import fim
 from ..physics.arrays import steering_with_derivatives
 from ..physics.beamforming import scale_onto_budget, unit_columns, zf_directions
-from .base import Design, Policy, RandomPolicy
+from .base import DONE, Design, Policy, RandomPolicy
 from .sdp import ProgramCache, crb_epigraph, extract_user_beams, hermitian_psd, psd_part, solve_counted
 
 #: SINR targets are solved for with this relative margin so rank-one extraction stays feasible.
@@ -172,7 +172,7 @@ class BeamResult:
     beams: np.ndarray
     crb: float
     feasible: bool
-    status: str  # "optimal" (first solve), "repaired" (a re-solve or the ZF fall-back), "failed"
+    status: str  # "done" (first solve), "repaired" (a re-solve or the ZF fall-back), "failed"
     solver_warnings: int
 
 
@@ -189,7 +189,7 @@ def feasible_beamforming(params: fim.FIMParams, scenario: fim.FIMScenario, y_tx:
         if np.isfinite(res.crb):
             ok, crb = check_constraints(params, geom, fim.FIMConfiguration(res.beams, y_tx, y_rx))
             if ok:
-                return BeamResult(res.beams, crb, True, "optimal" if attempt == 0 else "repaired", warn)
+                return BeamResult(res.beams, crb, True, DONE if attempt == 0 else "repaired", warn)
     beams = zf_fallback(params, scenario, y_tx, y_rx)
     ok, crb = check_constraints(params, geom, fim.FIMConfiguration(beams, y_tx, y_rx))
     return BeamResult(beams, crb, ok, "repaired" if ok else "failed", warn)
@@ -290,6 +290,7 @@ class OraclePolicy(_FIMSolver):
     """
 
     name = "oracle"
+    success_status = "converged"
 
     def design(self, scenario: fim.FIMScenario) -> Design:
         params = self.system.params

@@ -48,7 +48,7 @@ import numpy as np
 from ..physics import batching, mfris
 from ..physics.beamforming import scale_onto_budget
 from ..physics.mfris import MFRISConfiguration, MFRISParams, MFRISScenario
-from .base import Design, Policy, RandomPolicy
+from .base import DONE, Design, Policy, RandomPolicy
 from .sdp import ProgramCache, extract_user_beams, solve_counted
 
 #: Relative margin on the SINR targets and budgets handed to the solvers, so results pass the env's check.
@@ -743,6 +743,7 @@ class AOPolicy(Policy):
     initialisations (the AO converges to a local optimum; 4 starts cost about 4 times one)."""
 
     name = "oracle"
+    success_status = "converged"
     method = "socp"
     optimise_coefficients = True
     default_starts = 4
@@ -761,7 +762,7 @@ class AOPolicy(Policy):
         res = best_of_starts(self.system.params, scenario, self.rng, self.starts, max_iterations=self.max_iterations,
                              tol=self.tol, method=self.method, optimise_coefficients=self.optimise_coefficients)
         self.last = res
-        return Design(res.config, "optimal" if res.feasible else "infeasible", max(res.iterations, 1),
+        return Design(res.config, DONE if res.feasible else "infeasible", max(res.iterations, 1),
                       res.solver_warnings)
 
 
@@ -770,6 +771,7 @@ class SDRPolicy(AOPolicy):
     each coefficient SDP takes seconds at the defaults)."""
 
     name = "sdr"
+    success_status = "baseline"
     method = "sdr"
     default_starts = 1
 
@@ -782,6 +784,7 @@ class RandomCoefficientsPolicy(AOPolicy):
     """Random coefficients (random phases, full gains evenly split), beams by Algorithm 1 with the filters."""
 
     name = "random"
+    success_status = "baseline"
     optimise_coefficients = False
     default_starts = 1
 

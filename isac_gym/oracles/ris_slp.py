@@ -32,7 +32,7 @@ from scipy.optimize import minimize
 
 from ..physics import ris_slp
 from ..physics.ris_slp import RISSLPConfiguration
-from .base import Design, Policy, RandomPolicy
+from .base import DONE, Design, Policy, RandomPolicy
 
 MARGIN = 0.02
 
@@ -162,7 +162,7 @@ def solve(params: ris_slp.RISSLPParams, scenario, task: str, mode: str = "joint"
         theta0 = augmented_lagrangian(_Problem(params, scenario, task, phi_fixed, False), theta0).theta
     res = augmented_lagrangian(problem, theta0)
     x, phi = problem.unpack(res.theta)
-    return Design(RISSLPConfiguration(np.array(x), np.array(phi)), "repaired" if res.repaired else "optimal",
+    return Design(RISSLPConfiguration(np.array(x), np.array(phi)), "repaired" if res.repaired else DONE,
                   res.rounds)
 
 
@@ -179,6 +179,7 @@ class OraclePolicy(_RISSLPSolver):
     """Joint waveform + RIS design under every CI constraint (the classical reference)."""
 
     name = "oracle"
+    success_status = "converged"
 
 
 class NoRISPolicy(_RISSLPSolver):

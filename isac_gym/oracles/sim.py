@@ -130,6 +130,7 @@ class D3Policy(Policy):
     """D3 with fixed weights ``(omega_s, omega_c)`` (``weights=``), or the constrained weight search."""
 
     name = "oracle"
+    success_status = "converged"
     default_weights: tuple[float, float] | None = None
 
     def __init__(self, env: Any, seed: int | None = None, weights: tuple[float, float] | None = None,
@@ -146,13 +147,13 @@ class D3Policy(Policy):
         if self.weights is not None:
             res = d3(p, scenario.channels, self.weights[0], self.weights[1], self.rng, self.runs,
                      self.max_iterations)
-            return Design(sim.SIMConfiguration(res.phases[0]), "optimal", res.iterations)
+            return Design(sim.SIMConfiguration(res.phases[0]), iterations=res.iterations)
         wc = np.asarray(COMM_WEIGHTS)
         res = d3(p, scenario.channels, 1.0 - wc, wc, self.rng, self.runs, self.max_iterations, constrained=True)
         meets = res.sum_rate >= p.rate_min * (1.0 + RATE_MARGIN)
         if meets.any():
             choice = int(np.flatnonzero(meets)[0])  # the smallest omega_c that meets R_min
-            return Design(sim.SIMConfiguration(res.phases[choice]), "optimal", res.iterations)
+            return Design(sim.SIMConfiguration(res.phases[choice]), iterations=res.iterations)
         choice = int(np.argmax(res.sum_rate))
         return Design(sim.SIMConfiguration(res.phases[choice]), "infeasible", res.iterations)
 
@@ -161,6 +162,7 @@ class CommOnlyPolicy(D3Policy):
     """D3 with ``omega_s = 0``: sum rate only."""
 
     name = "comm_only"
+    success_status = "baseline"
     default_weights = (0.0, 1.0)
 
 
@@ -168,6 +170,7 @@ class SensingOnlyPolicy(D3Policy):
     """D3 with ``omega_c = 0``: beam matching only."""
 
     name = "sensing_only"
+    success_status = "baseline"
     default_weights = (1.0, 0.0)
 
 

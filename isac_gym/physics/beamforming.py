@@ -3,10 +3,13 @@
 Beamformer encoding (the suite's convention wherever an action carries a beamformer W,
 ``[..., Nt, S]`` complex in sqrt(W)): a power fraction and a direction,
 
-    W = sqrt(s P) A / ||A||_F,   s = (a_0 + 1) / 2,   A = Re + j Im from the remaining entries,
+    W = sqrt(s P) A / ||A||_F,   s = (a_0 + 1) / 2,   A = C + (Re + j Im) of the remaining entries,
 
-so every W with ``||W||_F^2 <= P`` is reachable and none exceeds the budget.
-:func:`encode_beamformer` inverts it, scaling A so that its largest entry has modulus 1.
+where ``C`` is the system's fixed *centre* (entries of modulus at most 1/2; zero by default). Every W with
+``||W||_F^2 <= P`` is reachable (any direction, scaled to modulus 1/2, lies within the box around C) and none
+exceeds the budget; the zero action is ``C`` at half the budget, so a system whose centre is a sensible beam
+(:func:`antenna_centre`) starts the agent from a sensible configuration. :func:`encode_beamformer` inverts it,
+scaling the direction so that its largest entry has modulus 1/2 before subtracting C.
 """
 
 from __future__ import annotations
@@ -15,36 +18,64 @@ import numpy as np
 
 from .arrays import squared_norm
 
+#: Largest modulus of an entry of a centre and of an encoded direction (so that their difference fits the box).
+CENTRE_MODULUS = 0.5
+
 
 def beamformer_action_size(n_tx: int, n_streams: int) -> int:
     """Number of action entries of an ``n_tx x n_streams`` beamformer: ``1 + 2 n_tx n_streams``."""
     return 1 + 2 * n_tx * n_streams
 
 
-def decode_beamformer(action: np.ndarray, n_tx: int, n_streams: int, p_max_w: float) -> np.ndarray:
-    """``W = sqrt(s P) A / ||A||_F`` from ``action [..., 1 + 2 n_tx n_streams]`` in [-1, 1].
+def antenna_centre(n_tx: int, antennas: np.ndarray) -> np.ndarray:
+    """A centre ``[n_tx, S]`` whose stream j sits on antenna ``antennas[j]`` with modulus 1/2 (one stream per
+    antenna radiates isotropically: a neutral start, no direction favoured)."""
+    antennas = np.asarray(antennas, dtype=int)
+    centre = np.zeros((n_tx, antennas.size), complex)
+    centre[antennas, np.arange(antennas.size)] = CENTRE_MODULUS
+    return centre
 
-    Layout: ``a_0``, then Re of A (row-major ``[n_tx, n_streams]``), then Im of A. An all-zero A
-    gives W = 0. Returns ``[..., n_tx, n_streams]`` complex (sqrt(W)), ``||W||_F^2 = s P <= P``.
+
+def spread_antennas(n_tx: int, n_streams: int) -> np.ndarray:
+    """``n_streams`` antenna indices spread evenly over ``n_tx`` antennas (``round(linspace(0, n_tx - 1, S))``)."""
+    return np.round(np.linspace(0, n_tx - 1, n_streams)).astype(int)
+
+
+def _check_centre(centre: np.ndarray | None, n_tx: int, n_streams: int) -> np.ndarray:
+    if centre is None:
+        return np.zeros((n_tx, n_streams), complex)
+    c = np.asarray(centre, complex)
+    if c.shape != (n_tx, n_streams) or np.abs(c.real).max() > CENTRE_MODULUS or np.abs(c.imag).max() > CENTRE_MODULUS:
+        raise ValueError(f"centre must be [{n_tx}, {n_streams}] with real and imaginary parts in [-1/2, 1/2]")
+    return c
+
+
+def decode_beamformer(action: np.ndarray, n_tx: int, n_streams: int, p_max_w: float,
+                      centre: np.ndarray | None = None) -> np.ndarray:
+    """``W = sqrt(s P) A / ||A||_F``, ``A = C + entries``, from ``action [..., 1 + 2 n_tx n_streams]`` in [-1, 1].
+
+    Layout: ``a_0``, then Re of the entries (row-major ``[n_tx, n_streams]``), then Im. ``centre``: C
+    (``[n_tx, n_streams]``, see the module docstring; zero when None). An all-zero A gives W = 0. Returns
+    ``[..., n_tx, n_streams]`` complex (sqrt(W)), ``||W||_F^2 = s P <= P``.
     """
     a = np.asarray(action, float)
-    flat = a[..., 1:]
-    norm = np.sqrt(np.add.reduce(flat * flat, axis=-1))
+    c = _check_centre(centre, n_tx, n_streams)
+    half = n_tx * n_streams
+    entries = a[..., 1:].reshape(a.shape[:-1] + (2, n_tx, n_streams))
+    mat = (entries[..., 0, :, :] + c.real) + 1j * (entries[..., 1, :, :] + c.imag)
+    norm = np.sqrt(squared_norm(mat.reshape(a.shape[:-1] + (half,))))
     scale = np.sqrt((a[..., 0] + 1.0) * (0.5 * p_max_w)) / (norm + (norm <= 0.0))
-    m = (flat * scale[..., None]).reshape(a.shape[:-1] + (2, n_tx, n_streams))
-    out = np.empty(a.shape[:-1] + (n_tx, n_streams), complex)
-    out.real = m[..., 0, :, :]
-    out.imag = m[..., 1, :, :]
-    return out
+    return mat * scale[..., None, None]
 
 
-def encode_beamformer(beams: np.ndarray, p_max_w: float) -> np.ndarray:
-    """Inverse of :func:`decode_beamformer`: ``a_0 = 2 ||W||_F^2 / P - 1`` (clipped to [-1, 1]) and
-    ``A = W / max|W_ij|``. Returns ``[..., 1 + 2 n_tx n_streams]``."""
+def encode_beamformer(beams: np.ndarray, p_max_w: float, centre: np.ndarray | None = None) -> np.ndarray:
+    """Inverse of :func:`decode_beamformer`: ``a_0 = 2 ||W||_F^2 / P - 1`` (clipped to [-1, 1]) and the entries
+    ``W / (2 max|W_ij|) - C``. Returns ``[..., 1 + 2 n_tx n_streams]``."""
     w = np.asarray(beams)
+    c = _check_centre(centre, *w.shape[-2:])
     power = squared_norm(w, (-2, -1))
     peak = np.max(np.abs(w), axis=(-2, -1))
-    mat = w / np.where(peak > 0, peak, 1.0)[..., None, None]
+    mat = w * (CENTRE_MODULUS / np.where(peak > 0, peak, 1.0))[..., None, None] - c
     a0 = np.clip(2.0 * power / p_max_w - 1.0, -1.0, 1.0)
     flat = np.stack([mat.real, mat.imag], axis=-3).reshape(w.shape[:-2] + (-1,))
     return np.concatenate([a0[..., None], flat], axis=-1)

@@ -113,10 +113,7 @@ def angle_crb(t: np.ndarray, alpha_power: np.ndarray, snapshots: float, noise_w:
 def schur_crb(fisher: np.ndarray, n_interest: int) -> np.ndarray:
     """``Tr((F_aa - F_ab F_bb^-1 F_ab^T)^-1)`` for the first ``n_interest`` parameters (nuisance: the rest).
 
-    Two parameters of interest and two nuisance ones (the DoA bound of [RIS-SLP]) take closed-form 2 x 2
-    inverses, a few times faster than the general path (a solve and an eigendecomposition) on small batches;
-    both judge singularity the same way (smallest eigenvalue of the Schur complement below 1e-12 of the largest,
-    here through ``det < 1e-12 tr^2``).
+    Singular when the smallest eigenvalue of the Schur complement is below 1e-12 of the largest.
 
     Args:
         fisher: ``[..., P, P]`` real symmetric Fisher matrix.
@@ -127,8 +124,6 @@ def schur_crb(fisher: np.ndarray, n_interest: int) -> np.ndarray:
     f_aa = fisher[..., :n_interest, :n_interest]
     f_ab = fisher[..., :n_interest, n_interest:]
     f_bb = fisher[..., n_interest:, n_interest:]
-    if n_interest == 2 and f_bb.shape[-1] == 2:
-        return _schur_crb_2x2(f_aa, f_ab, f_bb)
     eye_b = np.eye(f_bb.shape[-1])
     scale_b = np.maximum(np.abs(np.trace(f_bb, axis1=-2, axis2=-1)), 1e-300)[..., None, None]
     j = f_aa - f_ab @ np.linalg.solve(f_bb + 1e-14 * scale_b * eye_b, f_ab.mT)
@@ -137,21 +132,4 @@ def schur_crb(fisher: np.ndarray, n_interest: int) -> np.ndarray:
     top = np.max(np.abs(w), axis=-1)
     ok = np.all(w > 1e-12 * np.maximum(top, 1e-300)[..., None], axis=-1) & np.all(np.isfinite(w), axis=-1)
     crb = np.sum(1.0 / np.where(ok[..., None], w, 1.0), axis=-1)
-    return np.minimum(np.where(ok, crb, CRB_WORST), CRB_WORST)
-
-
-def _schur_crb_2x2(f_aa: np.ndarray, f_ab: np.ndarray, f_bb: np.ndarray) -> np.ndarray:
-    """:func:`schur_crb` for 2 x 2 blocks: ``F_bb^-1 = adj / det`` (ridge ``1e-14 tr F_bb`` as in the general
-    path), ``J = F_aa - F_ab F_bb^-1 F_ab^T`` and ``Tr J^-1 = tr J / det J``."""
-    ridge = 1e-14 * np.maximum(np.abs(f_bb[..., 0, 0] + f_bb[..., 1, 1]), 1e-300)
-    b00, b11 = f_bb[..., 0, 0] + ridge, f_bb[..., 1, 1] + ridge
-    b01 = 0.5 * (f_bb[..., 0, 1] + f_bb[..., 1, 0])
-    det_b = b00 * b11 - b01 * b01
-    adj = np.stack([b11, -b01, -b01, b00], axis=-1).reshape(det_b.shape + (2, 2))
-    j = f_aa - f_ab @ adj @ f_ab.mT / (det_b + (det_b == 0.0))[..., None, None]
-    j01 = 0.5 * (j[..., 0, 1] + j[..., 1, 0])
-    trace = j[..., 0, 0] + j[..., 1, 1]
-    det = j[..., 0, 0] * j[..., 1, 1] - j01 * j01
-    ok = (det_b > 0.0) & (trace > 0.0) & (det > 1e-12 * trace * trace) & np.isfinite(det)
-    crb = trace / np.where(ok, det, 1.0)
     return np.minimum(np.where(ok, crb, CRB_WORST), CRB_WORST)

@@ -7,8 +7,8 @@ and senses one ET whose surface is a second-order truncated Fourier series (TFS)
 is divided into patches that are resolvable in delay; the Fisher information of the kinematic
 parameters ``eta = [d_o, theta_o, phi_o, psi]`` (centre range, azimuth, elevation, orientation) with
 the complex path-loss coefficient as nuisance is linear in ``R_x`` through the beam energies toward
-the patches. The paper's equations were lost in extraction; equation numbers and tags follow the
-reconstruction (docs/extended_target.md): [FOUND-TEXT] stated in the paper's words, [RECON] rebuilt.
+the patches. Much of the paper's model is rebuilt; equation numbers and tags follow docs/extended_target.md (R-numbered
+there, not citations of the paper's): [FOUND-TEXT] stated in the paper's words, [RECON] rebuilt.
 
 Angles: azimuth ``theta`` from +x in the x-y plane, elevation ``phi`` from the x-y plane, direction
 ``u = [cos phi cos theta, cos phi sin theta, sin phi]`` (eq. (2)). Batch-first: every function takes
@@ -64,7 +64,7 @@ class ETParams(Validated):
     n_rx_y: int = param(8, "BS receive antennas along y (Nr = n_rx_y n_rx_z)", kind="int", high=64)
     n_rx_z: int = param(8, "BS receive antennas along z", kind="int", high=64)
     n_users: int = param(4, "single-antenna users K", kind="int", high=64)
-    carrier_ghz: float = param(28.0, "carrier frequency (GHz)", kind="positive")
+    carrier_hz: float = param(28e9, "carrier frequency (Hz)", kind="positive")
     bandwidth_mhz: float = param(100.0, "signal bandwidth B of a flat spectrum (MHz); the delay information uses "
                                  "its RMS bandwidth B / sqrt(12)", kind="positive")
     n_samples: int = param(1000, "samples per observation T", kind="int")
@@ -129,7 +129,7 @@ class ETParams(Validated):
 
     @cached_property
     def wavelength(self) -> float:
-        return units.wavelength(self.carrier_ghz * 1e9)
+        return units.wavelength(self.carrier_hz)
 
     @cached_property
     def p_max_w(self) -> float:
@@ -187,7 +187,7 @@ class ETParams(Validated):
 
     def user_path_loss(self, distance_m: np.ndarray) -> np.ndarray:
         """Power gain of ``32.4 + 20 log10 f_GHz + 30 log10 d`` dB of loss (the reconstruction's Table 3.e)."""
-        return units.db_to_linear(-(32.4 + 20.0 * math.log10(self.carrier_ghz) + 30.0 * np.log10(distance_m)))
+        return units.db_to_linear(-(32.4 + 20.0 * math.log10(self.carrier_hz * 1e-9) + 30.0 * np.log10(distance_m)))
 
 
 # ---------------------------------------------------------------------------------------- the TFS surface

@@ -5,10 +5,10 @@ multi-functional RIS (MF-RIS): a UPA of ``M = Mx Mz`` elements at the origin in 
 reflects into the BS's half-space (side r, y < 0) and refracts into the other (side t, y > 0),
 amplifying and phase-shifting per side, ``Theta_s = diag(v_s)``, ``v_{s,m} = sqrt(beta_m^s) e^{j theta_m^s}``
 (eq. (2)). The direct BS-user and BS-target links are blocked. On each side an L-shaped array of
-``Ns = Nv + Nh`` sensing elements receives the echoes of that side's targets. The paper's
-equations were lost in extraction; the tags say how sure each piece is: [FOUND-TEXT] (stated in
-words in the paper), [RECON] (rebuilt from the text and standard RIS/ISAC theory). Equation
-numbers follow the reconstruction (docs/mfris.md).
+``Ns = Nv + Nh`` sensing elements receives the echoes of that side's targets. Much of the
+paper's model is rebuilt (docs/mfris.md); the tags say how sure each piece is: [FOUND-TEXT] (stated in
+words in the paper), [RECON] (rebuilt from the text and standard RIS/ISAC theory). An equation number
+with [RECON] is that of docs/mfris.md's rebuild (R-numbered there), not a citation of the paper's.
 
 The comparison surfaces of the paper (``surface``): ``active`` (M/2 elements reflect, M/2 refract,
 amplitudes up to ``beta_max``), ``passive`` (the same split, unit amplitudes) and ``star`` (every
@@ -259,7 +259,8 @@ class MFRISMeasurement:
         sinr: ``[..., K]`` user SINR (eq. (9)); rate: ``[..., K]`` ``lambda_s log2(1 + sinr)`` (bit/s/Hz).
         echo_sinr: ``[..., 2]`` per-side echo SINR with the Lemma-1 filter (eqs. (16), (23)).
         objective: ``[...]`` ``sum_s lambda_s gamma_s`` (eq. (17a)).
-        bs_power: ``[...]`` ``||W||_F^2`` (W); ris_power: ``[..., 2]`` amplifier output per side after scaling (W).
+        bs_power: ``[...]`` ``||W||_F^2`` (W); ris_power: ``[..., 2]`` amplifier output per side after scaling (W),
+            0 for surfaces without amplifiers (the power a passive surface passes on is the BS's, not its own).
         ris_requested: ``[...]`` amplifier output the requested coefficients ask for, as budgeted (W):
             the sum over sides (ES, MS) or the larger slot (TS).
         scale: ``[..., 2]`` factor applied to each side's power gains (1 within the budget).
@@ -623,30 +624,16 @@ def _side_blocks(n: int) -> tuple[np.ndarray, np.ndarray]:
     return rows, rows.reshape(2, 1, n)
 
 
-#: Signs turning the transposed reversal ``[[d, b], [c, a]]`` of a 2 x 2 matrix into its adjugate.
-_ADJUGATE_SIGNS = np.array([[1.0, -1.0], [-1.0, 1.0]])
-_ADJUGATE_SIGNS.flags.writeable = False
-
-
 def _largest_eigenvalue(x: np.ndarray, y: np.ndarray, gram: np.ndarray, noise_w: float) -> np.ndarray:
-    """``lambda_max(X (sigma^2 I + S Y)^-1 S)`` of ``J x J`` blocks ``[..., J, J]`` (closed forms for J <= 2), ``[...]``."""
+    """``lambda_max(X (sigma^2 I + S Y)^-1 S)`` of ``J x J`` blocks ``[..., J, J]`` (a scalar for J = 1), ``[...]``."""
     n = x.shape[-1]
     if n == 0:
         return np.zeros(x.shape[:-2])
     m1 = noise_w * np.eye(n) + gram @ y
     if n == 1:
         return np.maximum(np.real(x[..., 0, 0] * gram[..., 0, 0] / m1[..., 0, 0]), 0.0)
-    if n == 2:
-        # adjugate over determinant: a batch of 2 x 2 solves costs more in LAPACK calls than in arithmetic; the
-        # eigenvalues of S Y are >= 0, so |det(sigma^2 I + S Y)| >= sigma^4 > 0
-        adj = m1[..., ::-1, ::-1].mT * _ADJUGATE_SIGNS  # [[d, -b], [-c, a]]
-        det1 = m1[..., 0, 0] * m1[..., 1, 1] - m1[..., 0, 1] * m1[..., 1, 0]
-        m = x @ (adj @ gram) / det1[..., None, None]
-        tr = m[..., 0, 0] + m[..., 1, 1]
-        det = m[..., 0, 0] * m[..., 1, 1] - m[..., 0, 1] * m[..., 1, 0]
-        lam = np.real(0.5 * tr + np.sqrt(0.25 * tr * tr - det))
-    else:
-        lam = np.real(np.linalg.eigvals(x @ np.linalg.solve(m1, gram))).max(axis=-1)
+    # the eigenvalues of S Y are >= 0, so sigma^2 I + S Y is invertible
+    lam = np.real(np.linalg.eigvals(x @ np.linalg.solve(m1, gram))).max(axis=-1)
     return np.maximum(lam, 0.0)
 
 
@@ -670,7 +657,8 @@ def measure(params: MFRISParams, scenario: MFRISScenario, config: MFRISConfigura
         echo = echo_sinr(*echo_operators(p, scenario, effective, beams, gw))
     objective = (echo * p.slot_weights).sum(axis=-1)
     bs_power = squared_norm(beams, (-2, -1))
-    return MFRISMeasurement(sinr, rates, echo, objective, bs_power, side_power * scale, requested, scale, effective)
+    ris_power = side_power * scale if p.amplified else np.zeros(side_power.shape)
+    return MFRISMeasurement(sinr, rates, echo, objective, bs_power, ris_power, requested, scale, effective)
 
 
 def transmit_pattern(params: MFRISParams, scenario: MFRISScenario, config: MFRISConfiguration,

@@ -6,10 +6,10 @@ through a ULA of ``N = K + T`` antennas, one stream per antenna at equal power `
 (K user streams, T sensing streams). The phases of the L M meta-atoms shape both the users'
 channels and the transmit beam pattern on an ``I x J`` grid of directions.
 
-The paper's equations were lost in extraction; they are rebuilt in docs/sim.md. Each docstring
+Much of the paper's model is rebuilt in docs/sim.md (R-numbered equations there). Each docstring
 tags its equation: [FOUND] (the authors' public SIM model or the surviving text fixes it),
 [RECON] (rebuilt from the text and standard theory; structure very likely, notation may differ).
-Equation numbers are the paper's as reconstructed: (1) Rayleigh-Sommerfeld inter-layer
+Equation numbers with [RECON] are those of the rebuild, not citations of the paper's: (1) Rayleigh-Sommerfeld inter-layer
 coefficients, (3) the cascaded response G, (4) Saleh-Valenzuela channels, (6)-(7) SINR and sum
 rate, (8)-(10) beam pattern, normalised pattern and beam-matching error, (12)-(19) the phase
 gradients, (26) the desired pattern.
@@ -359,8 +359,7 @@ def cascade(params: SIMParams, phases: np.ndarray, keep_inputs: bool = True,
     Args:
         phases: ``[..., L, M]`` meta-atom phases (rad).
         keep_inputs: store every layer's input (the gradients need them); ``False`` leaves ``inputs`` None.
-        phasors: ``exp(j phases)`` when already known (the env resolves them in float32 with
-            :func:`~isac_gym.physics.arrays.action_phasors`); computed in float64 when None.
+        phasors: ``exp(j phases)`` when already known; computed when None.
 
     Returns:
         :class:`SIMCascade` with ``response [..., M, N]`` (one product per layer, no loop over elements).

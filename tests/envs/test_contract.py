@@ -14,12 +14,15 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import isac_gym
 
 CASES = [("ISAC-FIM-v0", {"action_mode": "paper"}), ("ISAC-FIM-v0", {"action_mode": "direct"}),
+         ("ISAC-FIM-v0", {"action_mode": "incremental"}), ("ISAC-RIS-SLP-v0", {"action_mode": "direct"}),
+         ("ISAC-SIM-v0", {"action_mode": "direct"}), ("ISAC-MFRIS-v0", {"action_mode": "direct"}),
+         ("ISAC-ET-v0", {"action_mode": "direct"}),
          ("ISAC-RIS-SLP-v0", {}), ("ISAC-RIS-SLP-DoA-v0", {}), ("ISAC-SIM-v0", {}),
          ("ISAC-SIM-v0", {"objective": "weighted"}), ("ISAC-MFRIS-v0", {}), ("ISAC-MFRIS-v0", {"protocol": "MS"}),
          ("ISAC-MFRIS-v0", {"protocol": "TS"}), ("ISAC-MFRIS-v0", {"surface": "active"}),
          ("ISAC-MFRIS-v0", {"surface": "passive"}), ("ISAC-MFRIS-v0", {"surface": "star"}),
          ("ISAC-ET-v0", {}), ("ISAC-ET-v0", {"objective": "wim"}), ("ISAC-ET-v0", {"shape": "drone"})]
-IDS = [f"{i}-{k.get('action_mode', 'direct')}" + "".join(f"-{k[x]}" for x in ("objective", "protocol", "surface", "shape")
+IDS = [f"{i}-{k.get('action_mode', 'default')}" + "".join(f"-{k[x]}" for x in ("objective", "protocol", "surface", "shape")
                                                          if x in k) for i, k in CASES]
 
 
@@ -60,7 +63,7 @@ def _assert_reproduces(env, info, reward):
     again = env.unwrapped.evaluate(info["config"])
     assert again["reward"] == reward
     for key in info:
-        if key == "config":
+        if key in ("config", "clipped_actions"):  # clipped_actions describes the action, not the configuration
             continue
         a, b = info[key], again[key]
         if isinstance(a, dict):
@@ -189,6 +192,7 @@ def test_random_and_corner_actions_never_give_nan(case, data):
         a = np.array(data.draw(st.lists(st.floats(-1, 1, width=32), min_size=dim, max_size=dim)), np.float32)
     obs, r, *_, info = env.step(a)
     assert np.all(np.isfinite(obs)) and np.isfinite(r)
+    assert r >= env.system.reward_floor - 1e-9  # every violation term is saturated, the score floored
     assert env.observation_space.contains(obs)
     for key, value in _numbers(info):  # every metric, violation, reward term and configuration entry
         assert np.all(np.isfinite(value)), key
@@ -293,7 +297,7 @@ def test_docstring_tables_follow_the_declared_layout_and_defaults(env_id):
     start = 0
     for part in system.obs_layout:
         num = f"{start}" if part.size == 1 else f"{start}-{start + part.size - 1}"
-        assert any(line.split()[:1] == [num] and part.name in line for line in doc.splitlines()), part.name
+        assert any(line.split()[:1] == [num] and part.label in line for line in doc.splitlines()), part.label
         start += part.size
     assert start == env.observation_space.shape[0]
     for name, default, _ in type(system).argument_docs():

@@ -7,6 +7,7 @@ import pytest
 import isac_gym  # noqa: F401
 from isac_gym.envs.mfris import SCORE_SPAN_DB
 from isac_gym.physics import mfris
+from tests.envs import saturated
 
 VARIANTS = [{}, {"protocol": "MS"}, {"protocol": "TS"}, {"surface": "active"}, {"surface": "passive"},
             {"surface": "star"}]
@@ -30,7 +31,7 @@ def test_actions_decode_into_the_amplitude_set_and_encode_inverts_them(variant):
 
 
 def test_es_split_and_phases_follow_the_documented_mapping():
-    env = gym.make("ISAC-MFRIS-v0")
+    env = gym.make("ISAC-MFRIS-v0", action_mode="direct")
     env.reset(seed=0)
     sysm = env.unwrapped.system
     p = sysm.params
@@ -51,28 +52,31 @@ def test_es_split_and_phases_follow_the_documented_mapping():
 
 
 def test_amplifier_excess_is_scaled_and_reported_and_evaluate_reproduces_it():
-    env = gym.make("ISAC-MFRIS-v0", ris_power_share=1e-6, w_power=2.0)
+    env = gym.make("ISAC-MFRIS-v0", ris_power_share=1e-6, w_power=2.0, action_mode="direct")
     env.reset(seed=0)
     a = np.ones(env.action_space.shape, np.float32)
     *_, reward, _, _, info = env.step(a)
     p = env.unwrapped.system.params
     assert info["ris_requested"] > p.p_ris_w and info["ris_power"] == pytest.approx(p.p_ris_w, rel=1e-9)
     assert info["violation"]["ris_power"] == pytest.approx(info["ris_requested"] / p.p_ris_w - 1)
-    assert info["reward_terms"]["ris_power"] == pytest.approx(-2.0 * info["violation"]["ris_power"])
+    assert info["reward_terms"]["ris_power"] == pytest.approx(-2.0 * saturated(info["violation"]["ris_power"]))
+    # the coefficients in use are the request scaled onto the amplifier budget
+    requested = np.asarray(info["config"]["coefficients"])
+    np.testing.assert_allclose(info["coefficients_applied"], requested * np.sqrt(info["ris_scale"])[:, None])
     assert not info["feasible"]
     again = env.unwrapped.evaluate(info["config"])
     assert again["reward"] == reward and again["violation"] == info["violation"]
 
 
 def test_reward_terms_and_score_anchors():
-    env = gym.make("ISAC-MFRIS-v0", w_qos=3.0)
+    env = gym.make("ISAC-MFRIS-v0", w_qos=3.0, action_mode="direct")
     _, info0 = env.reset(seed=2)
     assert info0["score"] == pytest.approx(0.0, abs=1e-12)  # the episode starts at the anchor
     *_, reward, _, _, info = env.step(env.action_space.sample())
     p = env.unwrapped.system.params
     shortfall = np.maximum(0.0, 1.0 - np.asarray(info["rate"]) / p.rate_min).sum()
     assert info["violation"]["qos"] == pytest.approx(shortfall)
-    assert reward == pytest.approx(info["score"] - 3.0 * shortfall)
+    assert reward == pytest.approx(info["score"] - 3.0 * saturated(shortfall))
     refs = env.unwrapped.current_references
     assert refs.objective_target / refs.objective_worst == pytest.approx(10 ** (SCORE_SPAN_DB / 10))
     assert info["objective"] == pytest.approx(np.sum(info["echo_sinr"]))

@@ -106,7 +106,7 @@ def test_sdr_is_feasible_and_beats_the_baselines(seed):
             assert base.info["violation"]["coverage"] > 0 and base.info["violation"]["qos"] == 0
 
 
-@pytest.mark.parametrize("name", ["oracle", "sca", "pt_centric", "avg_coverage", "random"])
+@pytest.mark.parametrize("name", ["oracle", "sdr", "pt_centric", "avg_coverage", "random"])
 def test_feasibility_flag_is_the_independent_check_on_hard_scenarios(name):
     """An unreachable SINR threshold: every policy's ``feasible`` equals the independent check (never assumed)."""
     env, scenario, params = _setup(3, sinr_min_db=45.0, **SMALL)
@@ -123,6 +123,15 @@ def test_sca_is_monotone_and_beats_the_crb_designs_on_the_wim_objective():
     sol = sca.solve(scenario)
     assert isinstance(sca, et_oracles.SCAOracle) and sol.feasible
     assert np.all(np.diff(sca.history) <= 0) and len(sca.history) >= 2
-    for name in ("sdr", "pt_centric"):
-        other = oracles.make(env, name).solve(scenario)
-        assert sol.info["wim"] < other.info["wim"], name
+    for other in (et_oracles.SDROracle(env), oracles.make(env, "pt_centric")):
+        assert sol.info["wim"] < other.solve(scenario).info["wim"], other.name
+
+
+@pytest.mark.parametrize("objective, listed, absent", [("crb", "sdr", "sca"), ("wim", "sca", "sdr")])
+def test_only_the_solver_of_the_envs_problem_is_offered(objective, listed, absent):
+    """Regression: SCA (the WIM solver) was offered under the CRB-min problem and showed 0 % feasible there."""
+    env = gym.make("ISAC-ET-v0", objective=objective)
+    names = oracles.names(env)
+    assert listed in names and absent not in names
+    with pytest.raises(ValueError, match=absent):
+        oracles.make(env, absent)

@@ -43,10 +43,11 @@ def test_trends_on_fixed_seeds(solutions):
 def test_solutions_are_checked_by_the_env(solutions):
     env, runs = solutions
     for sol in runs:
-        for s in sol.values():
+        for name, s in sol.items():
             independent = s.info["sum_rate"] >= env.unwrapped.system.params.rate_min * (1 - 1e-6)
             assert s.feasible == independent
-            assert s.status == ("optimal" if s.feasible else "infeasible")
+            success = "converged" if name == "oracle" else "baseline"  # D3 is a local method
+            assert s.status == (success if s.feasible else "infeasible")
 
 
 def test_unreachable_rate_is_reported_infeasible():

@@ -9,6 +9,7 @@ import isac_gym  # noqa: F401
 from isac_gym import oracles
 from isac_gym.oracles import Solution
 from isac_gym.oracles import fim as fim_oracles
+from isac_gym.oracles.base import STATUSES
 from isac_gym.physics import fim, ris_slp
 
 
@@ -25,7 +26,8 @@ def _fim_check(params, scenario, cfg) -> bool:
                 and np.all(np.abs(y) <= params.y_max_wl * params.wavelength * (1 + 1e-9)))
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"p_max_dbm": 10.0, "gamma": 4095.0}, {"p_max_dbm": -20.0}],
+@pytest.mark.parametrize("kwargs", [{}, pytest.param({"p_max_dbm": 10.0, "gamma": 4095.0}, marks=pytest.mark.slow),
+                                    pytest.param({"p_max_dbm": -20.0}, marks=pytest.mark.slow)],
                          ids=["defaults", "low-power-high-qos", "very-low-power"])
 @pytest.mark.parametrize("name", ["rigid", "random"])
 def test_fim_solutions_are_honest(kwargs, name):
@@ -34,7 +36,7 @@ def test_fim_solutions_are_honest(kwargs, name):
     params = env.unwrapped.system.params
     scen = env.unwrapped.current_scenario
     sol = oracles.make(env, name, seed=0).solve(scen)
-    assert isinstance(sol, Solution) and sol.status in ("optimal", "repaired", "infeasible", "failed")
+    assert isinstance(sol, Solution) and sol.status in STATUSES
     assert sol.feasible == _fim_check(params, scen, sol.config)
     assert np.sum(np.abs(sol.config.beams) ** 2) <= params.p_max_w * (1 + 1e-9)  # never over budget
     if not sol.feasible:
@@ -42,6 +44,7 @@ def test_fim_solutions_are_honest(kwargs, name):
     assert sol.seconds >= 0 and sol.iterations >= 0 and sol.solver_warnings >= 0
 
 
+@pytest.mark.slow
 def test_fim_zf_fallback_scales_onto_the_budget_and_says_it_failed():
     """Regression: at p_max_dbm=10, gamma=4095 the ZF fall-back used 1.53 x P_max and nothing said so."""
     params = fim.FIMParams(p_max_dbm=10.0, gamma=4095.0)
@@ -76,7 +79,7 @@ def test_ris_slp_solutions_are_honest(qos_db, name):
     scen = env.unwrapped.current_scenario
     sol = oracles.make(env, name, seed=0).solve(scen)
     assert sol.feasible == _ris_check(params, scen, sol.config)
-    assert sol.feasible == (sol.status in ("optimal", "repaired"))
+    assert sol.feasible == (sol.status in ("converged", "baseline", "repaired"))
     if qos_db == 50.0:
         assert not sol.feasible and sol.status == "infeasible"
 
@@ -109,3 +112,43 @@ def test_ris_slp_unused_check_helper_agrees_with_physics():
     phi = np.exp(1j * rng.uniform(0, 2 * np.pi, params.n_elements))
     margins = ris_slp.ci_margins(params, scen, x, phi)
     assert _ris_check(params, scen, ris_slp.RISSLPConfiguration(x, phi)) == bool(np.all(margins <= 0))
+
+
+#: Small sizes, so that every policy of every id solves quickly.
+SMALL = {"ISAC-FIM-v0": {}, "ISAC-SIM-v0": {"n_rows": 4, "n_cols": 4, "n_layers": 2}, "ISAC-RIS-SLP-v0": {},
+         "ISAC-RIS-SLP-DoA-v0": {}, "ISAC-MFRIS-v0": {"n_elements_x": 4, "n_elements_z": 2},
+         "ISAC-ET-v0": {"n_tx_y": 4, "n_tx_z": 4, "n_rx_y": 4, "n_rx_z": 4}}
+#: The status of a design that ran as designed: "optimal" only where a convex solver certifies it.
+SUCCESS = {("ISAC-ET-v0", "oracle"): "optimal", ("ISAC-ET-v0", "sdr"): "optimal"}
+
+
+@pytest.mark.parametrize("env_id", sorted(SMALL))
+def test_statuses_say_how_each_design_was_made(env_id):
+    """Regression: ``Design.status`` defaulted to "optimal", so random and heuristic designs reported "optimal"."""
+    env = gym.make(env_id, **SMALL[env_id])
+    env.reset(seed=0)
+    scen = env.unwrapped.current_scenario
+    for name in oracles.names(env):
+        if env_id == "ISAC-MFRIS-v0" and name in ("oracle", "sdr"):
+            continue  # seconds each; covered by tests/oracles/test_mfris_oracles.py
+        sol = oracles.make(env, name, seed=0).solve(scen)
+        expected = SUCCESS.get((env_id, name), "converged" if name == "oracle" else "baseline")
+        if not sol.feasible:
+            expected = "infeasible"
+        assert sol.status in (expected, "repaired", "failed"), (name, sol.status)
+        if name in ("random", "random_action"):
+            assert sol.status != "optimal"
+
+
+@pytest.mark.parametrize("env_id, name", [("ISAC-MFRIS-v0", "random"), ("ISAC-SIM-v0", "oracle"),
+                                          ("ISAC-RIS-SLP-v0", "random_ris"), ("ISAC-FIM-v0", "random")])
+def test_randomised_solvers_give_the_same_design_for_the_same_scenario(env_id, name):
+    """Regression: MF-RIS designs differed between runs with the same reset seed (14.90 / 15.05 / 14.90 dB)."""
+    env = gym.make(env_id, **SMALL[env_id])
+    env.reset(seed=4)
+    scen = env.unwrapped.current_scenario
+    first = oracles.make(env, name).solve(scen)
+    again = oracles.make(env, name).solve(scen)  # a fresh, unseeded policy
+    assert again.objective == first.objective
+    other = oracles.make(env, name, seed=1).solve(scen)  # another seed draws other random starts
+    assert other.objective != first.objective

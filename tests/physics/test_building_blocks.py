@@ -23,6 +23,29 @@ def test_beamformer_encoding_meets_the_budget_and_inverts():
     assert np.all(beamforming.decode_beamformer(np.r_[1.0, np.zeros(2 * n_tx * s)], n_tx, s, p) == 0)
 
 
+def test_centred_beamformer_encoding_reaches_every_beam_and_starts_at_the_centre():
+    rng = np.random.default_rng(3)
+    n_tx, s, p = 4, 3, 2.5
+    centre = beamforming.antenna_centre(n_tx, beamforming.spread_antennas(n_tx, s))
+    assert np.count_nonzero(centre) == s and np.abs(centre).max() == 0.5
+    zero = beamforming.decode_beamformer(np.zeros(1 + 2 * n_tx * s), n_tx, s, p, centre)
+    np.testing.assert_allclose(zero, np.sqrt(p / 2) * centre / np.linalg.norm(centre), atol=1e-15)
+    for _ in range(20):
+        # any beamformer within the budget: its encoding lies in the box and decodes back to it
+        w = rng.standard_normal((n_tx, s)) + 1j * rng.standard_normal((n_tx, s))
+        w *= np.sqrt(rng.uniform(0, p)) / np.linalg.norm(w)
+        a = beamforming.encode_beamformer(w, p, centre)
+        assert np.all(np.abs(a) <= 1.0)
+        np.testing.assert_allclose(beamforming.decode_beamformer(a, n_tx, s, p, centre), w, atol=1e-12)
+        # the decoding written out: A = C + Re + j Im, W = sqrt(s P) A / ||A||
+        x = rng.uniform(-1, 1, 1 + 2 * n_tx * s)
+        mat = centre + x[1: 1 + n_tx * s].reshape(n_tx, s) + 1j * x[1 + n_tx * s:].reshape(n_tx, s)
+        expected = np.sqrt((x[0] + 1) / 2 * p) * mat / np.linalg.norm(mat)
+        np.testing.assert_allclose(beamforming.decode_beamformer(x, n_tx, s, p, centre), expected, atol=1e-12)
+    with pytest.raises(ValueError, match="centre"):
+        beamforming.decode_beamformer(np.zeros(1 + 2 * n_tx * s), n_tx, s, p, np.ones((n_tx, s)))
+
+
 def test_zf_nulls_interference_and_scaling_never_raises_power():
     rng = np.random.default_rng(1)
     h = rng.standard_normal((3, 6)) + 1j * rng.standard_normal((3, 6))
@@ -124,17 +147,6 @@ def test_log_scale_is_the_formula_per_scenario_and_slices_like_a_references_fiel
     assert np.all(up.score(np.zeros(6)) == -1.0)  # a maximised one at zero sits on the floor
     row = batching.take(scale, slice(2, 4))
     assert np.allclose(row.score(value[2:4]), expected[2:4], rtol=1e-12, atol=1e-12)
-
-
-def test_action_phasors_have_unit_modulus_and_float32_phase_accuracy():
-    rng = np.random.default_rng(0)
-    phase = np.pi * np.r_[rng.uniform(-1, 1, 5000), -1.0, 0.0, 1.0, 1e-30, -1e-12]
-    z = arrays.action_phasors(phase)
-    assert z.dtype == complex and z.shape == phase.shape
-    np.testing.assert_allclose(np.abs(z), 1.0, rtol=0, atol=1e-15)
-    # angle error against the float64 exponential: at most a few float32 ulps of pi
-    err = np.abs(np.angle(z * np.exp(-1j * phase)))
-    assert err.max() < 5e-7
 
 
 @pytest.mark.parametrize("dtype", [float, complex])

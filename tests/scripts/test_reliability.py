@@ -70,7 +70,7 @@ def test_a_signal_saves_everything_and_resume_continues_the_same_run(tmp_path, s
     proc = _start_and_wait_for_checkpoints(run_dir)
     proc.send_signal(sig)
     out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 0, out
+    assert proc.returncode == 128 + sig, out  # 143 / 130 as shells report a job ended by a signal
     stopped = _steps_saved(out)
     assert "stopped early by a signal" in out and stopped >= 100
     assert (run_dir / "model.zip").is_file() and (run_dir / "replay_buffer.pkl").is_file()
@@ -137,6 +137,7 @@ def _foreign_checkpoints(tmp_path: Path) -> dict[str, Path]:
     return {"corrupt": corrupt, "algorithm": other_algo, "spaces": other_env}
 
 
+@pytest.mark.slow
 def test_hostile_command_lines_fail_in_one_line(tmp_path):
     bad = _foreign_checkpoints(tmp_path)
     cases = [
@@ -167,6 +168,7 @@ def test_hostile_command_lines_fail_in_one_line(tmp_path):
         assert "Traceback" not in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_the_issue_sweep_runs_in_parallel_on_joblib_and_writes_a_summary(tmp_path):
     proc = _run("train.py", "-m", "env=fim,ris_slp", "agent=ddpg,td3", "seed=0,1", *TINY, "hydra/launcher=joblib",
                 "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path}")
@@ -182,6 +184,7 @@ def test_the_issue_sweep_runs_in_parallel_on_joblib_and_writes_a_summary(tmp_pat
     assert all(int(r["steps"]) == 120 for r in rows)
 
 
+@pytest.mark.slow
 def test_submitit_local_runs_the_slurm_style_sweep(tmp_path):
     _run("train.py", "-m", "seed=0,1", *TINY, "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
          "hydra.launcher.cpus_per_task=1", f"hydra.sweep.dir={tmp_path}")
@@ -197,6 +200,7 @@ def test_the_slurm_preset_composes():
         assert key in proc.stdout, proc.stdout
 
 
+@pytest.mark.slow
 def test_the_same_seed_trains_the_same_policy_and_gives_the_same_tables(tmp_path):
     import torch
 
@@ -219,3 +223,28 @@ def _extract(run_dir: Path) -> Path:
     with zipfile.ZipFile(run_dir / "model.zip") as z:
         z.extract("policy.pth", run_dir)
     return run_dir / "policy.pth"
+
+
+def test_resume_through_the_latest_link_continues_that_run(tmp_path):
+    """Regression: ``resume=outputs/latest`` (the README's form) trained, then crashed with 'Too many levels of
+    symbolic links' and left the link pointing at itself. Also: no empty job log in the run directory."""
+    _run("train.py", *TINY, cwd=tmp_path)
+    latest = tmp_path / "outputs" / "latest"
+    run_dir = latest.resolve()
+    proc = _run("train.py", "resume=outputs/latest", "total_timesteps=180", cwd=tmp_path)
+    assert f"continuing the run in {run_dir}" in proc.stdout
+    assert latest.resolve() == run_dir and (run_dir / "model.zip").is_file()
+    from agents.algorithms import TD3
+
+    assert TD3.load(run_dir / "model.zip", device="cpu").num_timesteps == 180
+    assert not list(run_dir.glob("*.log"))
+
+
+def test_an_on_policy_rollout_larger_than_the_budget_is_fitted_to_it(tmp_path):
+    """Regression: ``agent=ppo n_envs=64 total_timesteps=8192`` ran 16384 steps silently."""
+    proc = _run("train.py", "agent=ppo", "n_envs=8", "total_timesteps=96", "eval_episodes=0", "progress_bar=false",
+                "env.max_episode_steps=20", f"hydra.run.dir={tmp_path / 'run'}")
+    assert "n_steps set to 12" in proc.stdout
+    import json
+
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["steps"] == 96

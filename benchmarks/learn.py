@@ -1,0 +1,165 @@
+"""Learnability: does TD3 at each id's training config make progress towards the oracle?
+
+Usage: ``python -m benchmarks learn [--ids ISAC-SIM-v0 ...] [--seeds 0 1 2] [--scenario fixed random]
+[--steps N] [--json out.json] [--kwargs action_mode=direct]``.
+
+For every id, scenario setting and seed, TD3 is built from the same Hydra composition as
+``python train.py env=<name> agent=td3`` (so the per-env tuning in ``conf/tuned/`` applies) and trained for
+the id's budget (:data:`BUDGETS`, or ``--steps``). Then the deterministic policy acts for one episode on
+each evaluation scenario, and its last configuration is scored:
+
+* ``score = (log x_agent - log x_random) / (log x_oracle - log x_random)`` on the paper's objective ``x``
+  (CRB, MSE or SINR; the ratio of logarithms is the ratio of dB gaps): 0 for uniformly random configurations
+  (``x_random``: the geometric mean over 5 of them, :class:`~isac_gym.oracles.RandomPolicy`), 1 for the oracle;
+* ``feasible``: whether that configuration meets every constraint (the env's own ``evaluate``).
+
+``fixed``: one scenario (``scenario_seed=0``) for training and evaluation, the papers' single-realisation
+setting. ``random``: a new scenario at every reset, evaluated on seeds 1000-1004. The table gives the mean and
+range over seeds, and the learning curve (score every ``budget / 5`` steps) is printed per run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+import isac_gym  # noqa: F401  (registers the ids)
+from agents.algorithms import build_model
+from agents.evaluation import make_training_env
+from benchmarks import save_report
+from isac_gym import oracles
+from isac_gym.oracles import RandomPolicy
+
+#: Hydra env config of each id.
+ENV_CONFIGS = {"ISAC-FIM-v0": "fim", "ISAC-SIM-v0": "sim", "ISAC-MFRIS-v0": "mfris", "ISAC-RIS-SLP-v0": "ris_slp",
+               "ISAC-RIS-SLP-DoA-v0": "ris_slp_doa", "ISAC-ET-v0": "et"}
+#: Default TD3 budget per id (steps): each run fits in well under 30 minutes on 2 CPU cores.
+BUDGETS = {"ISAC-FIM-v0": 15000, "ISAC-SIM-v0": 8000, "ISAC-MFRIS-v0": 8000, "ISAC-RIS-SLP-v0": 8000,
+           "ISAC-RIS-SLP-DoA-v0": 8000, "ISAC-ET-v0": 8000}
+#: Evaluation seeds of the random-scenario setting.
+EVAL_SEEDS = (1000, 1001, 1002, 1003, 1004)
+RANDOM_EPISODES = 5
+CURVE_POINTS = 5
+
+
+def compose(env_name: str, overrides: list[str]) -> tuple[dict, dict]:
+    """The env and agent config of ``python train.py env=<env_name> agent=td3 <overrides>``."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from agents.cli import CONF
+    from agents.config import register
+
+    register()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3", job_name="learn"):
+        cfg = hydra_compose(config_name="config", overrides=[f"env={env_name}", "agent=td3"] + overrides)
+    return OmegaConf.to_container(cfg.env, resolve=True), OmegaConf.to_container(cfg.agent, resolve=True)
+
+
+def _episode(env: gym.Env, act, seed: int) -> dict:
+    """The info of the last step of one episode of ``act(obs) -> action`` on the scenario of ``seed``."""
+    obs, info = env.reset(seed=seed)
+    while True:
+        obs, _, terminated, truncated, info = env.step(act(obs))
+        if terminated or truncated:
+            return info
+
+
+def anchors(env: gym.Env, seed: int) -> tuple[float, float]:
+    """Log objective of the ``random`` baseline (the mean over uniformly random configurations, whatever the action
+    mode) and of the oracle on the scenario of ``seed``."""
+    env.reset(seed=seed)
+    scenario = env.unwrapped.current_scenario
+    logs = [np.log(RandomPolicy(env, seed=i).solve(scenario).objective) for i in range(RANDOM_EPISODES)]
+    sol = oracles.make(env, "oracle", seed=seed).solve(scenario)
+    return float(np.mean(logs)), float(np.log(sol.objective))
+
+
+def normalised(log_x: float, log_random: float, log_oracle: float) -> float:
+    """``(log x - log x_random) / (log x_oracle - log x_random)``: 0 random, 1 oracle (either orientation)."""
+    span = log_oracle - log_random
+    return float((log_x - log_random) / span) if abs(span) > 1e-12 else float("nan")
+
+
+def evaluate_model(model, env: gym.Env, seeds: tuple[int, ...], refs: dict[int, tuple[float, float]]) -> dict:
+    """Mean normalised score, feasibility rate and largest raw violation of the deterministic policy's last
+    configuration on each evaluation scenario."""
+    scores, feasible, worst = [], [], []
+    for s in seeds:
+        info = _episode(env, lambda o: model.predict(o, deterministic=True)[0], s)
+        scores.append(normalised(float(np.log(info["objective"])), *refs[s]))
+        feasible.append(bool(info["feasible"]))
+        worst.append(max(info["violation"].values(), default=0.0))
+    return {"score": float(np.mean(scores)), "feasible": float(np.mean(feasible)), "violation": float(np.mean(worst))}
+
+
+def run(env_id: str, setting: str, seed: int, steps: int, overrides: list[str]) -> dict[str, Any]:
+    """Train TD3 on one id and setting; the learning curve and the final figures."""
+    fixed = setting == "fixed"
+    extra = ["env.kwargs.scenario=fixed", "env.kwargs.scenario_seed=0"] if fixed else []
+    env_cfg, agent_cfg = compose(ENV_CONFIGS[env_id], extra + overrides)
+    agent_cfg["learning_starts"] = min(agent_cfg.get("learning_starts", 0), steps // 4)
+    eval_env = gym.make(env_id, max_episode_steps=env_cfg["max_episode_steps"], **env_cfg["kwargs"])
+    seeds = (0,) if fixed else EVAL_SEEDS
+    refs = {s: anchors(eval_env, s) for s in seeds}
+    venv = make_training_env(env_cfg, 1, "native", seed)
+    model = build_model(agent_cfg, venv, seed, None)
+    curve = []
+    t0 = time.perf_counter()
+    chunk = max(steps // CURVE_POINTS, 1)
+    done = 0
+    while done < steps:
+        model.learn(min(chunk, steps - done), reset_num_timesteps=False)
+        done = model.num_timesteps
+        curve.append((done, evaluate_model(model, eval_env, seeds, refs)["score"]))
+    seconds = time.perf_counter() - t0
+    final = evaluate_model(model, eval_env, seeds, refs)
+    return {"id": env_id, "setting": setting, "seed": seed, "steps": steps, "train_s": round(seconds, 1),
+            "score": final["score"], "feasible": final["feasible"], "violation": final["violation"], "curve": curve,
+            "action_mode": env_cfg["kwargs"].get("action_mode")}
+
+
+def table(results: list[dict]) -> str:
+    """Markdown table: mean (min..max) of the score over seeds and the feasibility rate, per id and setting."""
+    rows = ["| id | setting | action mode | steps | score (0 random, 1 oracle) | feasible | train time / seed |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
+    keys = sorted({(r["id"], r["setting"]) for r in results}, key=lambda k: (list(ENV_CONFIGS).index(k[0]), k[1]))
+    for key in keys:
+        group = [r for r in results if (r["id"], r["setting"]) == key]
+        s = np.array([r["score"] for r in group])
+        f = np.mean([r["feasible"] for r in group])
+        t = np.mean([r["train_s"] for r in group])
+        rows.append(f"| {key[0]} | {key[1]} | {group[0]['action_mode']} | {group[0]['steps']} | "
+                    f"{s.mean():.2f} ({s.min():.2f}..{s.max():.2f}) | {100 * f:.0f} % | {t / 60:.1f} min |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks learn", description=__doc__.splitlines()[0])
+    parser.add_argument("--ids", nargs="+", default=list(ENV_CONFIGS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--scenario", nargs="+", default=["fixed", "random"], choices=["fixed", "random"])
+    parser.add_argument("--steps", type=int, default=None, help="TD3 steps per run (default: BUDGETS per id)")
+    parser.add_argument("--override", nargs="*", default=[], help="Hydra overrides, e.g. env.kwargs.action_mode=direct")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    results = []
+    for env_id in args.ids:
+        for setting in args.scenario:
+            for seed in args.seeds:
+                r = run(env_id, setting, seed, args.steps or BUDGETS[env_id], args.override)
+                curve = " ".join(f"{n}:{s:.2f}" for n, s in r["curve"])
+                print(f"{env_id} {setting} seed {seed}: score {r['score']:.2f}, feasible {r['feasible']:.0%} "
+                      f"(largest violation {r['violation']:.3g}), {r['train_s']:.0f} s; curve {curve}", flush=True)
+                results.append(r)
+    print(table(results))
+    if args.json:
+        save_report(args.json, {"results": results})
