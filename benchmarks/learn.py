@@ -110,32 +110,50 @@ def run(env_id: str, setting: str, seed: int, steps: int, overrides: list[str]) 
     venv = make_training_env(env_cfg, 1, "native", seed)
     model = build_model(agent_cfg, venv, seed, None)
     curve = []
-    t0 = time.perf_counter()
+    seconds = 0.0  # training only: the curve's evaluations are not counted
     chunk = max(steps // CURVE_POINTS, 1)
     done = 0
     while done < steps:
+        t0 = time.perf_counter()
         model.learn(min(chunk, steps - done), reset_num_timesteps=False)
+        seconds += time.perf_counter() - t0
         done = model.num_timesteps
         curve.append((done, evaluate_model(model, eval_env, seeds, refs)["score"]))
-    seconds = time.perf_counter() - t0
     final = evaluate_model(model, eval_env, seeds, refs)
     return {"id": env_id, "setting": setting, "seed": seed, "steps": steps, "train_s": round(seconds, 1),
             "score": final["score"], "feasible": final["feasible"], "violation": final["violation"], "curve": curve,
             "action_mode": env_cfg["kwargs"].get("action_mode")}
 
 
+def time_to(result: dict, level: float) -> float | None:
+    """Training seconds until the learning curve first reaches ``level`` (curve points are equally spaced in steps,
+    so time is prorated by steps), or None."""
+    for steps, score in result["curve"]:
+        if score >= level:
+            return result["train_s"] * steps / result["steps"]
+    return None
+
+
 def table(results: list[dict]) -> str:
-    """Markdown table: mean (min..max) of the score over seeds and the feasibility rate, per id and setting."""
-    rows = ["| id | setting | action mode | steps | score (0 random, 1 oracle) | feasible | train time / seed |",
-            "| --- | --- | --- | --- | --- | --- | --- |"]
+    """Markdown table per id and setting: mean (min..max) of the score over seeds, the feasibility rate, the mean
+    largest raw violation of the final configurations, the time to reach a score of 0.5 and the training time."""
+    rows = ["| id | setting | action mode | steps | score (0 random, 1 oracle) | feasible | largest violation | "
+            "time to score 0.5 | train time / seed |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     keys = sorted({(r["id"], r["setting"]) for r in results}, key=lambda k: (list(ENV_CONFIGS).index(k[0]), k[1]))
     for key in keys:
         group = [r for r in results if (r["id"], r["setting"]) == key]
         s = np.array([r["score"] for r in group])
         f = np.mean([r["feasible"] for r in group])
         t = np.mean([r["train_s"] for r in group])
+        v = np.mean([r.get("violation", float("nan")) for r in group])
+        reach = [time_to(r, 0.5) for r in group]
+        reached = [x for x in reach if x is not None]
+        when = (f"{np.mean(reached) / 60:.1f} min ({len(reached)}/{len(group)} seeds)" if reached else
+                f"not reached ({len(group)} seeds)")
         rows.append(f"| {key[0]} | {key[1]} | {group[0]['action_mode']} | {group[0]['steps']} | "
-                    f"{s.mean():.2f} ({s.min():.2f}..{s.max():.2f}) | {100 * f:.0f} % | {t / 60:.1f} min |")
+                    f"{s.mean():.2f} ({s.min():.2f}..{s.max():.2f}) | {100 * f:.0f} % | {v:.3g} | {when} | "
+                    f"{t / 60:.1f} min |")
     return "\n".join(rows)
 
 

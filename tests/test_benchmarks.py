@@ -3,8 +3,9 @@
 import math
 
 import numpy as np
+import pytest
 
-from benchmarks import run, soak
+from benchmarks import learn, run, soak
 
 
 def test_soak_reports_memory_of_each_part_in_a_fresh_process():
@@ -41,3 +42,29 @@ def test_the_main_benchmark_runs_on_a_tiny_budget():
 def test_td3_and_sb3vec_ratios_run_on_a_tiny_budget():
     assert 0 < run.td3_ratio("ISAC-RIS-SLP-v0", 20, rounds=2) < 10
     assert 0 < run.sb3vec_ratio("ISAC-RIS-SLP-v0", 4, 2, rounds=2) < 100
+
+
+def test_learnability_normalises_random_to_zero_and_the_oracle_to_one():
+    assert learn.normalised(np.log(3.0), np.log(3.0), np.log(30.0)) == 0.0
+    assert learn.normalised(np.log(30.0), np.log(3.0), np.log(30.0)) == 1.0
+    # a minimised metric: the oracle's CRB is the smaller one, and halfway in dB scores 0.5
+    assert learn.normalised(np.log(1e-4), np.log(1e-3), np.log(1e-5)) == pytest.approx(0.5)
+
+
+def test_learnability_runs_on_a_tiny_budget_with_the_training_config():
+    result = learn.run("ISAC-RIS-SLP-v0", "fixed", 0, 60, ["env.max_episode_steps=3", "agent.buffer_size=200",
+                                                            "agent.batch_size=8", "agent.net_arch=[16,16]"])
+    assert result["steps"] == 60 and len(result["curve"]) == learn.CURVE_POINTS
+    assert math.isfinite(result["score"]) and 0.0 <= result["feasible"] <= 1.0
+    assert result["action_mode"] == "direct"
+    assert "| ISAC-RIS-SLP-v0 | fixed | direct | 60 |" in learn.table([result])
+
+
+def test_the_tuned_agent_settings_reach_train_py():
+    """conf/tuned/<env>_<agent>.yaml is composed after conf/agent/<agent>.yaml; the command line wins."""
+    _, agent = learn.compose("ris_slp", [])
+    assert agent["gamma"] == 0.0 and agent["algo"] == "td3"
+    _, agent = learn.compose("fim", [])
+    assert agent["gamma"] == 0.99
+    _, agent = learn.compose("ris_slp", ["agent.gamma=0.5"])
+    assert agent["gamma"] == 0.5
