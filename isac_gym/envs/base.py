@@ -248,7 +248,7 @@ class System(ABC):
 
     def periodic_entries(self) -> np.ndarray:
         """Bool mask ``[action_dim]`` of the direct-action entries that are phases (period 2 in action units);
-        an incremental move wraps them around instead of clipping them. None by default."""
+        an incremental move wraps them around instead of clipping them. No entry is a phase by default."""
         return np.zeros(self.action_dim, dtype=bool)
 
     def memory_part(self, symbol: str) -> ObsPart:
