@@ -324,10 +324,14 @@ class System(ABC):
         if not self.incremental:
             return self.decode(action, scenario, refs, previous)
         target = self.encode(previous) + self.options.action_step * action
-        target = np.where(self.periodic_entries(), np.mod(target + 1.0, 2.0) - 1.0, target)
+        target = self._wrap_phases(target)
         stopped = np.mean(np.abs(target) > 1.0, axis=-1)
         decoded = self.decode(np.clip(target, -1.0, 1.0), scenario, refs, previous)
         return dataclasses.replace(decoded, clipped=stopped)
+
+    def _wrap_phases(self, a: np.ndarray) -> np.ndarray:
+        """Phase entries of direct-action vectors ``[B, action_dim]`` wrapped into [-1, 1) (period 2)."""
+        return np.where(self.periodic_entries(), np.mod(a + 1.0, 2.0) - 1.0, a)
 
     def action_towards(self, config: Any, current: Any, scenario: Any, refs: Any) -> np.ndarray:
         """The action ``[B, action_dim]`` that takes the env from ``current`` to ``config`` (batched): the direct
@@ -337,7 +341,7 @@ class System(ABC):
         if not self.incremental:
             return goal
         delta = goal - self.encode(current)
-        delta = np.where(self.periodic_entries(), np.mod(delta + 1.0, 2.0) - 1.0, delta)
+        delta = self._wrap_phases(delta)
         return np.clip(delta / self.options.action_step, -1.0, 1.0)
 
     def assess(self, config: Any, scenario: Any, refs: Any, cache: Any = None) -> Assessment:
