@@ -1,7 +1,7 @@
 """Learnability: does TD3 at each id's training config make progress towards the oracle?
 
 Usage: ``python -m benchmarks learn [--ids ISAC-SIM-v0 ...] [--seeds 0 1 2] [--scenario fixed random]
-[--steps N] [--json out.json] [--kwargs action_mode=direct]``.
+[--steps N] [--json out.json] [--override env.kwargs.action_mode=incremental agent.gamma=0.9 ...]``.
 
 For every id, scenario setting and seed, TD3 is built from the same Hydra composition as
 ``python train.py env=<name> agent=td3`` (so the per-env tuning in ``conf/tuned/`` applies) and trained for
