@@ -45,7 +45,14 @@ from stable_baselines3.common.callbacks import CallbackList  # noqa: E402
 
 import isac_gym  # noqa: E402, F401  (registers the ids)
 from agents.algorithms import ALGORITHMS, OFF_POLICY, build_model  # noqa: E402
-from agents.callbacks import ISACMetricsCallback, RotatingCheckpoint, StopOnSignal, checkpoint_steps  # noqa: E402
+from agents.callbacks import (  # noqa: E402
+    BenchEvaluation,
+    HParams,
+    ISACMetricsCallback,
+    RotatingCheckpoint,
+    StopOnSignal,
+    checkpoint_steps,
+)
 from agents.evaluation import evaluate_policies, make_env, make_training_env  # noqa: E402
 from agents.sweep import last_logged_step  # noqa: E402
 from isac_gym import oracles  # noqa: E402
@@ -227,6 +234,15 @@ def write_metrics(run_dir: Path, env_cfg: dict, agent_cfg: dict, cfg: DictConfig
     (run_dir / "metrics.json").write_text(json.dumps(out, indent=1))
 
 
+def hparams(env_cfg: dict, agent_cfg: dict, cfg: DictConfig) -> dict:
+    """The run's hyper-parameters for TensorBoard's HParams tab: the env id and kwargs, the agent's settings, the
+    seed and budget (scalars only; lists such as ``net_arch`` as text)."""
+    out = {"env": env_cfg["id"], "seed": cfg.seed, "total_timesteps": cfg.total_timesteps, "n_envs": cfg.n_envs}
+    out.update({f"env.{k}": v for k, v in (env_cfg.get("kwargs") or {}).items()})
+    out.update({f"agent.{k}": v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in agent_cfg.items()})
+    return out
+
+
 def run(cfg: DictConfig, run_dir: Path) -> float | None:
     start = time.perf_counter()
     resume = resume_path(cfg)
@@ -241,7 +257,14 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
     stopper = StopOnSignal()
     checkpoints = RotatingCheckpoint(cfg.checkpoint_freq, run_dir / "checkpoints",
                                      keep=cfg.keep_checkpoints, save_replay_buffer=cfg.save_replay_buffer)
-    callbacks = CallbackList([ISACMetricsCallback(extra["objective"]), checkpoints, stopper])
+    parts = [ISACMetricsCallback(extra["objective"]), checkpoints, stopper]
+    metrics = ("isac/score", "isac/feasible")
+    if cfg.bench_every > 0:
+        parts.append(BenchEvaluation(env_cfg, cfg.bench_every, cfg.bench_episodes, run_dir))
+        metrics = ("eval/score", "eval/feasible") + metrics
+    if resume is None:  # logged once per run (a resumed run continues the same TensorBoard run)
+        parts.append(HParams(hparams(env_cfg, agent_cfg, cfg), metrics))
+    callbacks = CallbackList(parts)
     remaining = max(0, int(cfg.total_timesteps) - int(model.num_timesteps))
     interrupted = False
     try:

@@ -142,3 +142,71 @@ class StopOnSignal(BaseCallback):
         for sig, previous in self._previous.items():
             signal.signal(sig, previous)
         self._previous = {}
+
+
+class BenchEvaluation(BaseCallback):
+    """Every ``every`` steps, the deterministic policy acts one episode on each of the first ``episodes``
+    ISAC-Bench evaluation scenarios (:data:`isac_gym.bench.EVAL_SEEDS`; one, when the env holds a fixed scenario)
+    and its final configurations are scored as the benchmark scores them. Logged: ``eval/score`` (mean normalised
+    score: 0 random, 1 oracle, infeasible = 0), ``eval/feasible`` (rate), ``eval/gap_to_oracle`` (1 - score).
+    The anchors are computed once, at the start (one oracle solve per scenario), and cached in
+    ``bench_references.json`` in the run directory, so a resumed run does not solve them again."""
+
+    def __init__(self, env_cfg: dict, every: int, episodes: int, run_dir: Path):
+        super().__init__()
+        self.env_cfg, self.every, self.episodes, self.run_dir = env_cfg, max(1, int(every)), int(episodes), run_dir
+        self._block = 0
+        self.history: list[tuple[int, float, float]] = []  # (steps, score, feasible rate)
+
+    def _on_training_start(self) -> None:
+        import gymnasium as gym
+
+        from isac_gym.bench import EVAL_SEEDS, ReferenceStore
+
+        kwargs = dict(self.env_cfg.get("kwargs") or {})
+        self.env = gym.make(self.env_cfg["id"], max_episode_steps=self.env_cfg.get("max_episode_steps"), **kwargs)
+        n = 1 if kwargs.get("scenario") == "fixed" else self.episodes
+        store = ReferenceStore(self.env_cfg["id"], kwargs, self.run_dir / "bench_references.json")
+        self.refs = store.get(EVAL_SEEDS[:n])
+        self._block = self.num_timesteps // self.every
+
+    def evaluate(self) -> tuple[float, float]:
+        """Mean normalised score and feasibility rate of the current deterministic policy."""
+        from isac_gym.bench import protocol
+
+        eps = protocol.evaluate_policy(self.env, self.model, list(self.refs), solve=False)
+        s = protocol.summarise(eps, self.refs)
+        return s.score, s.feasible
+
+    def _on_step(self) -> bool:
+        block = self.num_timesteps // self.every
+        if block > self._block:
+            self._block = block
+            score, feasible = self.evaluate()
+            self.history.append((self.num_timesteps, score, feasible))
+            self.logger.record("eval/score", score)
+            self.logger.record("eval/feasible", feasible)
+            self.logger.record("eval/gap_to_oracle", 1.0 - score)
+        return True
+
+    def _on_training_end(self) -> None:
+        self.env.close()
+
+
+class HParams(BaseCallback):
+    """Logs the run's hyper-parameters to TensorBoard's HParams tab at the start of training, against the metrics
+    ``metrics`` (tags the run logs, e.g. ``eval/score``)."""
+
+    def __init__(self, hparams: dict, metrics: tuple[str, ...]):
+        super().__init__()
+        self.hparams = {k: v for k, v in hparams.items() if isinstance(v, (bool, int, float, str))}
+        self.metrics = metrics
+
+    def _on_training_start(self) -> None:
+        from stable_baselines3.common.logger import HParam
+
+        self.logger.record("hparams", HParam(self.hparams, {m: 0.0 for m in self.metrics}),
+                           exclude=("stdout", "log", "json", "csv"))
+
+    def _on_step(self) -> bool:
+        return True

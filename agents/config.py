@@ -120,6 +120,8 @@ class TrainConfig:
     eval_episodes: int = 3
     eval_steps: Optional[int] = None  # noqa: UP045
     eval_policies: Optional[List[str]] = None  # noqa: UP006, UP045
+    bench_every: int = 0
+    bench_episodes: int = 5
 
 
 @dataclass
@@ -173,7 +175,8 @@ def env_schema(env_id: str, max_episode_steps: int) -> type:
 
 #: Lower bounds of the scripts' integer fields (``None`` is accepted where the schema allows it).
 LOWER_BOUNDS = {"n_envs": 1, "total_timesteps": 0, "checkpoint_freq": 1, "keep_checkpoints": 1, "eval_episodes": 0,
-                "log_interval": 1, "eval_steps": 1, "episodes": 1, "steps": 1}
+                "log_interval": 1, "eval_steps": 1, "episodes": 1, "steps": 1, "bench_every": 0,
+                "bench_episodes": 1}
 VECTORIZATIONS = ("native", "dummy")
 
 

@@ -10,7 +10,9 @@ each evaluation scenario, and its last configuration is scored:
 
 * ``score = (log x_agent - log x_random) / (log x_oracle - log x_random)`` on the paper's objective ``x``
   (CRB, MSE or SINR; the ratio of logarithms is the ratio of dB gaps): 0 for uniformly random configurations
-  (``x_random``: the geometric mean over 5 of them, :class:`~isac_gym.oracles.RandomPolicy`), 1 for the oracle;
+  (``x_random``: the geometric mean over 5 of them), 1 for the oracle: ISAC-Bench's anchors
+  (:mod:`isac_gym.bench.protocol`), here without its rule that an infeasible configuration scores 0, since the
+  feasibility rate is reported beside it;
 * ``feasible``: whether that configuration meets every constraint (the env's own ``evaluate``).
 
 ``fixed``: one scenario (``scenario_seed=0``) for training and evaluation, the papers' single-realisation
@@ -31,8 +33,8 @@ import isac_gym  # noqa: F401  (registers the ids)
 from agents.algorithms import build_model
 from agents.evaluation import make_training_env
 from benchmarks import save_report
-from isac_gym import oracles
-from isac_gym.oracles import RandomPolicy
+from isac_gym.bench import protocol
+from isac_gym.bench.protocol import Reference, compute_reference
 
 #: Hydra env config of each id.
 ENV_CONFIGS = {"ISAC-FIM-v0": "fim", "ISAC-SIM-v0": "sim", "ISAC-MFRIS-v0": "mfris", "ISAC-RIS-SLP-v0": "ris_slp",
@@ -40,9 +42,8 @@ ENV_CONFIGS = {"ISAC-FIM-v0": "fim", "ISAC-SIM-v0": "sim", "ISAC-MFRIS-v0": "mfr
 #: Default TD3 budget per id (steps): each run fits in well under 30 minutes on 2 CPU cores.
 BUDGETS = {"ISAC-FIM-v0": 15000, "ISAC-SIM-v0": 8000, "ISAC-MFRIS-v0": 8000, "ISAC-RIS-SLP-v0": 8000,
            "ISAC-RIS-SLP-DoA-v0": 8000, "ISAC-ET-v0": 8000}
-#: Evaluation seeds of the random-scenario setting.
-EVAL_SEEDS = (1000, 1001, 1002, 1003, 1004)
-RANDOM_EPISODES = 5
+#: Evaluation seeds of the random-scenario setting: the first five of ISAC-Bench's.
+EVAL_SEEDS = protocol.EVAL_SEEDS[:5]
 CURVE_POINTS = 5
 
 
@@ -70,29 +71,13 @@ def _episode(env: gym.Env, act, seed: int) -> dict:
             return info
 
 
-def anchors(env: gym.Env, seed: int) -> tuple[float, float]:
-    """Log objective of the ``random`` baseline (the mean over uniformly random configurations, whatever the action
-    mode) and of the oracle on the scenario of ``seed``."""
-    env.reset(seed=seed)
-    scenario = env.unwrapped.current_scenario
-    logs = [np.log(RandomPolicy(env, seed=i).solve(scenario).objective) for i in range(RANDOM_EPISODES)]
-    sol = oracles.make(env, "oracle", seed=seed).solve(scenario)
-    return float(np.mean(logs)), float(np.log(sol.objective))
-
-
-def normalised(log_x: float, log_random: float, log_oracle: float) -> float:
-    """``(log x - log x_random) / (log x_oracle - log x_random)``: 0 random, 1 oracle (either orientation)."""
-    span = log_oracle - log_random
-    return float((log_x - log_random) / span) if abs(span) > 1e-12 else float("nan")
-
-
-def evaluate_model(model, env: gym.Env, seeds: tuple[int, ...], refs: dict[int, tuple[float, float]]) -> dict:
+def evaluate_model(model, env: gym.Env, seeds: tuple[int, ...], refs: dict[int, Reference]) -> dict:
     """Mean normalised score, feasibility rate and largest raw violation of the deterministic policy's last
     configuration on each evaluation scenario."""
     scores, feasible, worst = [], [], []
     for s in seeds:
         info = _episode(env, lambda o: model.predict(o, deterministic=True)[0], s)
-        scores.append(normalised(float(np.log(info["objective"])), *refs[s]))
+        scores.append(refs[s].ratio(float(info["objective"])))
         feasible.append(bool(info["feasible"]))
         worst.append(max(info["violation"].values(), default=0.0))
     return {"score": float(np.mean(scores)), "feasible": float(np.mean(feasible)), "violation": float(np.mean(worst))}
@@ -106,7 +91,7 @@ def run(env_id: str, setting: str, seed: int, steps: int, overrides: list[str]) 
     agent_cfg["learning_starts"] = min(agent_cfg.get("learning_starts", 0), steps // 4)
     eval_env = gym.make(env_id, max_episode_steps=env_cfg["max_episode_steps"], **env_cfg["kwargs"])
     seeds = (0,) if fixed else EVAL_SEEDS
-    refs = {s: anchors(eval_env, s) for s in seeds}
+    refs = {s: compute_reference(eval_env, s) for s in seeds}
     venv = make_training_env(env_cfg, 1, "native", seed)
     model = build_model(agent_cfg, venv, seed, None)
     curve = []

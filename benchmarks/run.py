@@ -262,8 +262,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.et_table and "ISAC-ET-v0" in args.ids and args.oracle_scenarios > 0:
         print("\nISAC-ET-v0 solvers vs Table I of [ET] (seconds per scenario at the defaults)")
         report["et_table1"] = {}
-        for name, objective, paper in (("sdr", "crb", ET_TABLE_I["sdr"]), ("sca", "wim", ET_TABLE_I["sca"])):
-            sec = oracle_seconds("ISAC-ET-v0", name, max(args.oracle_scenarios, 1), objective=objective)
+        for name, problem, paper in (("sdr", "crb", ET_TABLE_I["sdr"]), ("sca", "wim", ET_TABLE_I["sca"])):
+            sec = oracle_seconds("ISAC-ET-v0", name, max(args.oracle_scenarios, 1), problem=problem)
             report["et_table1"][name] = {"seconds": sec, "paper_s": paper}
             print(f"  {name.upper():<4} {sec:7.2f} s   paper {paper:7.2f} s   {paper / sec:.1f}x under it (goal >= 10x)")
     save_report(args.json, report)

@@ -3,7 +3,6 @@
 import math
 
 import numpy as np
-import pytest
 
 from benchmarks import learn, run, soak
 
@@ -42,13 +41,6 @@ def test_the_main_benchmark_runs_on_a_tiny_budget():
 def test_td3_and_sb3vec_ratios_run_on_a_tiny_budget():
     assert 0 < run.td3_ratio("ISAC-RIS-SLP-v0", 20, rounds=2) < 10
     assert 0 < run.sb3vec_ratio("ISAC-RIS-SLP-v0", 4, 2, rounds=2) < 100
-
-
-def test_learnability_normalises_random_to_zero_and_the_oracle_to_one():
-    assert learn.normalised(np.log(3.0), np.log(3.0), np.log(30.0)) == 0.0
-    assert learn.normalised(np.log(30.0), np.log(3.0), np.log(30.0)) == 1.0
-    # a minimised metric: the oracle's CRB is the smaller one, and halfway in dB scores 0.5
-    assert learn.normalised(np.log(1e-4), np.log(1e-3), np.log(1e-5)) == pytest.approx(0.5)
 
 
 def test_learnability_runs_on_a_tiny_budget_with_the_training_config():

@@ -302,9 +302,9 @@ class System(ABC):
 
     def reward_terms(self, score: np.ndarray, violation: dict[str, np.ndarray], metrics: Metrics,
                      config: Any) -> dict[str, np.ndarray]:
-        """Named reward terms (they sum to the reward). Default: ``objective`` = the score, and
+        """Named reward terms (they sum to the reward). Default: ``score`` (the objective score), and
         ``-w_c saturate(violation_c)`` per constraint. Objectives of another form override this hook."""
-        terms = {"objective": score}
+        terms = {"score": score}
         for name in self.violation_names:
             terms[name] = -self.weights[name] * saturate(violation[name])
         return terms

@@ -45,7 +45,7 @@ class ETOptions(StepOptions):
 
     action_mode: str = param("direct", "'direct' (W in the beamformer encoding) or 'incremental' (moves of the "
                              "encoding from the current beams)", kind="choice", choices=("direct", INCREMENTAL))
-    w_qos: float = param(CONSTRAINT_WEIGHT, "weight of the SINR shortfall sum_k max(0, 1 - gamma_k/Gamma) (objective 'crb')",
+    w_qos: float = param(CONSTRAINT_WEIGHT, "weight of the SINR shortfall sum_k max(0, 1 - gamma_k/Gamma) (problem 'crb')",
                          kind="nonneg")
     w_cov: float = param(CONSTRAINT_WEIGHT, "weight of the coverage violation max(0, ratio/eps - 1)", kind="nonneg")
 
@@ -77,8 +77,8 @@ class ETSystem(System):
     def __init__(self, params: et.ETParams, options: ETOptions):
         super().__init__(params, options)
         self.action_mode = options.action_mode
-        self.objective_name = "crb" if params.objective == "crb" else "wim"
-        self.violation_names = ("qos", "coverage") if params.objective == "crb" else ("coverage",)
+        self.objective_name = "crb" if params.problem == "crb" else "wim"
+        self.violation_names = ("qos", "coverage") if params.problem == "crb" else ("coverage",)
         self.weights = {"qos": options.w_qos, "coverage": options.w_cov}
         p = params
         nt, k = p.n_tx, p.n_users
@@ -164,15 +164,15 @@ class ETSystem(System):
             "coverage_db": units.linear_to_db(out.coverage_ratio),
             "wim": out.wim,
         }
-        objective = out.crb_trace if p.objective == "crb" else out.wim
+        objective = out.crb_trace if p.problem == "crb" else out.wim
         return Metrics(objective, out.sinr, out.rate, out.power, extra), out
 
     def violations(self, metrics, state: et.ETMeasurement, config) -> dict[str, np.ndarray]:
-        """SINR shortfall ``sum_k max(0, 1 - gamma_k/Gamma)`` (eq. (11); objective 'crb' only) and the coverage
+        """SINR shortfall ``sum_k max(0, 1 - gamma_k/Gamma)`` (eq. (11); problem 'crb' only) and the coverage
         excess ``max(0, ratio/eps - 1)`` (eq. (15)). The power budget holds by construction."""
         p = self.params
         out = {"coverage": np.maximum(0.0, state.coverage_ratio / p.coverage_eps - 1.0)}
-        if p.objective == "crb":
+        if p.problem == "crb":
             out["qos"] = np.maximum(0.0, 1.0 - state.sinr / p.sinr_min).sum(axis=-1)
         return out
 
@@ -180,14 +180,14 @@ class ETSystem(System):
         """'crb': ``f(tr CRB)``, 0 at isotropic transmission and 1 ``SCORE_SPAN_DB`` below it (>= -1). 'wim':
         ``rho f(tr CRB) + (1 - rho) R_sum / (K log2(1 + Gamma))``."""
         p = self.params
-        if p.objective == "crb":
+        if p.problem == "crb":
             return metrics.extra["crb_score"]
         return p.wim_rho * metrics.extra["crb_score"] + (1.0 - p.wim_rho) * metrics.extra["rate_score"]
 
     def reward_terms(self, score, violation, metrics, config) -> dict[str, np.ndarray]:
-        """'crb': ``objective`` (the score) and ``-w_c violation_c``; 'wim': ``crb = rho f(tr CRB)``,
+        """'crb': ``score`` and ``-w_c violation_c``; 'wim': ``crb = rho f(tr CRB)``,
         ``rate = (1 - rho) R_sum / (K log2(1 + Gamma))`` and ``-w_cov coverage``."""
-        if self.params.objective == "crb":
+        if self.params.problem == "crb":
             return super().reward_terms(score, violation, metrics, config)
         rho = self.params.wim_rho
         return {"crb": rho * metrics.extra["crb_score"], "rate": (1.0 - rho) * metrics.extra["rate_score"],
@@ -257,9 +257,9 @@ class ETEnv(ISACEnv):
     elevation -15..0 deg, with a random orientation. The surface facing the BS is divided into patches that
     return delay-resolvable echoes; the CRBs of the centre range, azimuth, elevation and the orientation follow
     from the EFIM (path-loss coefficient as nuisance, eqs. (16)-(26) of [ET]), which is linear in ``R_x = W W^H``
-    through the beam energies toward the patches. ``objective="crb"`` (default) is the CRB-min problem (eq. (27)):
+    through the beam energies toward the patches. ``problem="crb"`` (default) is the CRB-min problem (eq. (27)):
     minimise ``tr(CRB)`` subject to every user's SINR ``gamma_k >= Gamma``, the power budget and the beam-coverage
-    constraint ``max_q E_q <= eps min_q E_q`` (eq. (15)); ``objective="wim"`` is the weighted problem (eq. (30)):
+    constraint ``max_q E_q <= eps min_q E_q`` (eq. (15)); ``problem="wim"`` is the weighted problem (eq. (30)):
     minimise ``rho zeta tr(CRB) - (1 - rho) R_sum`` subject to power and coverage. Every equation lives in
     :mod:`isac_gym.physics.extended_target`; docs/extended_target.md gives the model and what is reconstructed.
 
@@ -271,12 +271,12 @@ class ETEnv(ISACEnv):
 
     {observation_table}
 
-    **Reward.** ``objective="crb"``: ``f(CRB) - w_qos s(sum_k max(0, 1 - gamma_k/Gamma)) - w_cov s(max(0,
+    **Reward.** ``problem="crb"``: ``f(CRB) - w_qos s(sum_k max(0, 1 - gamma_k/Gamma)) - w_cov s(max(0,
     ratio/eps - 1))`` (``s`` below), with ``f`` the mean over the four parameters (range, azimuth, elevation,
     orientation) of each CRB's log-normalised score: 0 at isotropic transmission at full power, 1 at 15 dB below
     it, clipped below at -1 (scored per parameter, since the trace adds m^2 to rad^2 and its range and orientation
     terms would drown the angles; ``objective`` and ``crb_trace`` stay the paper's trace).
-    ``objective="wim"``: ``rho f(CRB) + (1 - rho) R_sum / (K log2(1 + Gamma)) - w_cov s(max(0, ratio/eps - 1))``
+    ``problem="wim"``: ``rho f(CRB) + (1 - rho) R_sum / (K log2(1 + Gamma)) - w_cov s(max(0, ratio/eps - 1))``
     (the rate term is 1 - rho when every user sits exactly at Gamma). ``coverage_ratio`` is capped at 1e6 (60 dB),
     so that a patch left without energy gives a finite metric (the true ratio is infinite there).
     ``info["reward_terms"]`` holds the terms.
@@ -301,7 +301,7 @@ class ETEnv(ISACEnv):
     the visible patches marked, and the ET from above with its visible patches coloured by beam energy.
 
     **Paper.** 3D extended target sensing in ISAC: CRB analysis and beamforming design ([ET]); the oracle is its SDR
-    of the CRB-min problem (``isac_gym.oracles.make(env, "oracle")``; SCA for ``objective="wim"``).
+    of the CRB-min problem (``isac_gym.oracles.make(env, "oracle")``; SCA for ``problem="wim"``).
     """
 
     system_class = ETSystem

@@ -255,7 +255,7 @@ class FIMSystem(System):
         """Eq. (21): the score minus the power and QoS violations and the position penalty, which
         counts clipped moves (an action that pushes past a limit) beside elements out of limits."""
         w = self.weights
-        return {"objective": score, "power": -w["power"] * saturate(violation["power"]),
+        return {"score": score, "power": -w["power"] * saturate(violation["power"]),
                 "qos": -w["qos"] * saturate(violation["qos"]),
                 "position": -w["position"] * saturate(metrics.extra["clipped_moves"] + violation["position"])}
 

@@ -39,7 +39,8 @@ class RISSLPOptions(StepOptions):
                       "ISAC-RIS-SLP-DoA-v0)", kind="choice", choices=TASKS)
     action_mode: str = param("direct", "'direct' (every phase of x and phi) or 'incremental' (moves of every "
                              "phase from the current configuration)", kind="choice", choices=("direct", INCREMENTAL))
-    w_qos: float = param(CONSTRAINT_WEIGHT, "weight of the CI QoS violation mean_{k,l} max(0, g_kl)/gamma_kl", kind="nonneg")
+    w_qos: float = param(CONSTRAINT_WEIGHT, "weight of the CI QoS violation mean_{k,l} max(0, g_kl)/(gamma + |y_kl|)",
+                         kind="nonneg")
 
 
 @dataclass(frozen=True)
@@ -54,10 +55,12 @@ class RISSLPReferences:
 
 @dataclass(frozen=True)
 class RISSLPState:
-    """Intermediates of one assessment: effective user channels ``[B, K, M]`` and CI margins ``[B, K, L]``."""
+    """Intermediates of one assessment: effective user channels ``[B, K, M]``, CI margins ``[B, K, L]`` and
+    received symbol amplitudes ``|y_kl|`` ``[B, K, L]`` (sqrt(W))."""
 
     heff: np.ndarray
     margins: np.ndarray
+    amplitudes: np.ndarray
 
 
 def _normalised_rows(h: np.ndarray) -> np.ndarray:
@@ -160,18 +163,23 @@ class RISSLPSystem(System):
         p = self.params
         obj = self.objective(config, scenario)
         heff = ris_slp.effective_user_channels(scenario, config.phi)
-        margins = ris_slp.ci_margins(p, scenario, config.x, config.phi,
-                                     ris_slp.symbol_frame(p, scenario, config.x, config.phi, heff))
+        frame = ris_slp.symbol_frame(p, scenario, config.x, config.phi, heff)
+        margins = ris_slp.ci_margins(p, scenario, config.x, config.phi, frame)
         worst = margins.max(axis=-1)
         sinr = ris_slp.ci_snr(p, worst)  # the CI SNR falls as the margin grows: min_l SNR = SNR(max_l g)
         power = squared_norm(config.x, (-2, -1)) / p.n_slots
         extra = {"ci_margin_worst": worst / p.qos_threshold}
-        return Metrics(obj, sinr, np.log2(1.0 + sinr), power, extra), RISSLPState(heff, margins)
+        return Metrics(obj, sinr, np.log2(1.0 + sinr), power, extra), RISSLPState(heff, margins, np.abs(frame))
 
     def violations(self, metrics, state: RISSLPState, config) -> dict[str, np.ndarray]:
-        g = state.margins  # mean_{k,l} max(0, g_kl) / gamma
-        scale = 1.0 / (self.params.qos_threshold * g.shape[-2] * g.shape[-1])
-        return {"qos": np.maximum(g, 0.0).sum(axis=(-2, -1)) * scale}
+        """The relative CI shortfall ``mean_{k,l} max(0, g_kl) / (gamma + |y_kl|)``, in [0, 1 + 1/sqrt(2)).
+
+        Dividing by the received amplitude as well as by gamma makes the shortfall a measure of how far each
+        symbol lies outside its decision sector, not of how strong it is: under the old ``g/gamma`` a misaligned
+        full-power frame read 20-65 and the saturating map flattened every such value to the same penalty.
+        """
+        g = np.maximum(state.margins, 0.0) / (self.params.qos_threshold + state.amplitudes)
+        return {"qos": g.mean(axis=(-2, -1))}
 
     def observe(self, assessment, config, scenario, refs: RISSLPReferences, prev_action) -> dict[str, np.ndarray]:
         static = refs.static_obs
@@ -238,14 +246,14 @@ class RISSLPEnv(ISACEnv):
 
     **Action space** ``Box(-1, 1, float32)`` of dimension ``M L + N`` (184):
     ``x = sqrt(P/M) exp(j pi a[:ML])`` (slot-major, ``[L, M]``) and ``phi = exp(j pi a[ML:])``;
-    the modulus constraints hold by construction. This is the ``direct`` mode (the only one);
-    ``env.unwrapped.encode(config)`` inverts it.
+    the modulus constraints hold by construction. This is the ``direct`` mode (the default);
+    ``env.unwrapped.encode(config)`` inverts it. ``action_mode="incremental"``: see below.
 
     **Observation** ``Box(-100, 100, float32)``, in this order (sizes at the defaults):
 
     {observation_table}
 
-    **Reward** ``f(metric) - w_qos s(mean_{k,l} max(0, g_kl) / gamma_kl)`` (``s`` below). ``f`` is the log of the
+    **Reward** ``f(metric) - w_qos s(mean_{k,l} max(0, g_kl) / (gamma + |y_kl|))`` (``s`` below). ``f`` is the log of the
     metric normalised per scenario between a fixed random configuration (0) and a closed-form
     radar reference (1): the RIS phase-aligned to the strongest BS-RIS mode and the waveform
     matched to the resulting target response (the radar-only optimum would be the natural upper

@@ -40,7 +40,7 @@ class SIMOptions(StepOptions):
 
     action_mode: str = param("direct", "'direct' (every phase, theta = pi (a + 1)) or 'incremental' (moves of "
                              "every phase from the current configuration)", kind="choice", choices=("direct", INCREMENTAL))
-    objective: str = param("constrained", "'constrained': f(MSE) - w_qos max(0, 1 - R/R_min); 'weighted': "
+    problem: str = param("constrained", "'constrained': f(MSE) - w_qos max(0, 1 - R/R_min); 'weighted': "
                            "w_comm R/R_min + w_sense f(MSE) (the paper's trade-off)", kind="choice",
                            choices=OBJECTIVES)
     w_qos: float = param(CONSTRAINT_WEIGHT, "weight of the sum-rate shortfall max(0, 1 - R/R_min) (constrained)",
@@ -82,7 +82,7 @@ class SIMSystem(System):
     def __init__(self, params: sim.SIMParams, options: SIMOptions):
         super().__init__(params, options)
         self.action_mode = options.action_mode
-        self.objective = options.objective
+        self.problem = options.problem
         self.weights = {"qos": options.w_qos}
         p = params
         k, m, t = p.n_users, p.n_elements, p.n_targets
@@ -160,15 +160,15 @@ class SIMSystem(System):
     @property
     def reward_floor(self) -> float:
         """Constrained: ``-(1 + w_qos)``; weighted: ``-w_sense`` (the rate term is never negative)."""
-        return -self.options.w_sense if self.objective == "weighted" else super().reward_floor
+        return -self.options.w_sense if self.problem == "weighted" else super().reward_floor
 
     def reward_terms(self, score, violation, metrics, config) -> dict[str, np.ndarray]:
         """Constrained: ``f(MSE) - w_qos shortfall``; weighted: ``w_comm R/R_min + w_sense f(MSE)``."""
         o = self.options
-        if self.objective == "weighted":
+        if self.problem == "weighted":
             return {"rate": o.w_comm * metrics.extra["sum_rate"] / self.params.rate_min,
-                    "objective": o.w_sense * score}
-        return {"objective": score, "qos": -o.w_qos * saturate(violation["qos"])}
+                    "sensing": o.w_sense * score}
+        return {"score": score, "qos": -o.w_qos * saturate(violation["qos"])}
 
     def observe(self, assessment, config, scenario, refs: SIMReferences, prev_action) -> dict[str, np.ndarray]:
         p = self.params
@@ -226,7 +226,7 @@ class SIMEnv(ISACEnv):
     on a ``36 x 36`` grid of directions is matched to a desired pattern that is 1 on the target cells.
     The paper's problem (eq. (11) of [SIM]) maximises the sum rate and minimises the beam-matching
     error; the env minimises the error subject to ``R >= R_min`` (the paper's constrained selection),
-    or rewards the paper's weighted trade-off (``objective="weighted"``). Every equation lives in
+    or rewards the paper's weighted trade-off (``problem="weighted"``). Every equation lives in
     :mod:`isac_gym.physics.sim`; docs/sim.md gives the model and what is reconstructed.
 
     **Action space** ``Box(-1, 1, (L M,), float32)`` (400 at the defaults), ``action_mode="direct"``:
@@ -241,8 +241,8 @@ class SIMEnv(ISACEnv):
 
     {observation_table}
 
-    **Reward.** ``objective="constrained"`` (default): ``f(MSE) - w_qos s(max(0, 1 - R/R_min))`` (``s`` below);
-    ``objective="weighted"``: ``w_comm R/R_min + w_sense f(MSE)``. ``f(MSE) = (log MSE_0 - log MSE) /
+    **Reward.** ``problem="constrained"`` (default): ``f(MSE) - w_qos s(max(0, 1 - R/R_min))`` (``s`` below);
+    ``problem="weighted"``: ``w_comm R/R_min + w_sense f(MSE)``. ``f(MSE) = (log MSE_0 - log MSE) /
     (log MSE_0 - log MSE_1)`` clipped below at -1, with ``MSE_0`` the error of fixed random phases
     (about -9.5 dB: ``f = 0``) and ``MSE_1`` 15 dB below it (about the sensing-only optimum: ``f = 1``).
     ``info["reward_terms"]`` holds the terms.

@@ -5,11 +5,11 @@ and their derivatives, user channels; :func:`~isac_gym.oracles.beam_sdp.span_bas
 its Lagrangian dual with CVXOPT (:mod:`isac_gym.oracles.beam_sdp`). The Fisher matrix enters as linear functionals
 of the covariance, built from the one physics implementation (:func:`fim_functionals`).
 
-* ``sdr`` (the ``oracle`` for ``objective="crb"``): eq. (29), the Schur-complement LMI ``[[U, I, 0], [I, J_eta,
+* ``sdr`` (the ``oracle`` for ``problem="crb"``): eq. (29), the Schur-complement LMI ``[[U, I, 0], [I, J_eta,
   J_eta,alpha], [0, ., J_alpha]] >= 0`` minimising ``tr(U)``, SINR and power rows, the coverage rows (15) added by
   constraint generation (``m <= E_q <= eps m``, exact at termination); rank-one beams
   ``w_k = W_k h_k / sqrt(h_k^H W_k h_k)`` keep every SINR.
-* ``sca`` (the ``oracle`` for ``objective="wim"``): Algorithm 1, the DC split of the sum rate (eqs. (31)-(37)) with
+* ``sca`` (the ``oracle`` for ``problem="wim"``): Algorithm 1, the DC split of the sum rate (eqs. (31)-(37)) with
   the interference terms linearised; the concave ``log2`` of each user's received power is kept exact through
   tangent cuts (a polyhedral outer model refined at every iterate); a step is accepted only if the exact WIM
   objective decreases, so the history is monotone.
@@ -166,11 +166,11 @@ def _add_sinr_and_power(rows: _Rows, params: et.ETParams, red: ReducedScenario) 
 
     ``h_k^H X h_k = tr(X h_k h_k^H)``; in the basis ``h_k`` becomes ``U^H h_k``.
     """
-    p = red.power
+    power = red.power
     gamma = params.sinr_min * (1.0 + SINR_MARGIN)
     hh = _outer(np.conj(red.channels))  # U^H h h^H U (rows of red.channels are h^H U)
     for k in range(params.n_users):
-        rows.add(-p * hh[k], params.noise_user_w, user=k, bu=(1.0 + 1.0 / gamma) * p * hh[k])
+        rows.add(-power * hh[k], params.noise_user_w, user=k, bu=(1.0 + 1.0 / gamma) * power * hh[k])
     rows.add(-np.eye(rows.r, dtype=complex), -(1.0 - POWER_MARGIN))
 
 
@@ -395,9 +395,9 @@ class SCAOracle(_ETSolver):
 
 def policies(system: Any) -> dict[str, type]:
     """The ET system's policies: ``oracle`` (the paper's solver of the env's problem: ``sdr`` for
-    ``objective="crb"``, ``sca`` for ``"wim"``, also listed by that name), ``pt_centric``, ``avg_coverage`` and
+    ``problem="crb"``, ``sca`` for ``"wim"``, also listed by that name), ``pt_centric``, ``avg_coverage`` and
     ``random``. Each solver is offered only for the problem it solves (SCA's WIM design ignores the SINR
     constraints of the CRB-min problem; SDR's ignores the WIM rate term)."""
-    solver = {"sdr": SDROracle} if system.params.objective == "crb" else {"sca": SCAOracle}
+    solver = {"sdr": SDROracle} if system.params.problem == "crb" else {"sca": SCAOracle}
     return {"oracle": next(iter(solver.values())), **solver, "pt_centric": PointCentric,
             "avg_coverage": AverageCoverage, "random": RandomPolicy}

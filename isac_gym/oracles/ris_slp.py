@@ -42,14 +42,14 @@ class _Problem:
 
     def __init__(self, params: ris_slp.RISSLPParams, scenario, task: str, phi_fixed: np.ndarray | None,
                  qos: bool):
-        self.p, self.s, self.task, self.qos = params, scenario, task, qos
+        self.params, self.scenario, self.task, self.qos = params, scenario, task, qos
         self.phi_fixed = phi_fixed
         self.n_x = params.n_slots * params.n_tx
         self.scale = 1.0
         self.fd_step = 1e-7
 
     def unpack(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        p = self.p
+        p = self.params
         x = p.amplitude * np.exp(1j * theta[..., : self.n_x]).reshape(*theta.shape[:-1], p.n_slots, p.n_tx)
         if self.phi_fixed is not None:
             return x, np.broadcast_to(self.phi_fixed, theta.shape[:-1] + self.phi_fixed.shape)
@@ -58,7 +58,7 @@ class _Problem:
     def objective(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         x, phi = self.unpack(theta)
         if self.task == "detection":
-            sinr, gx, gphi = ris_slp.radar_sinr_gradient(self.p, self.s, x, phi)
+            sinr, gx, gphi = ris_slp.radar_sinr_gradient(self.params, self.scenario, x, phi)
             sinr = max(float(sinr), 1e-300)
             grad = np.r_[_phase_grad(-gx / sinr, x).ravel(),
                          _phase_grad(-gphi / sinr, phi) if self.phi_fixed is None else np.zeros(0)]
@@ -70,20 +70,20 @@ class _Problem:
         n = theta.size
         h = self.fd_step
         x, phi = self.unpack(np.concatenate([theta[None, :], theta + h * np.eye(n)]))
-        values = np.log(ris_slp.doa_crb(self.p, self.s, x, phi))
+        values = np.log(ris_slp.doa_crb(self.params, self.scenario, x, phi))
         return float(values[0]), (values[1:] - values[0]) / h
 
     def constraints(self, theta: np.ndarray) -> np.ndarray:
         """Scaled half-plane constraints ``g~ = g_i / s + margin``, ``[2, K, L]`` (feasible when ``<= 0``)."""
         x, phi = self.unpack(theta)
-        return ris_slp.ci_halfplanes(self.p, self.s, x, phi) / self.scale + MARGIN
+        return ris_slp.ci_halfplanes(self.params, self.scenario, x, phi) / self.scale + MARGIN
 
     def penalty(self, theta: np.ndarray, lam: np.ndarray, rho: float) -> tuple[float, np.ndarray]:
         """PHR term ``sum (rho/2) max(g~ + lam/rho, 0)^2`` (eq. (46)) and its phase gradient."""
         act = np.maximum(self.constraints(theta) + lam / rho, 0.0)
         x, phi = self.unpack(theta)
         value = 0.5 * rho * float(np.sum(act**2))
-        gx, gphi = ris_slp.ci_halfplanes_gradient(self.p, self.s, x, phi, rho * act / self.scale)
+        gx, gphi = ris_slp.ci_halfplanes_gradient(self.params, self.scenario, x, phi, rho * act / self.scale)
         grad = np.r_[_phase_grad(gx, x).ravel(), _phase_grad(gphi, phi) if self.phi_fixed is None else np.zeros(0)]
         return value, grad
 
@@ -110,8 +110,8 @@ def augmented_lagrangian(problem: _Problem, theta0: np.ndarray, rho: float = 10.
         res = minimize(problem.objective, theta, jac=True, method="L-BFGS-B", options={"maxiter": 4 * inner})
         return ALResult(res.x, 1, False)
     x, phi = problem.unpack(theta)
-    problem.scale = float(np.median(np.abs(ris_slp.user_responses(problem.s, x, phi)))) or 1.0
-    lam = np.zeros((2, problem.p.n_users, problem.p.n_slots))
+    problem.scale = float(np.median(np.abs(ris_slp.user_responses(problem.scenario, x, phi)))) or 1.0
+    lam = np.zeros((2, problem.params.n_users, problem.params.n_slots))
     last_violation = np.inf
     rounds = 0
     for _ in range(outer):

@@ -53,7 +53,7 @@ class ETParams(Validated):
     """Physical parameters of the extended-target system: the one source of every default (docs/extended_target.md,
     "Defaults"; most are reconstructed). Validates itself: a bad value raises ``ValueError`` naming the field."""
 
-    objective: str = param("crb", "'crb': minimise tr(CRB) s.t. SINR, power and coverage (eq. (27)); 'wim': minimise "
+    problem: str = param("crb", "'crb': minimise tr(CRB) s.t. SINR, power and coverage (eq. (27)); 'wim': minimise "
                            "rho zeta tr(CRB) - (1 - rho) R_sum s.t. power and coverage (eq. (30))", kind="choice",
                            choices=OBJECTIVES)
     shape: str = param("vehicle", "ET shape preset: 'vehicle' (TFS fit of a cuboid of vehicle_size_m) or 'drone' "
@@ -72,7 +72,7 @@ class ETParams(Validated):
     noise_user_dbm: float = param(-80.0, "user noise sigma_c^2 (dBm)", kind="finite", low=-250.0, high=100.0)
     noise_radar_dbm: float = param(-80.0, "radar receiver noise sigma_s^2 per antenna (dBm)", kind="finite",
                                    low=-250.0, high=100.0)
-    sinr_min_db: float = param(10.0, "SINR threshold Gamma of every user (dB; objective 'crb')", kind="finite",
+    sinr_min_db: float = param(10.0, "SINR threshold Gamma of every user (dB; problem 'crb')", kind="finite",
                                low=-50.0, high=60.0)
     coverage_eps: float = param(2.0, "beam-coverage factor eps (linear, 2 = 3 dB): max_q E_q <= eps min_q E_q "
                                 "over the visible patches (eq. (15))", kind="finite", low=1.0, high=1e6)
@@ -320,24 +320,24 @@ def patch_geometry(kinematics: np.ndarray, local: np.ndarray) -> tuple[np.ndarra
     p_o = d[..., None] * dirs[..., 0, :]
     rot = rotation_z(eta[..., 3])
     rot_d = rotation_z(eta[..., 3], derivative=True)
-    p = p_o[..., None, :] + local @ rot.mT
+    points = p_o[..., None, :] + local @ rot.mT
     # dp/deta as [..., Q, 3 (xyz), 4]
-    dp = np.empty(p.shape + (4,))
+    dp = np.empty(points.shape + (4,))
     dp[..., 0] = dirs[..., None, 0, :]
     dp[..., 1] = d[..., None, None] * dirs[..., None, 1, :]
     dp[..., 2] = d[..., None, None] * dirs[..., None, 2, :]
     dp[..., 3] = local @ rot_d.mT
-    x, y, z = p[..., 0], p[..., 1], p[..., 2]
+    x, y, z = points[..., 0], points[..., 1], points[..., 2]
     rho2 = x**2 + y**2
     r2 = rho2 + z**2
     r, rho = np.sqrt(r2), np.sqrt(rho2)
-    dk = np.empty(p.shape[:-1] + (3, 3))  # d kappa / d p
-    dk[..., 0, :] = p / r[..., None]
+    dk = np.empty(points.shape[:-1] + (3, 3))  # d kappa / d points
+    dk[..., 0, :] = points / r[..., None]
     dk[..., 1, 0], dk[..., 1, 1], dk[..., 1, 2] = -y / rho2, x / rho2, 0.0
     dk[..., 2, 0] = -x * z / (r2 * rho)
     dk[..., 2, 1] = -y * z / (r2 * rho)
     dk[..., 2, 2] = rho2 / (r2 * rho)
-    return p, dk @ dp
+    return points, dk @ dp
 
 
 def visible(positions: np.ndarray, normals: np.ndarray) -> np.ndarray:

@@ -60,8 +60,8 @@ def check_value(name: str, value: Any, kind: str, choices: tuple | None = None, 
         lo = 1 if low is None else low
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo or (
                 high is not None and value > high):
-            rng = f">= {lo:g}" if high is None else f"in [{lo:g}, {high:g}]"
-            raise ValueError(f"{name} must be an integer {rng}, got {value!r}")
+            accepted = f">= {lo:g}" if high is None else f"in [{lo:g}, {high:g}]"
+            raise ValueError(f"{name} must be an integer {accepted}, got {value!r}")
         return
     if not _is_real(value) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite real number, got {value!r}")

@@ -18,11 +18,11 @@ CASES = [("ISAC-FIM-v0", {"action_mode": "paper"}), ("ISAC-FIM-v0", {"action_mod
          ("ISAC-SIM-v0", {"action_mode": "direct"}), ("ISAC-MFRIS-v0", {"action_mode": "direct"}),
          ("ISAC-ET-v0", {"action_mode": "direct"}),
          ("ISAC-RIS-SLP-v0", {}), ("ISAC-RIS-SLP-DoA-v0", {}), ("ISAC-SIM-v0", {}),
-         ("ISAC-SIM-v0", {"objective": "weighted"}), ("ISAC-MFRIS-v0", {}), ("ISAC-MFRIS-v0", {"protocol": "MS"}),
+         ("ISAC-SIM-v0", {"problem": "weighted"}), ("ISAC-MFRIS-v0", {}), ("ISAC-MFRIS-v0", {"protocol": "MS"}),
          ("ISAC-MFRIS-v0", {"protocol": "TS"}), ("ISAC-MFRIS-v0", {"surface": "active"}),
          ("ISAC-MFRIS-v0", {"surface": "passive"}), ("ISAC-MFRIS-v0", {"surface": "star"}),
-         ("ISAC-ET-v0", {}), ("ISAC-ET-v0", {"objective": "wim"}), ("ISAC-ET-v0", {"shape": "drone"})]
-IDS = [f"{i}-{k.get('action_mode', 'default')}" + "".join(f"-{k[x]}" for x in ("objective", "protocol", "surface", "shape")
+         ("ISAC-ET-v0", {}), ("ISAC-ET-v0", {"problem": "wim"}), ("ISAC-ET-v0", {"shape": "drone"})]
+IDS = [f"{i}-{k.get('action_mode', 'default')}" + "".join(f"-{k[x]}" for x in ("problem", "protocol", "surface", "shape")
                                                          if x in k) for i, k in CASES]
 
 
@@ -100,7 +100,7 @@ def test_evaluate_of_info_config_reproduces_the_step(env_id, kwargs):
     ("ISAC-MFRIS-v0", {"n_tx": 4, "n_elements_x": 3, "n_elements_z": 2, "n_users": 2, "n_users_reflection": 1,
                        "protocol": "MS"}, "oracle"),
     ("ISAC-ET-v0", ET_SMALL, "oracle"),
-    ("ISAC-ET-v0", dict(ET_SMALL, objective="wim"), "oracle"),
+    ("ISAC-ET-v0", dict(ET_SMALL, problem="wim"), "oracle"),
 ], ids=["fim-rigid", "ris-slp-oracle", "doa-oracle", "sim-oracle", "mfris-oracle", "mfris-ms-oracle", "et-sdr",
         "et-sca"])
 def test_evaluate_reproduces_oracle_actions(env_id, kwargs, policy):

@@ -46,7 +46,7 @@ def test_crb_reward_terms_follow_the_documented_formula():
 
 
 def test_wim_reward_terms_and_objective():
-    env = gym.make("ISAC-ET-v0", objective="wim")
+    env = gym.make("ISAC-ET-v0", problem="wim")
     env.reset(seed=2)
     p = env.unwrapped.system.params
     *_, reward, _, _, info = env.step(env.action_space.sample())

@@ -40,7 +40,7 @@ EXTRA = {
     "ISAC-SIM-v0": [({"target_cells_theta": (9,), "target_cells_phi": (9, 27)}, "target_cells_theta"),
                     ({"target_cells_theta": (99, 27)}, "target_cells_theta"),
                     ({"target_cells_theta": (9, 9), "target_cells_phi": (9, 9)}, "target_cells"),
-                    ({"objective": "sum"}, "objective"), ({"target_cells_phi": ()}, "target_cells_phi")],
+                    ({"problem": "sum"}, "problem"), ({"target_cells_phi": ()}, "target_cells_phi")],
     "ISAC-MFRIS-v0": [({"n_users_reflection": 9}, "n_users_reflection"), ({"n_targets_reflection": 5},
                                                                           "n_targets_reflection"),
                       ({"surface": "star", "protocol": "MS"}, "protocol"), ({"protocol": "XS"}, "protocol"),
@@ -48,7 +48,7 @@ EXTRA = {
     "ISAC-ET-v0": [({"vehicle_size_m": (4.8, 1.8)}, "vehicle_size_m"), ({"vehicle_size_m": (4.8, -1.0, 1.5)},
                                                                         "vehicle_size_m"),
                    ({"target_azimuth_deg": (0.0, 95.0)}, "target_azimuth_deg"), ({"shape": "plane"}, "shape"),
-                   ({"objective": "max"}, "objective"), ({"coverage_eps": 0.5}, "coverage_eps")],
+                   ({"problem": "max"}, "problem"), ({"coverage_eps": 0.5}, "coverage_eps")],
 }
 
 #: Keyword arguments of the env shells themselves.

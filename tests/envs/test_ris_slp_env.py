@@ -44,6 +44,30 @@ def test_qos_violation_is_zero_exactly_when_every_symbol_is_constructive():
         assert (info["violation"]["qos"] == 0.0) == bool(np.all(info["sinr"] >= 10.0 ** (10.0 / 10)))
 
 
+def test_qos_violation_is_the_relative_ci_shortfall_of_the_received_symbols():
+    """Eqs. (1), (2): each received symbol ``y = (h_k^H + h_rk^H Phi G) x_l`` rotated by its PSK symbol must lie
+    in the sector ``Re y' sin(Theta) - |Im y'| cos(Theta) >= gamma``; the violation is the shortfall over
+    ``gamma + |y|``, averaged over users and slots (computed here loop by loop from the scenario)."""
+    env = gym.make("ISAC-RIS-SLP-v0")
+    env.reset(seed=4)
+    *_, info = env.step(env.action_space.sample())
+    p, sc = env.unwrapped.system.params, env.unwrapped.current_scenario
+    x, phi = np.asarray(info["config"]["x"]), np.asarray(info["config"]["phi"])
+    theta = np.pi / p.psk_order
+    gamma = np.sqrt(p.noise_w * 10 ** (p.qos_db / 10)) * np.sin(theta)
+    total = []
+    for k in range(p.n_users):
+        row = np.conj(sc.h_user[k]) + (np.conj(sc.h_ris_user[k]) * phi) @ sc.g
+        for slot in range(p.n_slots):
+            s = np.exp(1j * np.pi * (2 * sc.symbols[k, slot] + 1) / p.psk_order)
+            y = row @ x[slot]
+            rotated = y * np.conj(s)
+            g = gamma - rotated.real * np.sin(theta) + abs(rotated.imag) * np.cos(theta)
+            total.append(max(g, 0.0) / (gamma + abs(y)))
+    assert info["violation"]["qos"] == pytest.approx(np.mean(total), rel=1e-9)
+    assert 0.0 < info["violation"]["qos"] < 1.0 + 1.0 / np.sqrt(2.0)
+
+
 def test_score_anchors():
     """The matched radar reference scores 1; the fixed random anchor 0."""
     env = gym.make("ISAC-RIS-SLP-v0")

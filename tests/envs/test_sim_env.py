@@ -23,15 +23,15 @@ def test_action_maps_to_phases_and_encode_inverts_it():
     np.testing.assert_allclose(env.unwrapped.encode(config), a, atol=1e-6)
 
 
-@pytest.mark.parametrize("objective", ["constrained", "weighted"])
-def test_reward_forms(objective):
-    env = gym.make("ISAC-SIM-v0", objective=objective, w_qos=2.0, w_comm=0.3, w_sense=0.7)
+@pytest.mark.parametrize("problem", ["constrained", "weighted"])
+def test_reward_forms(problem):
+    env = gym.make("ISAC-SIM-v0", problem=problem, w_qos=2.0, w_comm=0.3, w_sense=0.7)
     env.reset(seed=1)
     *_, reward, _, _, info = env.step(env.action_space.sample())
     p = env.unwrapped.system.params
     shortfall = max(0.0, 1.0 - info["sum_rate"] / p.rate_min)
     assert info["violation"]["qos"] == pytest.approx(shortfall)
-    if objective == "weighted":
+    if problem == "weighted":
         expected = 0.3 * info["sum_rate"] / p.rate_min + 0.7 * info["score"]
     else:
         expected = info["score"] - 2.0 * saturated(shortfall)

@@ -118,7 +118,7 @@ def test_feasibility_flag_is_the_independent_check_on_hard_scenarios(name):
 
 
 def test_sca_is_monotone_and_beats_the_crb_designs_on_the_wim_objective():
-    env, scenario, params = _setup(1, objective="wim")
+    env, scenario, params = _setup(1, problem="wim")
     sca = oracles.make(env, "oracle")
     sol = sca.solve(scenario)
     assert isinstance(sca, et_oracles.SCAOracle) and sol.feasible
@@ -127,10 +127,10 @@ def test_sca_is_monotone_and_beats_the_crb_designs_on_the_wim_objective():
         assert sol.info["wim"] < other.solve(scenario).info["wim"], other.name
 
 
-@pytest.mark.parametrize("objective, listed, absent", [("crb", "sdr", "sca"), ("wim", "sca", "sdr")])
-def test_only_the_solver_of_the_envs_problem_is_offered(objective, listed, absent):
+@pytest.mark.parametrize("problem, listed, absent", [("crb", "sdr", "sca"), ("wim", "sca", "sdr")])
+def test_only_the_solver_of_the_envs_problem_is_offered(problem, listed, absent):
     """Regression: SCA (the WIM solver) was offered under the CRB-min problem and showed 0 % feasible there."""
-    env = gym.make("ISAC-ET-v0", objective=objective)
+    env = gym.make("ISAC-ET-v0", problem=problem)
     names = oracles.names(env)
     assert listed in names and absent not in names
     with pytest.raises(ValueError, match=absent):

@@ -60,7 +60,7 @@ def test_event_files_hold_metrics_and_reward_terms(trained):
     acc.Reload()
     tags = set(acc.Tags()["scalars"])
     for tag in ("isac/crb", "isac/sinr_min_db", "isac/score", "isac/violation_qos", "isac/violation_position",
-                "isac/clipped_moves", "isac/user_power_mean", "reward/objective", "reward/qos", "reward/position",
+                "isac/clipped_moves", "isac/user_power_mean", "reward/score", "reward/qos", "reward/position",
                 "reward/power"):
         assert tag in tags, tag
 
@@ -244,12 +244,53 @@ def test_train_et(tmp_path, agent):
     assert (tmp_path / "model.zip").is_file() and list((tmp_path / "tb").rglob("events.out.tfevents.*"))
 
 
-@pytest.mark.parametrize("objective", ["crb", "wim"])
-def test_evaluate_et_policy_all_renders(tmp_path, objective):
+@pytest.mark.parametrize("problem", ["crb", "wim"])
+def test_evaluate_et_policy_all_renders(tmp_path, problem):
     proc = _run("evaluate.py", "env=et", "policy=all", "episodes=1", "steps=2", "render=true", "progress_bar=false",
-                f"env.kwargs.objective={objective}", *ET_SMALL, f"hydra.run.dir={tmp_path}")
-    solver, other = ("sdr", "sca") if objective == "crb" else ("sca", "sdr")  # each problem's own solver only
+                f"env.kwargs.problem={problem}", *ET_SMALL, f"hydra.run.dir={tmp_path}")
+    solver, other = ("sdr", "sca") if problem == "crb" else ("sca", "sdr")  # each problem's own solver only
     for name in ("oracle", solver, "pt_centric", "avg_coverage", "random"):
         assert name in proc.stdout
     assert f"\n{other} " not in proc.stdout
     assert list((tmp_path / "frames").glob("oracle_*.png"))
+
+
+def test_periodic_bench_evaluation_hparams_and_bench_scoring_of_the_checkpoint(tmp_path):
+    """``bench_every`` scores the policy on ISAC-Bench scenarios during training (eval/score, eval/feasible,
+    eval/gap_to_oracle in TensorBoard); the hyper-parameters go to the HParams tab; the saved model is then scored
+    by ``python -m isac_gym.bench run --checkpoint`` against the same anchors."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from isac_gym import bench
+    from isac_gym.bench.__main__ import main as bench_main
+
+    run_dir = tmp_path / "run"
+    _run("train.py", "env=ris_slp", "agent=td3", "total_timesteps=300", "agent.learning_starts=100",
+         "agent.buffer_size=2000", "agent.batch_size=32", "progress_bar=false", "env.max_episode_steps=20",
+         "bench_every=100", "bench_episodes=2", "eval_episodes=0", f"hydra.run.dir={run_dir}")
+    acc = EventAccumulator(str(next((run_dir / "tb").iterdir())))
+    acc.Reload()
+    for tag in ("eval/score", "eval/feasible", "eval/gap_to_oracle"):
+        events = acc.Scalars(tag)
+        assert events, tag
+    score = acc.Scalars("eval/score")[-1].value
+    assert acc.Scalars("eval/gap_to_oracle")[-1].value == pytest.approx(1.0 - score)
+    assert 0.0 <= acc.Scalars("eval/feasible")[-1].value <= 1.0
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    hp = {k: plugin_data_pb2.HParamsPluginData.FromString(v) for k, v in acc.PluginTagToContent("hparams").items()}
+    start = hp["_hparams_/session_start_info"].session_start_info.hparams
+    assert start["env"].string_value == "ISAC-RIS-SLP-v0" and start["agent.gamma"].number_value == 0.0
+    assert start["seed"].number_value == 0 and start["env.w_qos"].number_value == 4.0
+    assert [m.name.tag for m in hp["_hparams_/experiment"].experiment.metric_infos][:2] == ["eval/score",
+                                                                                            "eval/feasible"]
+    refs = json.loads((run_dir / "bench_references.json").read_text())
+    assert [r["seed"] for r in refs["references"]] == [1000, 1001]
+
+    out = tmp_path / "bench"
+    (out / "references").mkdir(parents=True)
+    shutil.copy(run_dir / "bench_references.json", out / "references" / "ISAC-RIS-SLP-v0.json")
+    assert bench_main(["run", "--ids", "ISAC-RIS-SLP-v0", "--policies", "oracle", "--checkpoint",
+                       f"td3={run_dir / 'model.zip'}", "--episodes", "2", "--out", str(out)]) == 0
+    res = bench.load(out / "results" / "ISAC-RIS-SLP-v0" / "td3.json")
+    assert res.kind == "agent" and [e.seed for e in res.episodes] == [1000, 1001]
