@@ -236,11 +236,11 @@ def write_metrics(run_dir: Path, env_cfg: dict, agent_cfg: dict, cfg: DictConfig
 
 def hparams(env_cfg: dict, agent_cfg: dict, cfg: DictConfig) -> dict:
     """The run's hyper-parameters for TensorBoard's HParams tab: the env id and kwargs, the agent's settings, the
-    seed and budget (scalars only; lists such as ``net_arch`` as text)."""
+    seed and budget (anything but a scalar, e.g. ``net_arch`` or ``None``, as text)."""
     out = {"env": env_cfg["id"], "seed": cfg.seed, "total_timesteps": cfg.total_timesteps, "n_envs": cfg.n_envs}
     out.update({f"env.{k}": v for k, v in (env_cfg.get("kwargs") or {}).items()})
-    out.update({f"agent.{k}": v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in agent_cfg.items()})
-    return out
+    out.update({f"agent.{k}": v for k, v in agent_cfg.items()})
+    return {k: v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in out.items()}
 
 
 def run(cfg: DictConfig, run_dir: Path) -> float | None:

@@ -156,7 +156,6 @@ class BenchEvaluation(BaseCallback):
         super().__init__()
         self.env_cfg, self.every, self.episodes, self.run_dir = env_cfg, max(1, int(every)), int(episodes), run_dir
         self._block = 0
-        self.history: list[tuple[int, float, float]] = []  # (steps, score, feasible rate)
 
     def _on_training_start(self) -> None:
         import gymnasium as gym
@@ -183,7 +182,6 @@ class BenchEvaluation(BaseCallback):
         if block > self._block:
             self._block = block
             score, feasible = self.evaluate()
-            self.history.append((self.num_timesteps, score, feasible))
             self.logger.record("eval/score", score)
             self.logger.record("eval/feasible", feasible)
             self.logger.record("eval/gap_to_oracle", 1.0 - score)
@@ -199,7 +197,7 @@ class HParams(BaseCallback):
 
     def __init__(self, hparams: dict, metrics: tuple[str, ...]):
         super().__init__()
-        self.hparams = {k: v for k, v in hparams.items() if isinstance(v, (bool, int, float, str))}
+        self.hparams = hparams  # scalars only (TensorBoard's HParams take nothing else)
         self.metrics = metrics
 
     def _on_training_start(self) -> None:

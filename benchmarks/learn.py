@@ -62,21 +62,12 @@ def compose(env_name: str, overrides: list[str]) -> tuple[dict, dict]:
     return OmegaConf.to_container(cfg.env, resolve=True), OmegaConf.to_container(cfg.agent, resolve=True)
 
 
-def _episode(env: gym.Env, act, seed: int) -> dict:
-    """The info of the last step of one episode of ``act(obs) -> action`` on the scenario of ``seed``."""
-    obs, info = env.reset(seed=seed)
-    while True:
-        obs, _, terminated, truncated, info = env.step(act(obs))
-        if terminated or truncated:
-            return info
-
-
 def evaluate_model(model, env: gym.Env, seeds: tuple[int, ...], refs: dict[int, Reference]) -> dict:
     """Mean normalised score, feasibility rate and largest raw violation of the deterministic policy's last
     configuration on each evaluation scenario."""
     scores, feasible, worst = [], [], []
     for s in seeds:
-        info = _episode(env, lambda o: model.predict(o, deterministic=True)[0], s)
+        info, _ = protocol.run_episode(env, lambda o: model.predict(o, deterministic=True)[0], s)
         scores.append(refs[s].ratio(float(info["objective"])))
         feasible.append(bool(info["feasible"]))
         worst.append(max(info["violation"].values(), default=0.0))

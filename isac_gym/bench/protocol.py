@@ -171,9 +171,9 @@ def solver_episode(env: gym.Env, policy: Any, seed: int) -> Episode:
     return Episode(seed, float(sol.objective), bool(sol.feasible), float(sol.seconds), sol.status)
 
 
-def acting_episode(env: gym.Env, predict: Callable[[np.ndarray], np.ndarray], seed: int) -> Episode:
-    """An acting policy (``predict(obs) -> action``) for one episode on the scenario of ``seed``; its last
-    configuration is scored."""
+def run_episode(env: gym.Env, predict: Callable[[np.ndarray], np.ndarray], seed: int) -> tuple[dict, float]:
+    """``predict(obs) -> action`` for one episode on the scenario of ``seed``: the last step's info and the
+    seconds spent in ``predict``."""
     obs, info = env.reset(seed=seed)
     spent = 0.0
     while True:
@@ -182,7 +182,14 @@ def acting_episode(env: gym.Env, predict: Callable[[np.ndarray], np.ndarray], se
         spent += time.perf_counter() - t0
         obs, _, terminated, truncated, info = env.step(action)
         if terminated or truncated:
-            return Episode(seed, float(info["objective"]), bool(info["feasible"]), spent)
+            return info, spent
+
+
+def acting_episode(env: gym.Env, predict: Callable[[np.ndarray], np.ndarray], seed: int) -> Episode:
+    """An acting policy (``predict(obs) -> action``) for one episode on the scenario of ``seed``; its last
+    configuration is scored."""
+    info, spent = run_episode(env, predict, seed)
+    return Episode(seed, float(info["objective"]), bool(info["feasible"]), spent)
 
 
 def evaluate_policy(env: gym.Env, policy: Any, seeds: Iterable[int], solve: bool | None = None,

@@ -174,10 +174,9 @@ class RISSLPSystem(System):
     def violations(self, metrics, state: RISSLPState, config) -> dict[str, np.ndarray]:
         """The relative CI shortfall ``mean_{k,l} max(0, g_kl) / (gamma + |y_kl|)``, in [0, 1 + 1/sqrt(2)).
 
-        Dividing by the received amplitude as well as by gamma makes the shortfall a measure of how far each
-        symbol lies outside its decision sector, not of how strong it is: under the old ``g/gamma`` a misaligned
-        full-power frame read 20-65 and the saturating map flattened every such value to the same penalty.
-        """
+        Dividing by the received amplitude as well as by gamma measures how far each symbol lies outside its
+        decision sector, not how strong it is (``g/gamma`` alone grows with the signal, into the flat part of the
+        saturating map)."""
         g = np.maximum(state.margins, 0.0) / (self.params.qos_threshold + state.amplitudes)
         return {"qos": g.mean(axis=(-2, -1))}
 
