@@ -252,6 +252,8 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
         print(f"resume: continuing the run in {run_dir} from {resume.name}")
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True)
+    if cfg.torch_threads > 0:
+        torch.set_num_threads(cfg.torch_threads)
     env_cfg, agent_cfg, extra, vec_env, model = setup(cfg, run_dir, resume)
     off_policy = agent_cfg["algo"] in OFF_POLICY
     stopper = StopOnSignal()

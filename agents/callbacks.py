@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from isac_gym.physics.units import linear_to_db
+
+if TYPE_CHECKING:
+    from isac_gym.bench import Summary
 
 #: info keys that are not metrics (or are logged under their own tags).
 _SKIP = {"objective", "score", "sinr", "rate", "power", "feasible", "violation", "reward_terms", "config",
@@ -148,7 +152,8 @@ class BenchEvaluation(BaseCallback):
     """Every ``every`` steps, the deterministic policy acts one episode on each of the first ``episodes``
     ISAC-Bench evaluation scenarios (:data:`isac_gym.bench.EVAL_SEEDS`; one, when the env holds a fixed scenario)
     and its final configurations are scored as the benchmark scores them. Logged: ``eval/score`` (mean normalised
-    score: 0 random, 1 oracle, infeasible = 0), ``eval/feasible`` (rate), ``eval/gap_to_oracle`` (1 - score).
+    score: 0 random, 1 oracle, infeasible = 0), ``eval/feasible`` (rate), ``eval/gap_to_oracle`` (1 - score) and
+    ``eval/ratio`` (the same normalisation with feasibility ignored: progress on the objective alone).
     The anchors are computed once, at the start (one oracle solve per scenario), and cached in
     ``bench_references.json`` in the run directory, so a resumed run does not solve them again."""
 
@@ -169,22 +174,22 @@ class BenchEvaluation(BaseCallback):
         self.refs = store.get(EVAL_SEEDS[:n])
         self._block = self.num_timesteps // self.every
 
-    def evaluate(self) -> tuple[float, float]:
-        """Mean normalised score and feasibility rate of the current deterministic policy."""
+    def evaluate(self) -> Summary:
+        """The :class:`~isac_gym.bench.Summary` of the current deterministic policy."""
         from isac_gym.bench import protocol
 
         eps = protocol.evaluate_policy(self.env, self.model, list(self.refs), solve=False)
-        s = protocol.summarise(eps, self.refs)
-        return s.score, s.feasible
+        return protocol.summarise(eps, self.refs)
 
     def _on_step(self) -> bool:
         block = self.num_timesteps // self.every
         if block > self._block:
             self._block = block
-            score, feasible = self.evaluate()
-            self.logger.record("eval/score", score)
-            self.logger.record("eval/feasible", feasible)
-            self.logger.record("eval/gap_to_oracle", 1.0 - score)
+            s = self.evaluate()
+            self.logger.record("eval/score", s.score)
+            self.logger.record("eval/feasible", s.feasible)
+            self.logger.record("eval/gap_to_oracle", 1.0 - s.score)
+            self.logger.record("eval/ratio", s.ratio)
         return True
 
     def _on_training_end(self) -> None:

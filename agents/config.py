@@ -107,7 +107,7 @@ class TrainConfig:
     env: EnvConfig = MISSING
     agent: Any = MISSING
     seed: int = 0
-    total_timesteps: int = 3000
+    total_timesteps: int = 6000
     n_envs: int = 1
     vectorization: str = "native"  # native: one batched SB3VecEnv; dummy: SB3's DummyVecEnv of scalar envs
     checkpoint_freq: int = 10_000
@@ -116,8 +116,9 @@ class TrainConfig:
     log_interval: int = 1
     progress_bar: bool = True
     deterministic: bool = True  # torch.use_deterministic_algorithms: same seed, same trained policy on CPU
+    torch_threads: int = 1  # torch's intra-op threads (0: torch's own default, one per core)
     resume: Optional[str] = None  # noqa: UP045
-    eval_episodes: int = 3
+    eval_episodes: int = 5
     eval_steps: Optional[int] = None  # noqa: UP045
     eval_policies: Optional[List[str]] = None  # noqa: UP006, UP045
     bench_every: int = 0
@@ -176,7 +177,7 @@ def env_schema(env_id: str, max_episode_steps: int) -> type:
 #: Lower bounds of the scripts' integer fields (``None`` is accepted where the schema allows it).
 LOWER_BOUNDS = {"n_envs": 1, "total_timesteps": 0, "checkpoint_freq": 1, "keep_checkpoints": 1, "eval_episodes": 0,
                 "log_interval": 1, "eval_steps": 1, "episodes": 1, "steps": 1, "bench_every": 0,
-                "bench_episodes": 1}
+                "bench_episodes": 1, "torch_threads": 0}
 VECTORIZATIONS = ("native", "dummy")
 
 

@@ -15,22 +15,34 @@ from typing import Any
 from hydra.experimental.callback import Callback
 
 
-def last_logged_step(tb_dir: Path) -> int | None:
-    """The largest step of any scalar in the TensorBoard event files under ``tb_dir`` (None if there is none).
-
-    A file cut short by a hard kill is read up to its last complete record.
-    """
+def _summary_events(tb_dir: Path):
+    """Every summary event of the TensorBoard event files under ``tb_dir``; a file cut short by a hard kill is
+    read up to its last complete record."""
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
-    best = None
-    for path in Path(tb_dir).rglob("events.out.tfevents.*"):
+    for path in sorted(Path(tb_dir).rglob("events.out.tfevents.*")):
         try:
             for event in EventFileLoader(str(path)).Load():
-                if event.HasField("summary") and (best is None or event.step > best):
-                    best = int(event.step)
+                if event.HasField("summary"):
+                    yield event
         except Exception:  # a truncated record at the end of a killed run's file
             continue
-    return best
+
+
+def last_logged_step(tb_dir: Path) -> int | None:
+    """The largest step of any scalar in the TensorBoard event files under ``tb_dir`` (None if there is none)."""
+    return max((int(e.step) for e in _summary_events(tb_dir)), default=None)
+
+
+def scalars(tb_dir: Path, tags: tuple[str, ...]) -> dict[str, list[tuple[int, float]]]:
+    """The ``(step, value)`` points of each scalar tag in ``tags`` logged under ``tb_dir``, in step order."""
+    out: dict[str, list[tuple[int, float]]] = {t: [] for t in tags}
+    for event in _summary_events(tb_dir):
+        for value in event.summary.value:
+            if value.tag in out:
+                x = value.simple_value if value.HasField("simple_value") else value.tensor.float_val[0]
+                out[value.tag].append((int(event.step), float(x)))
+    return {t: sorted(v) for t, v in out.items()}
 
 
 def gather(sweep_dir: Path) -> list[dict[str, Any]]:

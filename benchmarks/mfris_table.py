@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
-    parser.add_argument("--policies", nargs="*", default=["oracle"], help="e.g. oracle sdr random")
+    parser.add_argument("--policies", nargs="*", default=["oracle"], help="e.g. oracle sdr random_coefficients")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     rows = {}

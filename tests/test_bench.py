@@ -28,6 +28,12 @@ def test_the_score_is_zero_at_random_one_at_the_oracle_and_zero_when_infeasible(
     assert crb.score(1e-4, True) == pytest.approx(0.5)
     assert crb.ratio(1e-2) == pytest.approx(-0.5) and crb.score(1e-2, False) == 0.0
     assert _ref(1.0, 1.0).score(5.0, True) == 0.0  # no span: nothing to normalise by, never NaN
+    # the summary keeps both readings: an infeasible answer at the oracle's objective scores 0 with ratio 1
+    eps = [protocol.Episode(1000, 30.0, False, 0.1), protocol.Episode(1001, 3.0, True, 0.3)]
+    s = protocol.summarise(eps, {1000: ref, 1001: protocol.Reference(1001, math.log(3.0), math.log(30.0), True,
+                                                                     "converged", 0.1)})
+    assert (s.score, s.feasible, s.ratio, s.episodes) == (0.0, 0.5, 0.5, 2)
+    assert s.decision_s == pytest.approx(0.2)
 
 
 def test_anchors_are_the_random_geometric_mean_and_the_oracle_of_the_scenario():
@@ -87,7 +93,7 @@ def _external(tmp_path, **changes):
 def test_score_rates_anyones_results_file_with_the_same_anchors(tmp_path, capsys):
     path, _ = _external(tmp_path)
     assert main(["score", str(path), "--references", str(tmp_path / "cache")]) == 0
-    assert f"| {SLP} | their-agent | agent | 2 | 1.000 ± 0.000 | 100 % | 500.0 ms |" in capsys.readouterr().out
+    assert f"| {SLP} | their-agent | agent | 2 | 1.000 ± 0.000 | 100 % | 1.000 | 500.0 ms |" in capsys.readouterr().out
     assert (tmp_path / "cache" / "references" / f"{SLP}.json").is_file()
 
 
@@ -153,3 +159,37 @@ def test_bad_command_lines_fail_in_one_line(tmp_path, capsys):
     assert main(["run", "--ids", SLP, "--episodes", "0", "--out", str(tmp_path)]) == 2
     assert main(["run", "--ids", SLP, "--env-kwargs", "oops", "--out", str(tmp_path)]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_figures_command_draws_a_tiny_sweep_whose_points_match_independent_solves_and_resumes(tmp_path):
+    """``figures`` on two points and one scenario: PNG and markdown written, the oracle's tabled radar SINR is the
+    dB of a separate solve of the env at that budget, an infeasible baseline is counted so, and a rerun measures
+    nothing again (the work file is not rewritten)."""
+    out, work = tmp_path / "out", tmp_path / "work"
+    argv = ["figures", "--only", "ris_slp_sinr_vs_power", "--seeds", "1", "--points", "2", "--out", str(out),
+            "--work", str(work)]
+    assert main(argv) == 0
+    assert (out / "ris_slp_sinr_vs_power.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = (out / "figures.md").read_text()
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ")[1:] for line in text.splitlines()
+            if line.startswith("| 4")}
+    assert set(rows) == {"40", "45"}
+    for p in (40.0, 45.0):
+        env = gym.make("ISAC-RIS-SLP-v0", p_max_dbm=p)
+        env.reset(seed=1000)
+        sol = oracles.make(env, "oracle").solve(env.unwrapped.current_scenario)
+        oracle_cell, *_, radar_cell = rows[f"{p:g}"]
+        assert oracle_cell.startswith(f"{10 * math.log10(sol.objective):.2f} ") and oracle_cell.endswith("(1/1)")
+        assert radar_cell.strip(" |").endswith("(0/1)")  # radar-only ignores the users' QoS: never feasible
+    stamp = (work / "ris_slp_sinr_vs_power.json").stat().st_mtime_ns
+    (out / "figures.md").unlink()
+    assert main(argv) == 0
+    assert (work / "ris_slp_sinr_vs_power.json").stat().st_mtime_ns == stamp
+    assert (out / "figures.md").read_text() == text
+
+
+def test_figures_command_refuses_unknown_names_and_counts(tmp_path, capsys):
+    assert main(["figures", "--only", "nope", "--out", str(tmp_path)]) == 2
+    assert "--only" in capsys.readouterr().err
+    assert main(["figures", "--seeds", "0", "--out", str(tmp_path)]) == 2
+    assert "--seeds" in capsys.readouterr().err

@@ -8,6 +8,13 @@
 * ``score FILE ... [--references DIR]``: validates results files (anyone's), computes the anchors they need
   (cached under ``DIR/references``) and prints the table.
 * ``validate FILE ...``: checks files against the schema; exits 1 with the first bad field of each bad file.
+* ``figures [--only NAME ...] [--seeds N] [--points K] [--agent PATH ...] [--runs DIR ...] [--out DIR] [--work DIR]``:
+  each paper's comparisons (:data:`~isac_gym.bench.figures.FIGURES`) as PNGs and ``figures.md`` in ``--out``
+  (default ``docs/figures``), on the first N evaluation scenarios (default 3) and the first K points of each sweep
+  (default all); measured points are kept under ``--work`` (default ``bench_results/figures``): rerunning
+  resumes. ``--agent`` adds a trained model (its run's saved config names the id and action mode) to the
+  figures of its id; ``--runs`` draws the learning curves of each ``train.py -m ... bench_every=N`` sweep
+  (``learning_curves_<folder name>.png``).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from typing import Any
 from . import protocol
 from .results import Results, load, save
 
-IDS = ("ISAC-FIM-v0", "ISAC-SIM-v0", "ISAC-MFRIS-v0", "ISAC-RIS-SLP-v0", "ISAC-RIS-SLP-DoA-v0", "ISAC-ET-v0")
+IDS = protocol.IDS
 
 
 def _value(text: str) -> Any:
@@ -141,13 +148,14 @@ def run(args: argparse.Namespace) -> list[tuple[Results, dict]]:
 
 def table(rows: list[tuple[Results, dict]]) -> str:
     """Markdown table: per id and policy, the mean normalised score (± standard error), the feasibility rate, the
-    decision time per scenario and the number of scenarios."""
-    lines = ["| id | policy | kind | scenarios | score (0 random, 1 oracle) | feasible | decision time |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    objective ratio (the score with feasibility ignored), the decision time per scenario and the number of
+    scenarios."""
+    lines = ["| id | policy | kind | scenarios | score (0 random, 1 oracle) | feasible | objective ratio | decision time |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for res, refs in rows:
         s = protocol.summarise(list(res.episodes), refs)
         lines.append(f"| {res.env_id} | {res.policy} | {res.kind} | {s.episodes} | {s.score:.3f} ± {s.score_sem:.3f} | "
-                     f"{100 * s.feasible:.0f} % | {_seconds(s.decision_s)} |")
+                     f"{100 * s.feasible:.0f} % | {s.ratio:.3f} | {_seconds(s.decision_s)} |")
     return "\n".join(lines)
 
 
@@ -163,6 +171,58 @@ def score(args: argparse.Namespace) -> list[tuple[Results, dict]]:
         refs = references_for(out, res.env_id, res.env_kwargs, [e.seed for e in res.episodes])
         rows.append((res, refs))
     return rows
+
+
+def agent_from_run(path: str) -> Any:
+    """A trained model as a figure series: the id and action mode from its run's ``.hydra/config.yaml``."""
+    from omegaconf import OmegaConf
+
+    from .figures import Agent
+
+    model = Path(path)
+    cfg_path = model.parent / ".hydra" / "config.yaml"
+    if not model.is_file() or not cfg_path.is_file():
+        raise ValueError(f"--agent must be a model.zip inside a train.py run directory, got {path}")
+    cfg = OmegaConf.load(cfg_path)
+    kwargs = OmegaConf.to_container(cfg.env.kwargs, resolve=True) or {}
+    mode = (("action_mode", kwargs["action_mode"]),) if "action_mode" in kwargs else ()
+    return Agent(f"agent ({cfg.agent.algo})", cfg.env.id, str(model), mode)
+
+
+def figures(args: argparse.Namespace) -> str:
+    from . import figures as F
+
+    if args.seeds < 1 or (args.points is not None and args.points < 1):
+        raise ValueError(f"--seeds and --points must be >= 1, got {args.seeds} and {args.points}")
+    names = [f.name for f in F.FIGURES]
+    unknown = [n for n in args.only or [] if n not in names]
+    if unknown:
+        raise ValueError(f"--only must be among {names}, got {unknown}")
+    agents = tuple(agent_from_run(p) for p in args.agent)
+    out, work = Path(args.out), Path(args.work)
+    seeds = protocol.EVAL_SEEDS[: args.seeds]
+    sections = ["# ISAC-Bench figures", "", f"Scenarios: `reset(seed=s)` for s = {seeds[0]}..{seeds[-1]}.", ""]
+    for fig in F.FIGURES:
+        if args.only and fig.name not in args.only:
+            continue
+        points = fig.points[: args.points]
+        n_lines = len(fig.series) + sum(a.env_id == fig.env_id for a in agents)
+        bar = _bar(len(points) * len(seeds) * n_lines, fig.name)
+        data = F.compute(fig, seeds, F.PointStore(work / f"{fig.name}.json"), agents, points,
+                         progress=lambda text, bar=bar: _tick(bar, text))
+        if bar is not None:
+            bar.close()
+        xs = [x for x, _ in points]
+        F.plot(fig, data, xs, out / f"{fig.name}.png")
+        sections.append(F.markdown(fig, data, xs, f"{fig.name}.png"))
+    for runs in args.runs:
+        image = f"learning_curves_{Path(runs).name}.png"
+        table = F.learning_curves(Path(runs), out / image)
+        sections += [f"### Learned agents: {Path(runs).name}", "", f"Runs: `{runs}`.", "",
+                     f"![learning curves]({image})", "", table, ""]
+    (out / "figures.md").parent.mkdir(parents=True, exist_ok=True)
+    (out / "figures.md").write_text("\n".join(sections))
+    return f"figures and tables written to {out}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,8 +243,20 @@ def main(argv: list[str] | None = None) -> int:
     p_score.add_argument("--references", default="bench_results", help="folder of the cached anchors")
     p_val = sub.add_parser("validate", help="check results files against the schema")
     p_val.add_argument("files", nargs="+")
+    p_fig = sub.add_parser("figures", help="each paper's comparisons as PNG figures and markdown tables")
+    p_fig.add_argument("--only", nargs="+", default=None, metavar="NAME", help="figure names (default: all)")
+    p_fig.add_argument("--seeds", type=int, default=3, help="evaluation scenarios per point (default 3)")
+    p_fig.add_argument("--points", type=int, default=None, help="the first K points of each sweep (default all)")
+    p_fig.add_argument("--agent", nargs="*", default=[], metavar="PATH", help="model.zip files of train.py runs")
+    p_fig.add_argument("--runs", nargs="*", default=[], metavar="DIR",
+                       help="train.py sweep directories (learning curves, one PNG each)")
+    p_fig.add_argument("--out", default="docs/figures")
+    p_fig.add_argument("--work", default="bench_results/figures", help="where measured points are kept")
     args = parser.parse_args(argv)
     try:
+        if args.command == "figures":
+            print(figures(args))
+            return 0
         if args.command == "validate":
             bad = 0
             for f in args.files:

@@ -33,6 +33,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+#: The ids of the suite, in the order tables and figures list them.
+IDS = ("ISAC-FIM-v0", "ISAC-SIM-v0", "ISAC-MFRIS-v0", "ISAC-RIS-SLP-v0", "ISAC-RIS-SLP-DoA-v0", "ISAC-ET-v0")
 #: Evaluation scenarios of every id: ``reset(seed=s)`` for these seeds.
 EVAL_SEEDS: tuple[int, ...] = tuple(range(1000, 1100))
 #: Uniformly random configurations whose geometric-mean objective anchors score 0.
@@ -221,17 +223,21 @@ def scores(episodes: Iterable[Episode], refs: dict[int, Reference]) -> np.ndarra
 
 @dataclass(frozen=True)
 class Summary:
-    """One policy on one id: mean normalised score (and its standard error), feasibility rate, decision time."""
+    """One policy on one id: mean normalised score (and its standard error), feasibility rate, decision time, and
+    ``ratio``: the mean normalised objective with feasibility ignored (:meth:`Reference.ratio`), which tells an
+    answer no better than random from a good but infeasible one (both score 0)."""
 
     score: float
     score_sem: float
     feasible: float
     decision_s: float
     episodes: int
+    ratio: float
 
 
 def summarise(episodes: list[Episode], refs: dict[int, Reference]) -> Summary:
     s = scores(episodes, refs)
     sem = float(s.std(ddof=1) / math.sqrt(s.size)) if s.size > 1 else 0.0
+    ratio = float(np.mean([refs[e.seed].ratio(e.objective) for e in episodes]))
     return Summary(float(s.mean()), sem, float(np.mean([e.feasible for e in episodes])),
-                   float(np.mean([e.decision_s for e in episodes])), len(episodes))
+                   float(np.mean([e.decision_s for e in episodes])), len(episodes), ratio)

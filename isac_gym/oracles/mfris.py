@@ -33,8 +33,9 @@ phase I (the same SOCPs with slacks on the linearised rates, their sum minimised
 only when that fails too is the design reported infeasible.
 
 ``sdr``: the same AO with both steps solved as semidefinite relaxations (the W step is tight; the coefficients
-are drawn by Gaussian randomisation and projected onto the amplitude set). ``random``: random coefficients, the
-beams by Algorithm 1 with the filter alternation. ``random_action``: uniform random actions.
+are drawn by Gaussian randomisation and projected onto the amplitude set). ``random_coefficients`` (the paper's
+random baseline): random coefficients, the beams by Algorithm 1 with the filter alternation. ``random``: uniform
+random actions, as in every id (ISAC-Bench's score-0 anchor).
 """
 
 from __future__ import annotations
@@ -783,19 +784,13 @@ class SDRPolicy(AOPolicy):
 class RandomCoefficientsPolicy(AOPolicy):
     """Random coefficients (random phases, full gains evenly split), beams by Algorithm 1 with the filters."""
 
-    name = "random"
+    name = "random_coefficients"
     success_status = "baseline"
     optimise_coefficients = False
     default_starts = 1
 
 
-class RandomActionPolicy(RandomPolicy):
-    """Uniformly random actions (``random_action``)."""
-
-    name = "random_action"
-
-
 def policies(system: Any) -> dict[str, type[Policy]]:
-    """The AO oracle, the SDR benchmark, random coefficients and random actions."""
-    return {"oracle": AOPolicy, "sdr": SDRPolicy, "random": RandomCoefficientsPolicy,
-            "random_action": RandomActionPolicy}
+    """The AO oracle, the SDR benchmark, the paper's random coefficients and uniformly random actions."""
+    return {"oracle": AOPolicy, "sdr": SDRPolicy, "random_coefficients": RandomCoefficientsPolicy,
+            "random": RandomPolicy}

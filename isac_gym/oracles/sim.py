@@ -14,8 +14,10 @@ lowest error among the candidates meeting ``R >= R_min``, else the highest sum r
 its best iterate under the same rule: the pi-normalised steps are large early on, so the last
 iterate is not always the best, and the kept objective never gets worse from one iteration to the next.
 
-The ``oracle`` picks the weights as the paper's constrained search does: ``omega_s = 1 - omega_c``
-over a grid of ``omega_c``, the smallest ``omega_c`` whose solution meets ``R_min``.
+The ``oracle`` solves the env's own problem. For ``problem="constrained"`` it picks the weights as the paper's
+constrained search does: ``omega_s = 1 - omega_c`` over a grid of ``omega_c``, the smallest ``omega_c`` whose
+solution meets ``R_min``. For ``problem="weighted"`` it runs D3 with the env's weights
+``(omega_s, omega_c) = (w_sense, w_comm)``, the trade-off of Fig. 5 of [SIM].
 """
 
 from __future__ import annotations
@@ -127,7 +129,8 @@ def d3(params: sim.SIMParams, channels: np.ndarray, omega_s: np.ndarray, omega_c
 
 
 class D3Policy(Policy):
-    """D3 with fixed weights ``(omega_s, omega_c)`` (``weights=``), or the constrained weight search."""
+    """D3 with fixed weights ``(omega_s, omega_c)`` (``weights=``); by default the env's problem: its weights
+    (``problem="weighted"``) or the constrained weight search."""
 
     name = "oracle"
     success_status = "converged"
@@ -144,9 +147,11 @@ class D3Policy(Policy):
 
     def design(self, scenario: sim.SIMScenario) -> Design:
         p = self.system.params
-        if self.weights is not None:
-            res = d3(p, scenario.channels, self.weights[0], self.weights[1], self.rng, self.runs,
-                     self.max_iterations)
+        weights = self.weights
+        if weights is None and self.system.problem == "weighted":
+            weights = (self.system.options.w_sense, self.system.options.w_comm)
+        if weights is not None:
+            res = d3(p, scenario.channels, weights[0], weights[1], self.rng, self.runs, self.max_iterations)
             return Design(sim.SIMConfiguration(res.phases[0]), iterations=res.iterations)
         wc = np.asarray(COMM_WEIGHTS)
         res = d3(p, scenario.channels, 1.0 - wc, wc, self.rng, self.runs, self.max_iterations, constrained=True)

@@ -19,7 +19,7 @@ def _solve(kwargs, seed, name="oracle", **policy_kwargs):
 
 
 def test_names():
-    assert oracles.names(gym.make("ISAC-MFRIS-v0")) == ["oracle", "random", "random_action", "sdr"]
+    assert oracles.names(gym.make("ISAC-MFRIS-v0")) == ["oracle", "random", "random_coefficients", "sdr"]
 
 
 def test_ao_objective_never_decreases_and_improves_on_its_start():
@@ -65,7 +65,7 @@ def test_ao_beats_sdr_and_random_coefficients():
     for seed in range(4):
         ao, _ = _solve(SMALL, seed)
         sdr, _ = _solve(SMALL, seed, "sdr")
-        rnd, _ = _solve(SMALL, seed, "random")
+        rnd, _ = _solve(SMALL, seed, "random_coefficients")
         assert ao.feasible and sdr.feasible and rnd.feasible
         assert ao.objective > 2 * rnd.objective
         gaps.append(10 * np.log10(ao.objective / sdr.objective))
@@ -78,10 +78,10 @@ def test_infeasible_rates_are_reported_not_hidden():
     assert sol.info["violation"]["qos"] > 0 and sol.info["violation"]["bs_power"] <= 1e-6
 
 
-def test_random_action_baseline_acts_in_the_action_space():
+def test_random_baseline_acts_in_the_action_space():
     env = gym.make("ISAC-MFRIS-v0")
     obs, _ = env.reset(seed=0)
-    action, _ = oracles.make(env, "random_action", seed=0).predict(obs)
+    action, _ = oracles.make(env, "random", seed=0).predict(obs)
     assert env.action_space.contains(action)
 
 

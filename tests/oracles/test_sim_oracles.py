@@ -88,3 +88,18 @@ def test_weights_trade_rate_for_beam_matching():
 def test_bad_weights_are_refused():
     with pytest.raises(ValueError, match="weights"):
         oracles.make(gym.make("ISAC-SIM-v0"), "oracle", weights=(1.0, -0.5))
+
+
+def test_the_oracle_of_the_weighted_problem_uses_the_envs_weights():
+    """``problem="weighted"``: the oracle solves the env's own trade-off, so moving weight from the rate to the
+    beam pattern lowers the error and the rate of its answer (Fig. 5 of [SIM]); the constrained oracle does not
+    depend on the weights."""
+    answers = {}
+    for problem in ("weighted", "constrained"):
+        for w in (0.1, 0.9):
+            env = gym.make("ISAC-SIM-v0", n_rows=6, n_cols=6, problem=problem, w_sense=w, w_comm=1.0 - w)
+            env.reset(seed=3)
+            answers[problem, w] = oracles.make(env, "oracle").solve(env.unwrapped.current_scenario).info
+    low, high = answers["weighted", 0.1], answers["weighted", 0.9]
+    assert high["mse"] < low["mse"] and high["sum_rate"] < low["sum_rate"]
+    assert answers["constrained", 0.1]["mse"] == answers["constrained", 0.9]["mse"]

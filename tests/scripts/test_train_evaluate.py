@@ -115,6 +115,7 @@ def test_resume_takes_env_and_agent_from_the_saved_run(trained, tmp_path):
 @pytest.mark.parametrize("override, words", [
     (["env.kwargs.n_users=0"], "n_users"), (["eval_policies=[checkpoint,bogus]"], "bogus"),
     (["n_envs=0"], "n_envs"), (["env.kwargs.action_mode=sideways"], "action_mode"),
+    (["torch_threads=-1"], "torch_threads"),
 ])
 def test_bad_values_fail_in_one_line_before_training(tmp_path, override, words):
     proc = _run("train.py", *SMALL, *override, f"hydra.run.dir={tmp_path / 'run'}", check=False)
@@ -219,14 +220,14 @@ def test_train_mfris_with_every_agent(tmp_path, agent):
     assert (tmp_path / "model.zip").is_file() and list((tmp_path / "tb").rglob("events.out.tfevents.*"))
     if agent == "td3":
         names = [r["policy"] for r in json.loads((tmp_path / "evaluation.json").read_text())["summary"]]
-        assert names[0] == "checkpoint" and {"oracle", "sdr", "random", "random_action"} <= set(names)
+        assert names[0] == "checkpoint" and {"oracle", "sdr", "random", "random_coefficients"} <= set(names)
 
 
 @pytest.mark.parametrize("surface", ["mf", "star"])
 def test_evaluate_mfris_policy_all_renders(tmp_path, surface):
     proc = _run("evaluate.py", "env=mfris", "policy=all", "episodes=1", "steps=2", "render=true", "progress_bar=false",
                 f"env.kwargs.surface={surface}", *MFRIS_SMALL, f"hydra.run.dir={tmp_path}")
-    for name in ("oracle", "sdr", "random", "random_action"):
+    for name in ("oracle", "sdr", "random", "random_coefficients"):
         assert name in proc.stdout
     assert list((tmp_path / "frames").glob("oracle_*.png"))
 
@@ -270,12 +271,14 @@ def test_periodic_bench_evaluation_hparams_and_bench_scoring_of_the_checkpoint(t
          "bench_every=100", "bench_episodes=2", "eval_episodes=0", f"hydra.run.dir={run_dir}")
     acc = EventAccumulator(str(next((run_dir / "tb").iterdir())))
     acc.Reload()
-    for tag in ("eval/score", "eval/feasible", "eval/gap_to_oracle"):
+    for tag in ("eval/score", "eval/feasible", "eval/gap_to_oracle", "eval/ratio"):
         events = acc.Scalars(tag)
         assert events, tag
     score = acc.Scalars("eval/score")[-1].value
     assert acc.Scalars("eval/gap_to_oracle")[-1].value == pytest.approx(1.0 - score)
     assert 0.0 <= acc.Scalars("eval/feasible")[-1].value <= 1.0
+    if acc.Scalars("eval/feasible")[-1].value == 1.0:  # the score is the ratio when every answer is feasible
+        assert acc.Scalars("eval/ratio")[-1].value == pytest.approx(score)
     from tensorboard.plugins.hparams import plugin_data_pb2
 
     hp = {k: plugin_data_pb2.HParamsPluginData.FromString(v) for k, v in acc.PluginTagToContent("hparams").items()}
@@ -294,3 +297,13 @@ def test_periodic_bench_evaluation_hparams_and_bench_scoring_of_the_checkpoint(t
                        f"td3={run_dir / 'model.zip'}", "--episodes", "2", "--out", str(out)]) == 0
     res = bench.load(out / "results" / "ISAC-RIS-SLP-v0" / "td3.json")
     assert res.kind == "agent" and [e.seed for e in res.episodes] == [1000, 1001]
+
+    # the figures command draws the run's learning curve from its event files and the model as a series
+    fig = tmp_path / "fig"
+    assert bench_main(["figures", "--only", "ris_slp_sinr_vs_power", "--points", "1", "--seeds", "1", "--agent",
+                       str(run_dir / "model.zip"), "--runs", str(tmp_path), "--out", str(fig),
+                       "--work", str(tmp_path / "work")]) == 0
+    text = (fig / "figures.md").read_text()
+    assert "| agent (td3) |" in text and (fig / f"learning_curves_{tmp_path.name}.png").is_file()
+    (row,) = [line for line in text.splitlines() if line.startswith("| ISAC-RIS-SLP-v0 | td3 |")]
+    assert f"| 300 | {score:.2f} (" in row
