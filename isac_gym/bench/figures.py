@@ -292,7 +292,8 @@ def _fmt(x: float, metric: Metric) -> str:
 
 def learning_curves(sweep_dir: Path, path: Path) -> str:
     """Learning curves of a ``train.py -m ... bench_every=N`` sweep from its TensorBoard event files: a panel per
-    id, a line per algorithm (mean over seeds of ``eval/score``, the band its range). Returns the markdown table
+    id, a line per algorithm (mean over seeds of ``eval/score``, the band its range; dashed, the mean
+    ``eval/ratio`` where every run logged it). Returns the markdown table
     of the final evaluation per id and algorithm (mean and range over seeds of ``eval/score``, mean of
     ``eval/feasible`` and of ``eval/ratio`` where the runs logged it, steps, training wall time)."""
     import matplotlib
@@ -329,8 +330,11 @@ def learning_curves(sweep_dir: Path, path: Path) -> str:
         for algo, group in sorted(runs[env_id].items()):
             steps = sorted({s for r in group for s, _ in r["score"]})
             grid = np.array([[dict(r["score"]).get(s, np.nan) for s in steps] for r in group])
-            ax.plot(steps, np.nanmean(grid, axis=0), label=algo)
+            (line,) = ax.plot(steps, np.nanmean(grid, axis=0), label=algo)
             ax.fill_between(steps, np.nanmin(grid, axis=0), np.nanmax(grid, axis=0), alpha=0.15)
+            if all(r["ratio"] for r in group):  # progress on the objective alone, where the runs logged it
+                ratio = np.array([[dict(r["ratio"]).get(s, np.nan) for s in steps] for r in group])
+                ax.plot(steps, np.nanmean(ratio, axis=0), ls="--", color=line.get_color(), label=f"{algo} (ratio)")
             final = grid[:, -1]
             feas = np.mean([r["feasible"][-1][1] for r in group])
             ratios = [r["ratio"][-1][1] for r in group if r["ratio"]]
@@ -348,8 +352,8 @@ def learning_curves(sweep_dir: Path, path: Path) -> str:
         ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(ids):]:
         ax.axis("off")
-    f.suptitle("Learned agents: ISAC-Bench score during training (0 random, 1 oracle; infeasible scores 0)",
-               fontsize=9)
+    f.suptitle("Learned agents: ISAC-Bench score during training (0 random, 1 oracle; infeasible scores 0);\n"
+               "dashed: the objective ratio (feasibility ignored), where the runs logged it", fontsize=9)
     f.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     f.savefig(path)
