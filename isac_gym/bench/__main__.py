@@ -101,11 +101,7 @@ class _Keeper:
 
 def _policy(env, name: str, checkpoints: dict[str, str]):
     if name in checkpoints:
-        try:
-            from agents.evaluation import CheckpointPolicy
-        except ImportError as exc:  # the loader lives beside train.py
-            raise ValueError("--checkpoint needs the repository's agents package (run from the repository root)") from exc
-        return CheckpointPolicy(checkpoints[name], env), "agent"
+        return protocol.checkpoint_policy_class()(checkpoints[name], env), "agent"
     from isac_gym import oracles
 
     if name == "random":  # acts in the env's own action mode, like any agent

@@ -38,7 +38,7 @@ class Metric:
     scale: str = "linear"
 
     def value(self, info: dict) -> float:
-        x = float(np.sum(info[self.key]))
+        x = float(info[self.key])
         if self.scale == "db":
             return 10.0 * np.log10(max(x, 1e-300))
         return x
@@ -142,10 +142,7 @@ class PointStore:
     def add(self, key: str, record: dict) -> None:
         self.points[key] = record
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"points": self.points}, indent=0))
-            tmp.replace(self.path)
+            protocol.write_json(self.path, {"points": self.points})
 
 
 @dataclass(frozen=True)
@@ -171,27 +168,18 @@ def _measure(env, policy: Any, seed: int, metrics: tuple[Metric, ...]) -> dict:
             "metrics": {m.key: m.value(info) for m in metrics}}
 
 
-def _policy(env, name: str, agent_path: str | None):
-    if agent_path is not None:
-        try:
-            from agents.evaluation import CheckpointPolicy
-        except ImportError as exc:  # the loader lives beside train.py
-            raise RuntimeError("--agent needs the repository's agents package (run from the repository root)") from exc
-        return CheckpointPolicy(agent_path, env)  # ValueError where its spaces do not fit env
-    from isac_gym import oracles
-
-    return oracles.make(env, name)
-
-
 def compute(fig: Figure, seeds: tuple[int, ...], store: PointStore, agents: tuple[Agent, ...] = (),
             points: tuple[tuple[float, Kwargs], ...] | None = None,
             progress: Callable[[str], None] | None = None) -> dict[str, list[list[dict | None]]]:
     """Every series of ``fig`` (and ``agents`` of its id) at every point on ``seeds``: ``{label: [[record per
     seed] per point]}`` (a record is None where an agent's spaces do not fit the point's env). Points already in
     ``store`` are not recomputed."""
+    from isac_gym import oracles
+
     points = fig.points if points is None else points
     lines = [(s.label, s.policy, dict(s.env_kwargs), None) for s in fig.series]
     lines += [(a.label, "checkpoint", dict(a.env_kwargs), a.path) for a in agents if a.env_id == fig.env_id]
+    load = protocol.checkpoint_policy_class() if any(path for *_, path in lines) else None
     out: dict[str, list[list[dict | None]]] = {}
     for label, name, extra, path in lines:
         per_point = []
@@ -204,12 +192,13 @@ def compute(fig: Figure, seeds: tuple[int, ...], store: PointStore, agents: tupl
                 if key not in store.points:
                     if env is None:
                         env = protocol.make_env(fig.env_id, kwargs)
-                        try:
-                            policy = _policy(env, name, path)
-                        except ValueError as exc:  # an agent trained on other spaces (e.g. another K)
-                            if path is None:
-                                raise
-                            skip = str(exc)
+                        if path is None:
+                            policy = oracles.make(env, name)
+                        else:
+                            try:
+                                policy = load(path, env)
+                            except ValueError as exc:  # trained on other spaces (e.g. another number of users)
+                                skip = str(exc)
                     store.add(key, {"skipped": skip} if skip else _measure(env, policy, s, fig.metrics))
                     if progress is not None:
                         progress(f"{label} seed {s}")
@@ -300,24 +289,19 @@ def learning_curves(sweep_dir: Path, path: Path) -> str:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from omegaconf import OmegaConf
 
     try:
-        from agents.sweep import scalars
+        from agents.sweep import gather, scalars
     except ImportError as exc:  # the event-file reader lives beside train.py
         raise ValueError("--runs needs the repository's agents package (run from the repository root)") from exc
 
     runs: dict[str, dict[str, list[dict]]] = {}
-    for cfg_path in sorted(Path(sweep_dir).glob("*/.hydra/config.yaml")):
-        run_dir = cfg_path.parent.parent
-        cfg = OmegaConf.load(cfg_path)
-        curves = scalars(run_dir / "tb", ("eval/score", "eval/feasible", "eval/ratio"))
-        if not curves["eval/score"]:
-            continue
-        metrics = json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").is_file() else {}
-        runs.setdefault(cfg.env.id, {}).setdefault(cfg.agent.algo, []).append(
-            {"seed": cfg.seed, "score": curves["eval/score"], "feasible": curves["eval/feasible"],
-             "ratio": curves["eval/ratio"], "wall_s": metrics.get("wall_s", float("nan"))})
+    for row in gather(Path(sweep_dir)):  # the runs that ended (each wrote its metrics.json)
+        curves = scalars(Path(sweep_dir) / row["job"] / "tb", ("eval/score", "eval/feasible", "eval/ratio"))
+        if curves["eval/score"]:
+            runs.setdefault(row["env"], {}).setdefault(row["agent"], []).append(
+                {"score": curves["eval/score"], "feasible": curves["eval/feasible"], "ratio": curves["eval/ratio"],
+                 "wall_s": row["wall_s"]})
     if not runs:
         raise ValueError(f"no run with eval/score under {sweep_dir} (train with bench_every=N)")
     ids = list(dict.fromkeys(i for i in (*protocol.IDS, *sorted(runs)) if i in runs))
@@ -339,10 +323,9 @@ def learning_curves(sweep_dir: Path, path: Path) -> str:
             feas = np.mean([r["feasible"][-1][1] for r in group])
             ratios = [r["ratio"][-1][1] for r in group if r["ratio"]]
             ratio = f"{np.mean(ratios):.2f}" if ratios else "n/a"
-            wall = [r["wall_s"] for r in group if np.isfinite(r["wall_s"])]
             table.append(f"| {env_id} | {algo} | {len(group)} | {steps[-1]} | {np.nanmean(final):.2f} "
                          f"({np.nanmin(final):.2f}..{np.nanmax(final):.2f}) | {100 * feas:.0f} % | {ratio} | "
-                         + (f"{np.mean(wall) / 60:.1f} min |" if wall else "n/a |"))
+                         f"{np.mean([r['wall_s'] for r in group]) / 60:.1f} min |")
         ax.axhline(1.0, color="k", lw=0.8, ls="--")
         ax.axhline(0.0, color="grey", lw=0.8, ls=":")
         ax.set_title(env_id, fontsize=9)

@@ -106,6 +106,26 @@ def canonical_kwargs(env_id: str, env_kwargs: dict[str, Any] | None) -> dict[str
     return out
 
 
+def write_json(path: str | Path, data: Any) -> None:
+    """Write ``data`` as JSON through a temporary file and a rename: an interrupted write never leaves a truncated
+    file (every cache of the bench is saved so, after each new entry)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)
+
+
+def checkpoint_policy_class() -> type:
+    """The loader of trained SB3 models (``agents.evaluation.CheckpointPolicy``, which lives beside ``train.py``:
+    a ``ValueError`` says so when the package is not importable)."""
+    try:
+        from agents.evaluation import CheckpointPolicy
+    except ImportError as exc:
+        raise ValueError("trained models need the repository's agents package (run from the repository root)") from exc
+    return CheckpointPolicy
+
+
 def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
     """The id's env with ``env_kwargs`` (random scenarios unless they say otherwise)."""
     return gym.make(env_id, **(env_kwargs or {}))
@@ -157,13 +177,9 @@ class ReferenceStore:
         return {s: self._refs[s] for s in seeds}
 
     def _save(self) -> None:
-        if self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        refs = [asdict(self._refs[s]) for s in sorted(self._refs)]
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"env_id": self.env_id, "env_kwargs": self.env_kwargs, "references": refs}, indent=1))
-        tmp.replace(self.path)  # an interrupted write never leaves a truncated file
+        if self.path is not None:
+            refs = [asdict(self._refs[s]) for s in sorted(self._refs)]
+            write_json(self.path, {"env_id": self.env_id, "env_kwargs": self.env_kwargs, "references": refs})
 
 
 def solver_episode(env: gym.Env, policy: Any, seed: int) -> Episode:

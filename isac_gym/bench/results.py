@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .protocol import Episode
+from .protocol import Episode, write_json
 
 SCHEMA = "isac-bench/1"
 KINDS = ("agent", "solver")
@@ -131,8 +131,4 @@ def load(path: str | Path) -> Results:
 
 
 def save(results: Results, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(results.to_json(), indent=1))
-    tmp.replace(path)
+    write_json(path, results.to_json())
