@@ -31,7 +31,7 @@ import warnings
 from pathlib import Path
 
 from agents.cli import precheck
-from agents.config import check_values, register
+from agents.config import TrainConfig, check_values, register, resolve_gamma
 
 register()
 if __name__ == "__main__":
@@ -45,15 +45,9 @@ from stable_baselines3.common.callbacks import CallbackList  # noqa: E402
 
 import isac_gym  # noqa: E402, F401  (registers the ids)
 from agents.algorithms import ALGORITHMS, OFF_POLICY, build_model  # noqa: E402
-from agents.callbacks import (  # noqa: E402
-    BenchEvaluation,
-    HParams,
-    ISACMetricsCallback,
-    RotatingCheckpoint,
-    StopOnSignal,
-    checkpoint_steps,
-)
+from agents.callbacks import BenchEvaluation, HParams, ISACMetricsCallback, RotatingCheckpoint, StopOnSignal  # noqa: E402
 from agents.evaluation import evaluate_policies, make_env, make_training_env  # noqa: E402
+from agents.runs import open_run  # noqa: E402
 from agents.sweep import last_logged_step  # noqa: E402
 from isac_gym import oracles  # noqa: E402
 
@@ -73,25 +67,6 @@ def _link_latest(run_dir: Path) -> None:
         link.symlink_to(run_dir.resolve(), target_is_directory=True)
     except OSError:
         pass
-
-
-def saved_run(resume: Path) -> tuple[Path, dict]:
-    """The run directory of a saved model (``model.zip`` or ``checkpoints/model_<N>_steps.zip``) and its config."""
-    run_dir = resume.parent.parent if resume.parent.name == "checkpoints" else resume.parent
-    cfg_path = run_dir / ".hydra" / "config.yaml"
-    if not cfg_path.is_file():
-        raise RunError(f"resume: no saved run config at {cfg_path} (resume a model written by train.py)")
-    return run_dir, OmegaConf.to_container(OmegaConf.load(cfg_path), resolve=False)
-
-
-def newest_model(run_dir: Path) -> Path:
-    """The newest model of a run directory: ``model.zip`` (a finished or interrupted run) or, when a
-    periodic checkpoint is newer (a run killed without a clean save), that checkpoint."""
-    candidates = [run_dir / "model.zip"] if (run_dir / "model.zip").is_file() else []
-    candidates += sorted((run_dir / "checkpoints").glob("model_*_steps.zip"), key=checkpoint_steps)[-1:]
-    if not candidates:
-        raise RunError(f"resume: no model.zip and no checkpoint in {run_dir}")
-    return max(candidates, key=lambda p: p.stat().st_mtime)
 
 
 def replay_buffer_of(resume: Path, run_dir: Path) -> Path | None:
@@ -116,13 +91,10 @@ def resume_path(cfg: DictConfig) -> Path | None:
     """The model a ``resume=`` run continues from (a run directory gives its newest model), or None."""
     if not cfg.resume:
         return None
-    # resolved, so that a link (``outputs/latest``) names the run it points at, not itself
-    resume = Path(hydra.utils.to_absolute_path(cfg.resume)).resolve()
-    if resume.is_dir():
-        resume = newest_model(resume)
-    if not resume.is_file():
-        raise RunError(f"resume checkpoint not found: {resume}")
-    return resume
+    try:
+        return open_run(hydra.utils.to_absolute_path(cfg.resume)).model
+    except ValueError as exc:
+        raise RunError(f"resume: {exc}") from exc
 
 
 def continued_config(cfg: DictConfig, saved: dict) -> DictConfig:
@@ -147,12 +119,13 @@ def prepare(cfg: DictConfig) -> tuple[dict, dict, dict]:
     env_cfg = OmegaConf.to_container(cfg.env, resolve=True)
     agent_cfg = OmegaConf.to_container(cfg.agent, resolve=True)
     try:
-        check_values(cfg, with_env=False)  # the env is built below
+        check_values(cfg, TrainConfig, with_env=False)  # the env is built below
     except ValueError as exc:
         raise RunError(str(exc)) from exc
     if agent_cfg.get("algo") not in ALGORITHMS:
         raise RunError(f"agent.algo must be one of {sorted(ALGORITHMS)}, got {agent_cfg.get('algo')!r}")
     probe = make_env(env_cfg)  # constructor errors surface here, as one line
+    agent_cfg = resolve_gamma(agent_cfg, env_cfg)
     available = oracles.names(probe)
     objective = probe.unwrapped.system.objective_name
     probe.close()
@@ -247,8 +220,9 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
     start = time.perf_counter()
     resume = resume_path(cfg)
     if resume is not None:  # the run continues in its own directory: same TensorBoard run, checkpoints and model
-        run_dir, saved = saved_run(resume)
-        cfg = continued_config(cfg, saved)
+        saved = open_run(resume)
+        run_dir = saved.run_dir
+        cfg = continued_config(cfg, saved.config)
         print(f"resume: continuing the run in {run_dir} from {resume.name}")
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True)

@@ -11,6 +11,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from isac_gym.physics.units import linear_to_db
 
+from .runs import checkpoint_steps
+
 if TYPE_CHECKING:
     from isac_gym.bench import Summary
 
@@ -103,11 +105,6 @@ class RotatingCheckpoint(BaseCallback):
         for old in models[: -self.keep]:
             old.unlink(missing_ok=True)
             (self.save_path / f"model_replay_buffer_{checkpoint_steps(old)}_steps.pkl").unlink(missing_ok=True)
-
-
-def checkpoint_steps(path: Path) -> int:
-    """The step count in a periodic checkpoint's name (``model_<N>_steps.zip``)."""
-    return int(Path(path).stem.split("_")[-2])
 
 
 class StopOnSignal(BaseCallback):

@@ -39,12 +39,13 @@ def precheck(config_name: str, argv: list[str] | None = None) -> None:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from agents.config import check_values
+    from agents.config import SCHEMAS, check_values
 
     try:
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3", job_name=config_name):
             cfg = compose(config_name=config_name, overrides=args, return_hydra_config=True)
-        check_values(cfg, with_env=not cfg.get("resume"))  # a resumed run takes its env from the saved run
+        # a resumed run, or an evaluation of a saved run, takes its env from the run
+        check_values(cfg, SCHEMAS[config_name], with_env=not (cfg.get("resume") or cfg.get("checkpoint")))
     except Exception as exc:  # Hydra's and OmegaConf's composition errors, out-of-range values
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         sys.exit(2)

@@ -4,7 +4,8 @@
   extend them); ``agent.batch_size=abc`` fails at start with one line.
 * ``schema/env/<env id>``: generated from each system's parameter and option dataclasses (the one
   source of every default), plus the registered kwargs of the id; ``conf/env/*.yaml`` extend them.
-* ``train_schema`` / ``evaluate_schema``: the scripts' own fields.
+* ``train_schema`` / ``evaluate_schema``: the scripts' own fields, each declared once below with its default, its
+  meaning and its accepted range (:func:`setting`); ``conf/config.yaml`` and ``conf/evaluate.yaml`` only compose.
 """
 
 from __future__ import annotations
@@ -15,6 +16,17 @@ from typing import Any, List, Optional, Tuple  # noqa: UP035  (OmegaConf reads t
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
+
+#: The discount where ``agent.gamma`` is left at None and the action mode is not memoryless.
+DEFAULT_GAMMA = 0.99
+
+
+def setting(default: Any, doc: str, low: int | None = None, choices: tuple | None = None) -> Any:
+    """A field of the scripts' configs with its meaning and accepted range (``low``: least value; ``choices``)."""
+    meta = {"doc": doc, "low": low, "choices": choices}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
@@ -34,7 +46,9 @@ class AgentConfig:
     policy: str = "MlpPolicy"
     net_arch: List[int] = field(default_factory=lambda: [256, 256])  # noqa: UP006
     learning_rate: float = 3e-4
-    gamma: float = 0.99
+    #: None: 0 where the env's action mode is memoryless (a step's reward depends on its action alone: the direct
+    #: mode), DEFAULT_GAMMA otherwise (resolve_gamma); a number overrides the rule.
+    gamma: Optional[float] = None  # noqa: UP045
     device: str = "cpu"
     verbose: int = 0
 
@@ -104,37 +118,47 @@ class EnvConfig:
 
 @dataclass
 class TrainConfig:
+    """``python train.py``'s fields (``conf/config.yaml`` composes this schema with an env and an agent)."""
+
     env: EnvConfig = MISSING
     agent: Any = MISSING
-    seed: int = 0
-    total_timesteps: int = 6000
-    n_envs: int = 1
-    vectorization: str = "native"  # native: one batched SB3VecEnv; dummy: SB3's DummyVecEnv of scalar envs
-    checkpoint_freq: int = 10_000
-    keep_checkpoints: int = 2
-    save_replay_buffer: bool = True
-    log_interval: int = 1
-    progress_bar: bool = True
-    deterministic: bool = True  # torch.use_deterministic_algorithms: same seed, same trained policy on CPU
-    torch_threads: int = 1  # torch's intra-op threads (0: torch's own default, one per core)
-    resume: Optional[str] = None  # noqa: UP045
-    eval_episodes: int = 5
-    eval_steps: Optional[int] = None  # noqa: UP045
-    eval_policies: Optional[List[str]] = None  # noqa: UP006, UP045
-    bench_every: int = 0
-    bench_episodes: int = 5
+    seed: int = setting(0, "seed of the agent (torch, numpy, exploration) and of the training scenarios", low=0)
+    total_timesteps: int = setting(6000, "environment steps in all (the paper's scale: env=fim_paper, 1.6M)", low=0)
+    n_envs: int = setting(1, "sub-envs; with vectorization=native they cost one batched call", low=1)
+    vectorization: str = setting("native", "native: one batched SB3VecEnv; dummy: SB3's DummyVecEnv of scalar envs",
+                                 choices=("native", "dummy"))
+    checkpoint_freq: int = setting(10_000, "steps between checkpoints (model and replay buffer)", low=1)
+    keep_checkpoints: int = setting(2, "newest checkpoints kept (older ones are deleted)", low=1)
+    save_replay_buffer: bool = setting(True, "save the replay buffer with each checkpoint and on an interrupted stop")
+    log_interval: int = setting(1, "episodes between TensorBoard dumps", low=1)
+    progress_bar: bool = setting(True, "show SB3's progress bar")
+    deterministic: bool = setting(True, "torch.use_deterministic_algorithms: the same seed gives the same policy on "
+                                        "CPU")
+    torch_threads: int = setting(1, "torch's intra-op threads (0: torch's default, one per core); runs that share "
+                                    "cores each spinning a pool ran 12x slower", low=0)
+    resume: Optional[str] = setting(None, "a run directory or a model .zip of an earlier run to continue")  # noqa: UP045
+    eval_episodes: int = setting(5, "seeded scenarios of the post-training comparison (0 to skip)", low=0)
+    eval_steps: Optional[int] = setting(None, "steps per evaluation episode (None: max_episode_steps)",  # noqa: UP045
+                                        low=1)
+    eval_policies: Optional[List[str]] = setting(None, "policies of the post-training comparison (None: the "  # noqa: UP006, UP045
+                                                       "checkpoint and every oracle and baseline)")
+    bench_every: int = setting(0, "steps between ISAC-Bench evaluations during training (0: off)", low=0)
+    bench_episodes: int = setting(5, "evaluation scenarios of each (one when the env holds a fixed scenario)", low=1)
 
 
 @dataclass
 class EvaluateConfig:
+    """``python evaluate.py``'s fields (``conf/evaluate.yaml`` composes this schema with an env)."""
+
     env: EnvConfig = MISSING
-    policy: str = "all"
-    checkpoint: Optional[str] = None  # noqa: UP045
-    episodes: int = 5
-    seed: int = 1000
-    steps: Optional[int] = None  # noqa: UP045
-    render: bool = False
-    progress_bar: bool = True
+    policy: str = setting("all", "one policy name, or 'all' (every oracle and baseline, and the checkpoint if given)")
+    checkpoint: Optional[str] = setting(None, "a trained model: a run directory (its newest model) or a .zip")  # noqa: UP045
+    episodes: int = setting(5, "seeded scenarios", low=1)
+    seed: int = setting(1000, "scenario i resets with seed + i (1000: ISAC-Bench's evaluation scenarios)", low=0)
+    steps: Optional[int] = setting(None, "steps per episode of an acting policy (None: max_episode_steps)",  # noqa: UP045
+                                   low=1)
+    render: bool = setting(False, "save one PNG per policy and scenario in the run directory")
+    progress_bar: bool = setting(True, "show a progress bar")
 
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool, "tuple[float, float]": Tuple[float, float],  # noqa: UP006
@@ -144,14 +168,11 @@ _TYPES = {"int": int, "float": float, "str": str, "bool": bool, "tuple[float, fl
 def env_kwargs_schema(env_id: str) -> type:
     """A dataclass of every keyword argument of ``env_id`` with its type and default (parameters, options,
     the registered kwargs of the id, then ``scenario`` and ``scenario_seed``)."""
-    import gymnasium as gym
+    import isac_gym
 
-    import isac_gym  # noqa: F401
-
-    spec = gym.spec(env_id)
-    module, name = spec.entry_point.split(":")
-    system_class = getattr(__import__(module, fromlist=[name]), name).system_class
-    registered = dict(spec.kwargs)
+    reg = isac_gym.ENVIRONMENTS[env_id]
+    system_class = reg.system_class
+    registered = dict(reg.kwargs)
     fields = []
     for cls in (system_class.params_class, system_class.options_class):
         for f in dataclasses.fields(cls):
@@ -174,22 +195,20 @@ def env_schema(env_id: str, max_episode_steps: int) -> type:
          ("kwargs", kwargs_type, field(default_factory=kwargs_type))], bases=(EnvConfig,))
 
 
-#: Lower bounds of the scripts' integer fields (``None`` is accepted where the schema allows it).
-LOWER_BOUNDS = {"n_envs": 1, "total_timesteps": 0, "checkpoint_freq": 1, "keep_checkpoints": 1, "eval_episodes": 0,
-                "log_interval": 1, "eval_steps": 1, "episodes": 1, "steps": 1, "bench_every": 0,
-                "bench_episodes": 1, "torch_threads": 0}
-VECTORIZATIONS = ("native", "dummy")
+SCHEMAS = {"config": TrainConfig, "evaluate": EvaluateConfig}
 
 
-def check_values(cfg: Any, with_env: bool = True) -> None:
-    """Refuse out-of-range values of a composed train or evaluate config (``ValueError`` naming the field); with
-    ``with_env``, also the env's keyword arguments (the env is built once: its parameters validate themselves)."""
-    for name, low in LOWER_BOUNDS.items():
-        value = cfg.get(name)
-        if value is not None and value < low:
-            raise ValueError(f"{name} must be >= {low}, got {value}")
-    if cfg.get("vectorization", "native") not in VECTORIZATIONS:
-        raise ValueError(f"vectorization must be one of {VECTORIZATIONS}, got {cfg.get('vectorization')!r}")
+def check_values(cfg: Any, schema: type, with_env: bool = True) -> None:
+    """Refuse out-of-range values of a composed config of ``schema`` (``ValueError`` naming the field): the bounds
+    and choices declared with :func:`setting`. With ``with_env``, also the env's keyword arguments (the env is built
+    once: its parameters validate themselves)."""
+    for f in dataclasses.fields(schema):
+        value = cfg.get(f.name)
+        low, choices = f.metadata.get("low"), f.metadata.get("choices")
+        if value is not None and low is not None and value < low:
+            raise ValueError(f"{f.name} must be >= {low}, got {value}")
+        if choices is not None and value not in choices:
+            raise ValueError(f"{f.name} must be one of {choices}, got {value!r}")
     if with_env:
         import gymnasium as gym
         from omegaconf import OmegaConf
@@ -198,6 +217,20 @@ def check_values(cfg: Any, with_env: bool = True) -> None:
 
         env = OmegaConf.to_container(cfg.env, resolve=True)
         gym.make(env["id"], max_episode_steps=env["max_episode_steps"], **(env.get("kwargs") or {})).close()
+
+
+def resolve_gamma(agent_cfg: dict, env_cfg: dict) -> dict:
+    """``agent_cfg`` with ``gamma`` decided where it is None: 0 where the env's action mode is memoryless (a step's
+    reward depends on its action alone, so the return worth learning is that reward and bootstrapping adds only
+    noise; README "Learnability"), :data:`DEFAULT_GAMMA` otherwise."""
+    if agent_cfg.get("gamma") is not None:
+        return agent_cfg
+    import isac_gym
+    from isac_gym.envs.base import action_modes, default_action_mode
+
+    options = isac_gym.ENVIRONMENTS[env_cfg["id"]].system_class.options_class
+    name = (env_cfg.get("kwargs") or {}).get("action_mode") or default_action_mode(options)
+    return {**agent_cfg, "gamma": 0.0 if action_modes(options)[name].memoryless else DEFAULT_GAMMA}
 
 
 def register() -> None:
@@ -209,5 +242,5 @@ def register() -> None:
     cs.store(name="evaluate_schema", node=EvaluateConfig)
     for name, node in AGENT_SCHEMAS.items():
         cs.store(group="schema/agent", name=name, node=node)
-    for env_id, (_, _, steps, _) in isac_gym.ENVIRONMENTS.items():
-        cs.store(group="schema/env", name=env_id, node=env_schema(env_id, steps))
+    for env_id, reg in isac_gym.ENVIRONMENTS.items():
+        cs.store(group="schema/env", name=env_id, node=env_schema(env_id, reg.max_episode_steps))

@@ -20,11 +20,12 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import VecMonitor
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnvWrapper, VecMonitor
 
 import isac_gym  # noqa: F401  (registers the ids)
 from isac_gym import oracles
+from isac_gym.bench.protocol import MAX_SUB_ENVS, training_seed
 from isac_gym.physics.units import linear_to_db
 from isac_gym.wrappers import SB3VecEnv
 
@@ -49,6 +50,7 @@ class EpisodeResult:
     power_w: float
     decision_ms: float
     solve_s: float
+    steps: int  # the policy's decisions: 1 for a solver, the episode's steps for an acting policy
 
     def row(self) -> dict[str, Any]:
         """Flat CSV row (one column per violation)."""
@@ -84,26 +86,45 @@ class CheckpointPolicy:
         return self.model.predict(observation, state=state, episode_start=episode_start, deterministic=True)
 
 
-def make_env(env_cfg: dict[str, Any], action_mode: str | None = None) -> gym.Env:
-    kwargs = dict(env_cfg.get("kwargs") or {})
-    if action_mode is not None:
-        kwargs["action_mode"] = action_mode
-    return gym.make(env_cfg["id"], max_episode_steps=env_cfg.get("max_episode_steps"), **kwargs)
+def make_env(env_cfg: dict[str, Any]) -> gym.Env:
+    """``gym.make`` of an env block (``id``, ``max_episode_steps``, ``kwargs``)."""
+    return gym.make(env_cfg["id"], max_episode_steps=env_cfg.get("max_episode_steps"), **(env_cfg.get("kwargs") or {}))
+
+
+class TrainingScenarios(VecEnvWrapper):
+    """Seeds the training sub-envs from the training stream (:func:`isac_gym.bench.training_seed`): ``seed(s)``, as
+    SB3 calls it with the run seed, resets sub-env ``i`` with ``training_seed(s) + i``, never with an ISAC-Bench
+    evaluation seed (1000-1099), whatever the run seed."""
+
+    def seed(self, seed: int | None = None):
+        return self.venv.seed(None if seed is None else training_seed(seed))
+
+    def reset(self):
+        return self.venv.reset()
+
+    def step_wait(self):
+        return self.venv.step_wait()
 
 
 def make_training_env(env_cfg: dict, n_envs: int, vectorization: str, seed: int):
     """``n_envs`` sub-envs as an SB3 VecEnv: one batched :class:`~isac_gym.wrappers.SB3VecEnv` (``native``)
-    or SB3's ``DummyVecEnv`` of scalar envs (``dummy``)."""
+    or SB3's ``DummyVecEnv`` of scalar envs (``dummy``), seeded from the training stream (:class:`TrainingScenarios`)."""
+    if n_envs > MAX_SUB_ENVS:
+        raise ValueError(f"n_envs must be at most {MAX_SUB_ENVS}, got {n_envs}")
     kwargs = dict(env_cfg.get("kwargs") or {})
     if vectorization == "native":
-        venv = VecMonitor(SB3VecEnv(gym.make_vec(env_cfg["id"], num_envs=n_envs, vectorization_mode="vector_entry_point",
-                                                 max_episode_steps=env_cfg["max_episode_steps"], **kwargs)))
-        venv.seed(seed)
-        return venv
-    if vectorization == "dummy":
-        return make_vec_env(lambda: gym.make(env_cfg["id"], max_episode_steps=env_cfg["max_episode_steps"], **kwargs),
-                            n_envs=n_envs, seed=seed)
-    raise ValueError(f"vectorization must be one of ('native', 'dummy'), got {vectorization!r}")
+        inner = SB3VecEnv(gym.make_vec(env_cfg["id"], num_envs=n_envs, vectorization_mode="vector_entry_point",
+                                       max_episode_steps=env_cfg["max_episode_steps"], **kwargs))
+    elif vectorization == "dummy":
+        inner = DummyVecEnv([lambda: Monitor(gym.make(env_cfg["id"], max_episode_steps=env_cfg["max_episode_steps"],
+                                                      **kwargs)) for _ in range(n_envs)])
+    else:
+        raise ValueError(f"vectorization must be one of ('native', 'dummy'), got {vectorization!r}")
+    venv = TrainingScenarios(inner)
+    if vectorization == "native":
+        venv = VecMonitor(venv)
+    venv.seed(seed)
+    return venv
 
 
 def run_policy(name: str, env_cfg: dict[str, Any], episodes: int, seed: int, steps: int | None = None,
@@ -145,7 +166,7 @@ def run_policy(name: str, env_cfg: dict[str, Any], episodes: int, seed: int, ste
             violation={k: float(v) for k, v in info["violation"].items()},
             sinr_min_db=float(linear_to_db(min_sinr)) if min_sinr > 0 else float("-inf"),
             rate_sum=float(np.sum(info["rate"])), power_w=float(info["power"]),
-            decision_ms=1e3 * spent / max(decisions, 1), solve_s=spent))
+            decision_ms=1e3 * spent / max(decisions, 1), solve_s=spent, steps=decisions))
         if render_dir is not None:
             from isac_gym.render import render_frame, save_png
 

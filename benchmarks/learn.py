@@ -4,8 +4,9 @@ Usage: ``python -m benchmarks learn [--ids ISAC-SIM-v0 ...] [--seeds 0 1 2] [--s
 [--steps N] [--json out.json] [--override env.kwargs.action_mode=incremental agent.gamma=0.9 ...]``.
 
 For every id, scenario setting and seed, TD3 is built from the same Hydra composition as
-``python train.py env=<name> agent=td3`` (so the per-env tuning in ``conf/tuned/`` applies) and trained for
-the id's budget (:data:`BUDGETS`, or ``--steps``). Then the deterministic policy acts for one episode on
+``python train.py env=<name> agent=td3`` (so the action mode's discount applies: gamma 0 in a memoryless mode,
+:func:`agents.config.resolve_gamma`) and trained for the id's budget (its registration's ``learning_steps``, or
+``--steps``). Then the deterministic policy acts for one episode on
 each evaluation scenario, and its last configuration is scored:
 
 * ``score = (log x_agent - log x_random) / (log x_oracle - log x_random)`` on the paper's objective ``x``
@@ -29,19 +30,13 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-import isac_gym  # noqa: F401  (registers the ids)
+import isac_gym
 from agents.algorithms import build_model
 from agents.evaluation import make_training_env
 from benchmarks import save_report
 from isac_gym.bench import protocol
 from isac_gym.bench.protocol import Reference, compute_reference
 
-#: Hydra env config of each id.
-ENV_CONFIGS = {"ISAC-FIM-v0": "fim", "ISAC-SIM-v0": "sim", "ISAC-MFRIS-v0": "mfris", "ISAC-RIS-SLP-v0": "ris_slp",
-               "ISAC-RIS-SLP-DoA-v0": "ris_slp_doa", "ISAC-ET-v0": "et"}
-#: Default TD3 budget per id (steps): each run fits in well under 30 minutes on 2 CPU cores.
-BUDGETS = {"ISAC-FIM-v0": 15000, "ISAC-SIM-v0": 8000, "ISAC-MFRIS-v0": 8000, "ISAC-RIS-SLP-v0": 8000,
-           "ISAC-RIS-SLP-DoA-v0": 8000, "ISAC-ET-v0": 8000}
 #: Evaluation seeds of the random-scenario setting: the first five of ISAC-Bench's.
 EVAL_SEEDS = protocol.EVAL_SEEDS[:5]
 CURVE_POINTS = 5
@@ -54,20 +49,21 @@ def compose(env_name: str, overrides: list[str]) -> tuple[dict, dict]:
     from omegaconf import OmegaConf
 
     from agents.cli import CONF
-    from agents.config import register
+    from agents.config import register, resolve_gamma
 
     register()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3", job_name="learn"):
         cfg = hydra_compose(config_name="config", overrides=[f"env={env_name}", "agent=td3"] + overrides)
-    return OmegaConf.to_container(cfg.env, resolve=True), OmegaConf.to_container(cfg.agent, resolve=True)
+    env_cfg = OmegaConf.to_container(cfg.env, resolve=True)
+    return env_cfg, resolve_gamma(OmegaConf.to_container(cfg.agent, resolve=True), env_cfg)
 
 
 def evaluate_model(model, env: gym.Env, seeds: tuple[int, ...], refs: dict[int, Reference]) -> dict:
     """Mean normalised score, feasibility rate and largest raw violation of the deterministic policy's last
-    configuration on each evaluation scenario."""
+    configuration on each evaluation scenario (:func:`protocol.answer`, as the bench acts)."""
     scores, feasible, worst = [], [], []
     for s in seeds:
-        info, _ = protocol.run_episode(env, lambda o: model.predict(o, deterministic=True)[0], s)
+        info = protocol.answer(env, model, s, solve=False).info
         scores.append(refs[s].ratio(float(info["objective"])))
         feasible.append(bool(info["feasible"]))
         worst.append(max(info["violation"].values(), default=0.0))
@@ -78,7 +74,7 @@ def run(env_id: str, setting: str, seed: int, steps: int, overrides: list[str]) 
     """Train TD3 on one id and setting; the learning curve and the final figures."""
     fixed = setting == "fixed"
     extra = ["env.kwargs.scenario=fixed", "env.kwargs.scenario_seed=0"] if fixed else []
-    env_cfg, agent_cfg = compose(ENV_CONFIGS[env_id], extra + overrides)
+    env_cfg, agent_cfg = compose(isac_gym.ENVIRONMENTS[env_id].config_name, extra + overrides)
     agent_cfg["learning_starts"] = min(agent_cfg.get("learning_starts", 0), steps // 4)
     eval_env = gym.make(env_id, max_episode_steps=env_cfg["max_episode_steps"], **env_cfg["kwargs"])
     seeds = (0,) if fixed else EVAL_SEEDS
@@ -116,7 +112,7 @@ def table(results: list[dict]) -> str:
     rows = ["| id | setting | action mode | steps | score (0 random, 1 oracle) | feasible | largest violation | "
             "time to score 0.5 | train time / seed |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    keys = sorted({(r["id"], r["setting"]) for r in results}, key=lambda k: (list(ENV_CONFIGS).index(k[0]), k[1]))
+    keys = sorted({(r["id"], r["setting"]) for r in results}, key=lambda k: (list(protocol.IDS).index(k[0]), k[1]))
     for key in keys:
         group = [r for r in results if (r["id"], r["setting"]) == key]
         s = np.array([r["score"] for r in group])
@@ -135,10 +131,11 @@ def table(results: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks learn", description=__doc__.splitlines()[0])
-    parser.add_argument("--ids", nargs="+", default=list(ENV_CONFIGS))
+    parser.add_argument("--ids", nargs="+", default=list(protocol.IDS), choices=protocol.IDS, metavar="ID")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--scenario", nargs="+", default=["fixed", "random"], choices=["fixed", "random"])
-    parser.add_argument("--steps", type=int, default=None, help="TD3 steps per run (default: BUDGETS per id)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="TD3 steps per run (default: each id's registered learning_steps)")
     parser.add_argument("--override", nargs="*", default=[], help="Hydra overrides, e.g. env.kwargs.action_mode=direct")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
@@ -149,7 +146,8 @@ def main(argv: list[str] | None = None) -> None:
     for env_id in args.ids:
         for setting in args.scenario:
             for seed in args.seeds:
-                r = run(env_id, setting, seed, args.steps or BUDGETS[env_id], args.override)
+                r = run(env_id, setting, seed, args.steps or isac_gym.ENVIRONMENTS[env_id].learning_steps,
+                        args.override)
                 curve = " ".join(f"{n}:{s:.2f}" for n, s in r["curve"])
                 print(f"{env_id} {setting} seed {seed}: score {r['score']:.2f}, feasible {r['feasible']:.0%} "
                       f"(largest violation {r['violation']:.3g}), {r['train_s']:.0f} s; curve {curve}", flush=True)

@@ -188,9 +188,7 @@ def sb3vec_ratio(env_id: str, n_envs: int, steps: int, rounds: int = 5) -> float
 
 
 def oracle_seconds(env_id: str, name: str, scenarios: int, **kwargs) -> float:
-    """Mean wall time of ``policy.solve`` over seeded scenarios (direct action mode where it applies)."""
-    if env_id == "ISAC-FIM-v0":
-        kwargs.setdefault("action_mode", "direct")
+    """Mean wall time of ``policy.solve`` over seeded scenarios (a solve does not depend on the action mode)."""
     env = gym.make(env_id, **kwargs)
     policy = oracles.make(env, name)
     times = []
@@ -233,7 +231,7 @@ def main(argv: list[str] | None = None) -> dict:
             row["td3_ratio_vs_zero_cost"] = td3_ratio(env_id, args.td3_steps)
         if args.sb3vec_steps > 0:
             row["sb3vec_ratio_vs_dummy"] = sb3vec_ratio(env_id, args.sb3vec_envs, args.sb3vec_steps)
-        if getattr(gym.make(env_id).unwrapped.system, "action_mode", "direct") != "direct":
+        if gym.make(env_id).unwrapped.system.options.action_mode != "direct":
             row["single_direct_ratio_vs_pendulum"] = single_ratio(env_id, args.steps, action_mode="direct")[1]
         for name in args.oracles:
             if args.oracle_scenarios > 0 and name in oracles.names(gym.make(env_id)):

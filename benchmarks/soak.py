@@ -26,9 +26,20 @@ import time
 from benchmarks import save_report
 
 GROWTH_GOAL = 0.05
-#: Ids and their action modes (FIM's paper mode and direct mode differ in their decode path).
-CASES = [("ISAC-FIM-v0", {}), ("ISAC-FIM-v0", {"action_mode": "direct"}), ("ISAC-RIS-SLP-v0", {}),
-         ("ISAC-RIS-SLP-DoA-v0", {}), ("ISAC-SIM-v0", {}), ("ISAC-MFRIS-v0", {}), ("ISAC-ET-v0", {})]
+
+
+def cases() -> list[tuple[str, dict]]:
+    """Every registered id in its default action mode, then in each of its other modes (each mode has its own
+    decode path): ``(id, kwargs)``."""
+    import isac_gym
+    from isac_gym.envs.base import action_modes, default_action_mode
+
+    out = []
+    for env_id, reg in isac_gym.ENVIRONMENTS.items():
+        options = reg.system_class.options_class
+        out.append((env_id, {}))
+        out += [(env_id, {"action_mode": m}) for m in action_modes(options) if m != default_action_mode(options)]
+    return out
 
 
 SAMPLES = 40
@@ -105,7 +116,7 @@ def _oracle(env_id: str, kwargs: dict, scenarios: int) -> dict:
     import isac_gym  # noqa: F401
     from isac_gym import oracles
 
-    env = gym.make(env_id, **({"action_mode": "direct"} if env_id == "ISAC-FIM-v0" else {}) | kwargs)
+    env = gym.make(env_id, **kwargs)
     policy = oracles.make(env, "oracle")
     feasible = 0
     track = _Tracker(scenarios)
@@ -144,10 +155,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--oracle-scenarios", type=int, default=200, help="scenarios solved in a row (0 skips)")
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args(argv)
-    cases = CASES if args.ids is None else [c for c in CASES if c[0] in args.ids]
+    chosen = [c for c in cases() if args.ids is None or c[0] in args.ids]
     report = {}
     print(f"resident memory after warm-up -> at the end, medians (goal: growth < {GROWTH_GOAL:.0%})")
-    for env_id, kwargs in cases:
+    for env_id, kwargs in chosen:
         name = env_id + "".join(f" {k}={v}" for k, v in kwargs.items())
         parts = [("single", args.steps), ("vector", args.vector_steps)]
         if not kwargs:

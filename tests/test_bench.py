@@ -2,11 +2,13 @@
 
 import json
 import math
+from dataclasses import replace
 
 import gymnasium as gym
+import numpy as np
 import pytest
 
-import isac_gym  # noqa: F401
+import isac_gym
 from isac_gym import bench, oracles
 from isac_gym.bench import protocol
 from isac_gym.bench.__main__ import main
@@ -14,8 +16,8 @@ from isac_gym.bench.__main__ import main
 SLP = "ISAC-RIS-SLP-v0"  # the fastest oracle (well under a second per scenario)
 
 
-def _ref(log_random, log_oracle):
-    return protocol.Reference(1000, log_random, log_oracle, True, "converged", 0.1)
+def _ref(random, oracle, maximise=True, scale="log", seed=1000):
+    return protocol.Reference(seed, random, oracle, True, "converged", 0.1, scale, maximise)
 
 
 def test_the_score_is_zero_at_random_one_at_the_oracle_and_zero_when_infeasible():
@@ -24,29 +26,105 @@ def test_the_score_is_zero_at_random_one_at_the_oracle_and_zero_when_infeasible(
     assert ref.score(30.0, True) == 1.0
     assert ref.score(300.0, True) == pytest.approx(2.0)  # 10 dB past the oracle
     assert ref.score(300.0, False) == 0.0  # infeasible scores as random, however good its objective
-    crb = _ref(math.log(1e-3), math.log(1e-5))  # a minimised metric: halfway in dB scores 0.5
+    crb = _ref(math.log(1e-3), math.log(1e-5), maximise=False)  # a minimised metric: halfway in dB scores 0.5
     assert crb.score(1e-4, True) == pytest.approx(0.5)
     assert crb.ratio(1e-2) == pytest.approx(-0.5) and crb.score(1e-2, False) == 0.0
-    assert _ref(1.0, 1.0).score(5.0, True) == 0.0  # no span: nothing to normalise by, never NaN
     # the summary keeps both readings: an infeasible answer at the oracle's objective scores 0 with ratio 1
     eps = [protocol.Episode(1000, 30.0, False, 0.1), protocol.Episode(1001, 3.0, True, 0.3)]
-    s = protocol.summarise(eps, {1000: ref, 1001: protocol.Reference(1001, math.log(3.0), math.log(30.0), True,
-                                                                     "converged", 0.1)})
+    s = protocol.summarise(eps, {1000: ref, 1001: _ref(math.log(3.0), math.log(30.0), seed=1001)})
     assert (s.score, s.feasible, s.ratio, s.episodes) == (0.0, 0.5, 0.5, 2)
     assert s.decision_s == pytest.approx(0.2)
 
 
-def test_anchors_are_the_random_geometric_mean_and_the_oracle_of_the_scenario():
-    env = gym.make(SLP)
-    ref = protocol.compute_reference(env, 1003)
-    env.reset(seed=1003)
-    scenario = env.unwrapped.current_scenario
-    sol = oracles.make(env, "oracle").solve(scenario)
-    draws = [oracles.RandomPolicy(env, seed=i).solve(scenario).objective for i in range(bench.RANDOM_DRAWS)]
-    assert ref.log_oracle == pytest.approx(math.log(sol.objective), rel=1e-12)
-    assert ref.log_random == pytest.approx(sum(math.log(d) for d in draws) / len(draws), rel=1e-12)
-    assert ref.score(sol.objective, True) == pytest.approx(1.0)
-    assert ref.score(math.exp(ref.log_random), True) == pytest.approx(0.0, abs=1e-12)
+def test_the_ratio_is_zero_where_the_oracle_is_no_better_than_random():
+    """Regression: only an exactly zero span gave 0, so an oracle worse than random flipped every ratio's sign."""
+    for maximise in (True, False):
+        assert _ref(1.0, 1.0, maximise).score(5.0, True) == 0.0  # no span: never NaN
+    worse = _ref(math.log(30.0), math.log(3.0), maximise=True)  # the oracle's SINR below random's
+    assert worse.ratio(300.0) == 0.0 and worse.ratio(1.0) == 0.0
+    worse_crb = _ref(math.log(1e-5), math.log(1e-3), maximise=False)  # the oracle's CRB above random's
+    assert worse_crb.ratio(1e-6) == 0.0
+
+
+def test_a_signed_objective_is_compared_on_the_asinh_scale():
+    """Regression: ET's WIM objective is signed, and its logarithm ended the run (math domain error). On the asinh
+    scale, halfway between random (WIM 1000) and the oracle (-6) is asinh's midpoint, not the objective's."""
+    wim = _ref(math.asinh(1000.0), math.asinh(-6.0), maximise=False, scale="asinh")
+    assert wim.score(-6.0, True) == 1.0 and wim.score(1000.0, True) == pytest.approx(0.0, abs=1e-12)
+    mid = math.sinh(0.5 * (math.asinh(1000.0) + math.asinh(-6.0)))
+    assert wim.score(mid, True) == pytest.approx(0.5) and 0.0 < mid < 497.0
+    assert wim.ratio(300.0) < 0.2  # a typical random configuration stays near 0 (0.70 on the objective itself)
+    with pytest.raises(ValueError, match="> 0"):
+        _ref(0.0, 1.0).ratio(-1.0)
+
+
+def test_anchors_are_random_direct_configurations_and_the_oracle_of_the_scenario():
+    """The random anchor is the mean log objective of uniformly random *direct* configurations, the same in every
+    action mode (regression: FIM's paper mode drew structured moves from the flat start, -6.25 against -5.98 on seed
+    1000), and near the mean over many random direct actions stepped in the env; the oracle's anchor is the objective
+    the oracle reaches acting in the env."""
+    env_id, kwargs = "ISAC-FIM-v0", isac_gym.ENVIRONMENTS["ISAC-FIM-v0"].small
+    paper = protocol.compute_reference(gym.make(env_id, **kwargs), 1003)
+    direct = protocol.compute_reference(gym.make(env_id, action_mode="direct", **kwargs), 1003)
+    assert replace(paper, oracle_seconds=0.0) == replace(direct, oracle_seconds=0.0)  # wall time aside
+    env = gym.make(env_id, action_mode="direct", max_episode_steps=1, **kwargs)
+    rng = np.random.default_rng(7)
+    logs = []
+    for _ in range(200):
+        env.reset(seed=1003)
+        logs.append(math.log(env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32))[-1]["objective"]))
+    sem = np.std(logs) / math.sqrt(bench.RANDOM_DRAWS)
+    assert abs(paper.random - np.mean(logs)) < 4 * sem
+    obs, _ = env.reset(seed=1003)
+    reached = env.step(oracles.make(env, "oracle").predict(obs)[0])[-1]
+    assert paper.oracle == pytest.approx(math.log(reached["objective"]), rel=1e-9)
+    assert paper.score(reached["objective"], reached["feasible"]) == pytest.approx(1.0)
+
+
+def test_anchors_are_keyed_on_the_problem_not_on_how_the_agent_acts(tmp_path, monkeypatch):
+    """Changing the action mode, the step size or a penalty weight keeps the anchors; the budget or the scenarios
+    do not."""
+    solved = []
+    real = protocol.compute_reference
+    monkeypatch.setattr(protocol, "compute_reference", lambda env, s: solved.append(s) or real(env, s))
+    path = tmp_path / "refs.json"
+    protocol.ReferenceStore(SLP, {}, path).get([1000])
+    for same in ({"action_mode": "incremental"}, {"w_qos": 16.0, "action_step": 0.3}):
+        assert protocol.problem_kwargs(SLP, same) == {}
+        protocol.ReferenceStore(SLP, same, path).get([1000])
+    assert solved == [1000]
+    assert protocol.problem_kwargs(SLP, {"p_max_dbm": 45.0, "w_qos": 1.0}) == {"p_max_dbm": 45.0}
+    assert protocol.problem_kwargs(SLP, {"scenario": "fixed", "scenario_seed": 3}) == {"scenario": "fixed",
+                                                                                         "scenario_seed": 3}
+    assert protocol.problem_kwargs("ISAC-SIM-v0", {"w_comm": 0.2, "w_qos": 2.0}) == {"w_comm": 0.2}
+    with pytest.raises(ValueError, match="holds"):
+        protocol.ReferenceStore(SLP, {"p_max_dbm": 45.0}, path)
+
+
+def test_training_scenarios_never_are_evaluation_scenarios():
+    """Regression: sub-env i of a run reset with seed + i, so a run seeded near 1000 trained on the evaluation
+    scenarios. Seeded as SB3 seeds it (with the run seed), the training env draws other scenarios."""
+    from agents.algorithms import build_model
+    from agents.evaluation import make_training_env
+
+    env_cfg = {"id": SLP, "max_episode_steps": 5, "kwargs": isac_gym.ENVIRONMENTS[SLP].small}
+    evaluation = []
+    for s in bench.EVAL_SEEDS[:3]:
+        env = gym.make(SLP, **env_cfg["kwargs"])
+        env.reset(seed=s)
+        evaluation.append(env.unwrapped.current_scenario.symbols)
+    for vectorization in ("native", "dummy"):
+        venv = make_training_env(env_cfg, 3, vectorization, seed=1000)
+        build_model({"algo": "td3", "policy": "MlpPolicy", "net_arch": [8], "buffer_size": 10}, venv, 1000, None)
+        venv.reset()
+        if vectorization == "native":
+            drawn = list(venv.venv.venv.venv.scenario.symbols)
+        else:
+            drawn = [e.unwrapped.current_scenario.symbols for e in venv.venv.envs]
+        for training in drawn:
+            assert not any(np.array_equal(training, e) for e in evaluation)
+    assert bench.training_seed(1000) >= 2**32 > bench.EVAL_SEEDS[-1]
+    assert bench.training_seed(1) - bench.training_seed(0) >= protocol.MAX_SUB_ENVS
 
 
 def test_run_writes_valid_results_scores_the_oracle_one_and_resumes(tmp_path, capsys, monkeypatch):

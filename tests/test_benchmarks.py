@@ -19,8 +19,8 @@ def test_soak_reports_memory_of_each_part_in_a_fresh_process():
 def test_soak_skips_parts_with_a_count_of_zero():
     report = soak.main(["--ids", "ISAC-FIM-v0", "--steps", "0", "--vector-steps", "3", "--num-envs", "4",
                         "--oracle-scenarios", "0"])
-    assert report["ISAC-FIM-v0"].keys() == {"vector"}
-    assert report["ISAC-FIM-v0 action_mode=direct"].keys() == {"vector"}
+    assert set(report) == {"ISAC-FIM-v0", "ISAC-FIM-v0 action_mode=direct", "ISAC-FIM-v0 action_mode=incremental"}
+    assert all(parts.keys() == {"vector"} for parts in report.values())
 
 
 def test_the_vector_env_peak_memory_is_the_child_processes_own():
@@ -52,11 +52,15 @@ def test_learnability_runs_on_a_tiny_budget_with_the_training_config():
     assert "| ISAC-RIS-SLP-v0 | fixed | direct | 60 |" in learn.table([result])
 
 
-def test_the_tuned_agent_settings_reach_train_py():
-    """conf/tuned/<env>_<agent>.yaml is composed after conf/agent/<agent>.yaml; the command line wins."""
-    _, agent = learn.compose("ris_slp", [])
-    assert agent["gamma"] == 0.0 and agent["algo"] == "td3"
-    _, agent = learn.compose("fim", [])
-    assert agent["gamma"] == 0.99
+def test_the_discount_follows_the_action_mode():
+    """One rule, keyed on the action mode (regression: per-env files set gamma 0 "in the direct mode" whatever the
+    mode, so env=sim with the incremental mode got 0 and env=fim in the direct mode 0.99): 0 where a step's reward
+    depends on its action alone (direct), 0.99 where the action moves a state (incremental, FIM's paper mode); the
+    command line wins."""
+    for env_name, mode, gamma in (("ris_slp", None, 0.0), ("fim", None, 0.99), ("fim", "direct", 0.0),
+                                  ("sim", "incremental", 0.99), ("sim", "direct", 0.0)):
+        overrides = [] if mode is None else [f"env.kwargs.action_mode={mode}"]
+        _, agent = learn.compose(env_name, overrides)
+        assert agent["gamma"] == gamma and agent["algo"] == "td3", (env_name, mode)
     _, agent = learn.compose("ris_slp", ["agent.gamma=0.5"])
     assert agent["gamma"] == 0.5

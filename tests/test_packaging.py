@@ -28,3 +28,34 @@ def test_the_core_dependencies_are_numpy_scipy_and_gymnasium():
     assert {"oracles", "render", "train", "dev"} <= set(extras)
     assert any(d.startswith("stable-baselines3") for d in extras["train"])
     assert any(d.startswith("cvxpy") for d in extras["oracles"])
+
+
+def _python(code: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd)
+
+
+def test_the_bench_imports_without_the_agents_package_and_says_what_checkpoints_need(tmp_path):
+    """Regression: isac_gym.bench imported the repository's agents package (and a cycle through it), so it failed
+    outside the repository root. With agents unimportable, every bench module imports, and --checkpoint, --agent and
+    --runs are refused in one line naming the training tools."""
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "sys.modules['agents'] = None  # not importable\n"
+        "import isac_gym.bench\n"
+        "for m in pkgutil.iter_modules(isac_gym.bench.__path__):\n"
+        "    importlib.import_module('isac_gym.bench.' + m.name)\n"
+        "from isac_gym.bench.__main__ import main\n"
+        "codes = [main(['run', '--ids', 'ISAC-FIM-v0', '--checkpoint', 'x=somewhere', '--out', 'o']),\n"
+        "         main(['figures', '--agent', 'somewhere', '--out', 'o']), main(['figures', '--runs', 'r', '--out', 'o'])]\n"
+        "print(codes, [k for k in sys.modules if k.split('.')[0] == 'agents' and sys.modules[k] is not None])\n"
+    )
+    proc = _python(code, tmp_path)
+    assert proc.stdout.strip() == "[2, 2, 2] []", proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith("error: --") and "training tools" in line for line in lines)
+
+
+def test_the_installed_training_tools_are_found_from_any_directory(tmp_path):
+    """The bench finds the training tools through the installed entry point, not through the current directory."""
+    proc = _python("from isac_gym.bench.trained import load_tools; print(type(load_tools()).__name__)", tmp_path)
+    assert proc.stdout.strip() == "TrainingTools", proc.stderr

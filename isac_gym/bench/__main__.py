@@ -1,10 +1,12 @@
-"""``python -m isac_gym.bench {run,score,validate}``: see docs/benchmark.md.
+"""``python -m isac_gym.bench {run,score,validate,figures}``: see docs/benchmark.md.
 
 * ``run [--ids ID ...] [--policies all | NAME ...] [--checkpoint NAME=PATH ...] [--episodes N | --seeds S ...]
   [--env-kwargs KEY=VALUE ...] [--out DIR]``: evaluates each policy of each id on the evaluation scenarios,
   writes ``DIR/results/<setting>/<policy>.json`` (the results schema) and the anchors
-  ``DIR/references/<setting>.json`` (``<setting>``: the id, and a hash of the kwargs when given),
-  then prints the table. Finished episodes and anchors are kept: rerunning resumes.
+  ``DIR/references/<setting>.json`` (``<setting>``: the id, and a hash of the problem kwargs when they differ from
+  the defaults), then prints the table. A checkpoint (a ``train.py`` run directory or model file) acts in the env
+  its run saved (id, every kwarg, ``max_episode_steps``) with ``--env-kwargs`` on top; another id or action mode is
+  refused. Finished episodes and anchors are kept: rerunning resumes.
 * ``score FILE ... [--references DIR]``: validates results files (anyone's), computes the anchors they need
   (cached under ``DIR/references``) and prints the table.
 * ``validate FILE ...``: checks files against the schema; exits 1 with the first bad field of each bad file.
@@ -12,9 +14,12 @@
   each paper's comparisons (:data:`~isac_gym.bench.figures.FIGURES`) as PNGs and ``figures.md`` in ``--out``
   (default ``docs/figures``), on the first N evaluation scenarios (default 3) and the first K points of each sweep
   (default all); measured points are kept under ``--work`` (default ``bench_results/figures``): rerunning
-  resumes. ``--agent`` adds a trained model (its run's saved config names the id and action mode) to the
-  figures of its id; ``--runs`` draws the learning curves of each ``train.py -m ... bench_every=N`` sweep
+  resumes. ``--agent`` adds a trained model (a run directory or model file; its run's saved env) to the figures of
+  its id; ``--runs`` draws the learning curves of each ``train.py -m ... bench_every=N`` sweep
   (``learning_curves_<folder name>.png``).
+
+Trained models and learning curves come from the training tools (:mod:`isac_gym.bench.trained`), found as an
+installed entry point; without them ``--checkpoint``, ``--agent`` and ``--runs`` are refused in one line.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Any
 
 from . import protocol
 from .results import Results, load, save
+from .trained import TrainingTools, agent_env, load_tools
 
 IDS = protocol.IDS
 
@@ -52,15 +58,25 @@ def parse_kwargs(items: list[str]) -> dict[str, Any]:
 
 
 def setting_tag(env_id: str, env_kwargs: dict[str, Any]) -> str:
-    """The id, and a short hash of the kwargs when there are any: the name of a setting's files."""
-    if not env_kwargs:
+    """The id, and a short hash of the problem kwargs (:func:`~isac_gym.bench.protocol.problem_kwargs`) when there
+    are any: the name of a setting's files."""
+    problem = protocol.problem_kwargs(env_id, env_kwargs)
+    if not problem:
         return env_id
-    return f"{env_id}-{hashlib.sha1(json.dumps(env_kwargs, sort_keys=True).encode()).hexdigest()[:8]}"
+    return f"{env_id}-{hashlib.sha1(json.dumps(problem, sort_keys=True).encode()).hexdigest()[:8]}"
 
 
 def reference_path(out: Path, env_id: str, env_kwargs: dict[str, Any]) -> Path:
     """Where the anchors of a setting are cached."""
     return out / "references" / f"{setting_tag(env_id, env_kwargs)}.json"
+
+
+def require_tools(tools: TrainingTools | None, flag: str) -> TrainingTools:
+    """The training tools, or a one-line ``ValueError`` saying that ``flag`` needs them."""
+    if tools is None:
+        raise ValueError(f"{flag} needs the training tools (the isac_gym.bench entry point 'training', installed with "
+                         "pip install -e \".[train]\" from the repository)")
+    return tools
 
 
 def _bar(total: int, desc: str):
@@ -78,7 +94,7 @@ def _tick(bar, text: str = "") -> None:
 
 
 def references_for(out: Path, env_id: str, env_kwargs: dict[str, Any], seeds: list[int]) -> dict[int, Any]:
-    env_kwargs = protocol.canonical_kwargs(env_id, env_kwargs)
+    env_kwargs = protocol.problem_kwargs(env_id, env_kwargs)
     store = protocol.ReferenceStore(env_id, env_kwargs, reference_path(out, env_id, env_kwargs))
     bar = _bar(len(seeds), f"{env_id} anchors")
     refs = store.get(seeds, progress=lambda s: _tick(bar, f"seed {s}"))
@@ -99,46 +115,60 @@ class _Keeper:
         _tick(self.bar, f"seed {episode.seed}")
 
 
-def _policy(env, name: str, checkpoints: dict[str, str]):
-    if name in checkpoints:
-        return protocol.checkpoint_policy_class()(checkpoints[name], env), "agent"
-    from isac_gym import oracles
+def _evaluate(out: Path, env, env_id: str, env_kwargs: dict, name: str, policy, kind: str, seeds: list[int]) -> Results:
+    """One policy on one setting, resuming from its results file and saving after every episode."""
+    path = out / "results" / setting_tag(env_id, env_kwargs) / f"{name}.json"
+    done = {e.seed: e for e in load(path).episodes} if path.is_file() else {}
+    bar = _bar(len(seeds), f"{env_id} {name}")
+    keep = _Keeper(Results(env_id, name, kind, tuple(done.values()), env_kwargs), path, bar)
+    eps = protocol.evaluate_policy(env, policy, seeds, solve=kind == "solver", done=done, progress=keep)
+    if bar is not None:
+        bar.close()
+    results = Results(env_id, name, kind, tuple(eps), env_kwargs)
+    save(results, path)
+    return results
 
-    if name == "random":  # acts in the env's own action mode, like any agent
-        return oracles.make(env, "random", seed=0), "agent"
-    return oracles.make(env, name), "solver"
 
-
-def run(args: argparse.Namespace) -> list[tuple[Results, dict]]:
+def run(args: argparse.Namespace, tools: TrainingTools | None = None) -> list[tuple[Results, dict]]:
     from isac_gym import oracles
 
     out = Path(args.out)
     given = parse_kwargs(args.env_kwargs)
-    checkpoints = dict(item.split("=", 1) for item in args.checkpoint)
+    ids = list(args.ids or IDS)
+    models = {}
+    for item in args.checkpoint:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"--checkpoint entries must be NAME=PATH, got {item!r}")
+        models[name] = require_tools(tools, "--checkpoint").open_model(path)
+        if args.ids and models[name].env.env_id not in ids:
+            raise ValueError(f"checkpoint {name} was trained on {models[name].env.env_id}, which --ids leaves out")
     seeds = list(args.seeds) if args.seeds else list(protocol.EVAL_SEEDS[: args.episodes])
     rows = []
-    for env_id in args.ids:
+    for env_id in ids:
         env_kwargs = protocol.canonical_kwargs(env_id, given)
+        mine = {n: m for n, m in models.items() if m.env.env_id == env_id}
+        if args.policies == ["none"] and not mine:
+            continue
         env = protocol.make_env(env_id, env_kwargs)
         available = oracles.names(env)
-        names = (available if args.policies == ["all"] else list(args.policies)) + list(checkpoints)
-        unknown = [n for n in names if n not in available and n not in checkpoints]
+        names = [] if args.policies == ["none"] else available if args.policies == ["all"] else list(args.policies)
+        unknown = [n for n in names if n not in available]
         if unknown:
-            raise ValueError(f"--policies for {env_id} must be among {available} (or 'all'), got {unknown}")
-        refs = references_for(out, env_id, env_kwargs, seeds)
+            raise ValueError(f"--policies for {env_id} must be among {available} (or 'all', 'none'), got {unknown}")
+        if names:
+            refs = references_for(out, env_id, env_kwargs, seeds)
         for name in dict.fromkeys(names):
-            path = out / "results" / setting_tag(env_id, env_kwargs) / f"{name}.json"
-            done = {e.seed: e for e in load(path).episodes} if path.is_file() else {}
-            policy, kind = _policy(env, name, checkpoints)
-            bar = _bar(len(seeds), f"{env_id} {name}")
-            keep = _Keeper(Results(env_id, name, kind, tuple(done.values()), env_kwargs), path, bar)
-            eps = protocol.evaluate_policy(env, policy, seeds, solve=kind == "solver", done=done, progress=keep)
-            if bar is not None:
-                bar.close()
-            results = Results(env_id, name, kind, tuple(eps), env_kwargs)
-            save(results, path)
-            rows.append((results, refs))
+            policy, kind = protocol.policy_for(env, name)
+            rows.append((_evaluate(out, env, env_id, env_kwargs, name, policy, kind, seeds), refs))
         env.close()
+        for name, model in mine.items():  # each in the env its run saved, with --env-kwargs on top
+            saved = agent_env(model, env_id, given)
+            agent_kwargs = protocol.canonical_kwargs(env_id, saved.kwargs)
+            env = protocol.make_env(env_id, saved.kwargs, saved.max_episode_steps)
+            results = _evaluate(out, env, env_id, agent_kwargs, name, model.load(env), "agent", seeds)
+            rows.append((results, references_for(out, env_id, agent_kwargs, seeds)))
+            env.close()
     return rows
 
 
@@ -169,23 +199,7 @@ def score(args: argparse.Namespace) -> list[tuple[Results, dict]]:
     return rows
 
 
-def agent_from_run(path: str) -> Any:
-    """A trained model as a figure series: the id and action mode from its run's ``.hydra/config.yaml``."""
-    from omegaconf import OmegaConf
-
-    from .figures import Agent
-
-    model = Path(path)
-    cfg_path = model.parent / ".hydra" / "config.yaml"
-    if not model.is_file() or not cfg_path.is_file():
-        raise ValueError(f"--agent must be a model.zip inside a train.py run directory, got {path}")
-    cfg = OmegaConf.load(cfg_path)
-    kwargs = OmegaConf.to_container(cfg.env.kwargs, resolve=True) or {}
-    mode = (("action_mode", kwargs["action_mode"]),) if "action_mode" in kwargs else ()
-    return Agent(f"agent ({cfg.agent.algo})", cfg.env.id, str(model), mode)
-
-
-def figures(args: argparse.Namespace) -> str:
+def figures(args: argparse.Namespace, tools: TrainingTools | None = None) -> str:
     from . import figures as F
 
     if args.seeds < 1 or (args.points is not None and args.points < 1):
@@ -194,7 +208,8 @@ def figures(args: argparse.Namespace) -> str:
     unknown = [n for n in args.only or [] if n not in names]
     if unknown:
         raise ValueError(f"--only must be among {names}, got {unknown}")
-    agents = tuple(agent_from_run(p) for p in args.agent)
+    agents = tuple(require_tools(tools, "--agent").open_model(p) for p in args.agent)
+    curves = [(runs, require_tools(tools, "--runs").read_curves(Path(runs))) for runs in args.runs]
     out, work = Path(args.out), Path(args.work)
     seeds = protocol.EVAL_SEEDS[: args.seeds]
     sections = ["# ISAC-Bench figures", "", f"Scenarios: `reset(seed=s)` for s = {seeds[0]}..{seeds[-1]}.", ""]
@@ -202,7 +217,7 @@ def figures(args: argparse.Namespace) -> str:
         if args.only and fig.name not in args.only:
             continue
         points = fig.points[: args.points]
-        n_lines = len(fig.series) + sum(a.env_id == fig.env_id for a in agents)
+        n_lines = len(fig.series) + sum(a.env.env_id == fig.env_id for a in agents)
         bar = _bar(len(points) * len(seeds) * n_lines, fig.name)
         data = F.compute(fig, seeds, F.PointStore(work / f"{fig.name}.json"), agents, points,
                          progress=lambda text, bar=bar: _tick(bar, text))
@@ -211,9 +226,11 @@ def figures(args: argparse.Namespace) -> str:
         xs = [x for x, _ in points]
         F.plot(fig, data, xs, out / f"{fig.name}.png")
         sections.append(F.markdown(fig, data, xs, f"{fig.name}.png"))
-    for runs in args.runs:
+    for runs, found in curves:
+        if not found:
+            raise ValueError(f"no run with eval/score under {runs} (train with bench_every=N)")
         image = f"learning_curves_{Path(runs).name}.png"
-        table = F.learning_curves(Path(runs), out / image)
+        table = F.learning_curves(found, out / image)
         sections += [f"### Learned agents: {Path(runs).name}", "", f"Runs: `{runs}`.", "",
                      f"![learning curves]({image})", "", table, ""]
     (out / "figures.md").parent.mkdir(parents=True, exist_ok=True)
@@ -221,14 +238,17 @@ def figures(args: argparse.Namespace) -> str:
     return f"figures and tables written to {out}"
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, tools: TrainingTools | None = None) -> int:
+    """The command line; ``tools``: the training tools (default: the installed entry point, when a command needs
+    them)."""
     parser = argparse.ArgumentParser(prog="python -m isac_gym.bench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="evaluate oracles, baselines and checkpoints on the evaluation scenarios")
-    p_run.add_argument("--ids", nargs="+", default=list(IDS), choices=IDS, metavar="ID")
-    p_run.add_argument("--policies", nargs="+", default=["all"], help="oracle and baseline names, or 'all'")
+    p_run.add_argument("--ids", nargs="+", default=None, choices=IDS, metavar="ID", help="default: every id")
+    p_run.add_argument("--policies", nargs="+", default=["all"],
+                       help="oracle and baseline names, 'all', or 'none' (only the checkpoints)")
     p_run.add_argument("--checkpoint", nargs="*", default=[], metavar="NAME=PATH",
-                       help="trained SB3 models to evaluate, each under its own name")
+                       help="trained models (train.py run directories or model files), each under its own name")
     p_run.add_argument("--episodes", type=int, default=len(protocol.EVAL_SEEDS),
                        help="the first N evaluation seeds (default: all 100)")
     p_run.add_argument("--seeds", nargs="+", type=int, default=None, help="explicit seeds instead of --episodes")
@@ -243,15 +263,18 @@ def main(argv: list[str] | None = None) -> int:
     p_fig.add_argument("--only", nargs="+", default=None, metavar="NAME", help="figure names (default: all)")
     p_fig.add_argument("--seeds", type=int, default=3, help="evaluation scenarios per point (default 3)")
     p_fig.add_argument("--points", type=int, default=None, help="the first K points of each sweep (default all)")
-    p_fig.add_argument("--agent", nargs="*", default=[], metavar="PATH", help="model.zip files of train.py runs")
+    p_fig.add_argument("--agent", nargs="*", default=[], metavar="PATH",
+                       help="train.py run directories or model files")
     p_fig.add_argument("--runs", nargs="*", default=[], metavar="DIR",
                        help="train.py sweep directories (learning curves, one PNG each)")
     p_fig.add_argument("--out", default="docs/figures")
     p_fig.add_argument("--work", default="bench_results/figures", help="where measured points are kept")
     args = parser.parse_args(argv)
+    if tools is None and (getattr(args, "checkpoint", None) or getattr(args, "agent", None) or getattr(args, "runs", None)):
+        tools = load_tools()
     try:
         if args.command == "figures":
-            print(figures(args))
+            print(figures(args, tools))
             return 0
         if args.command == "validate":
             bad = 0
@@ -265,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1 if bad else 0
         if args.command == "run" and args.episodes < 1:
             raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
-        rows = run(args) if args.command == "run" else score(args)
+        rows = run(args, tools) if args.command == "run" else score(args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -9,7 +9,9 @@ dB), drawn with a filled marker where every answer met every constraint and a ho
 Every measured point is kept in a JSON file per figure under the work folder as soon as it is computed, keyed by
 everything it depends on (id, kwargs, policy, scenario), so an interrupted run resumes and a rerun recomputes
 nothing. The PNGs and one markdown file of tables (``figures.md``) go to the output folder. Learning curves of a
-``train.py`` sweep (its TensorBoard ``eval/score``) are drawn by :func:`learning_curves`.
+``train.py`` sweep (:class:`~isac_gym.bench.trained.Curve` s, its ``eval/score``) are drawn by
+:func:`learning_curves`. Every answer goes through the protocol's own functions (:func:`protocol.policy_for`,
+:func:`protocol.answer`): a figure solves and acts exactly as the bench does.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import protocol
+from .trained import Curve, TrainedModel, agent_env
 
 Kwargs = tuple[tuple[str, Any], ...]
 
@@ -145,61 +148,54 @@ class PointStore:
             protocol.write_json(self.path, {"points": self.points})
 
 
-@dataclass(frozen=True)
-class Agent:
-    """A trained SB3 model drawn as one more series on the figures of its id (``env_kwargs``: those it was
-    trained with, e.g. ``action_mode``); it acts for one episode on each scenario."""
-
-    label: str
-    env_id: str
-    path: str
-    env_kwargs: Kwargs = ()
+def _record(answer: protocol.Answer, metrics: tuple[Metric, ...]) -> dict:
+    """What a figure keeps of one answer: its feasibility, the policy's seconds and the figure's metrics."""
+    return {"feasible": bool(answer.info["feasible"]), "seconds": float(answer.seconds),
+            "metrics": {m.key: m.value(answer.info) for m in metrics}}
 
 
-def _measure(env, policy: Any, seed: int, metrics: tuple[Metric, ...]) -> dict:
-    """One scenario: a solver's answer, or an agent's last configuration of one episode, and its metrics."""
-    if hasattr(policy, "solve"):
-        env.reset(seed=seed)
-        sol = policy.solve(env.unwrapped.current_scenario)
-        info, seconds = sol.info, sol.seconds
-    else:
-        info, seconds = protocol.run_episode(env, lambda o: policy.predict(o)[0], seed)
-    return {"feasible": bool(info["feasible"]), "seconds": float(seconds),
-            "metrics": {m.key: m.value(info) for m in metrics}}
+def agent_label(model: TrainedModel) -> str:
+    """A trained model's series label."""
+    return f"agent ({model.algo})"
 
 
-def compute(fig: Figure, seeds: tuple[int, ...], store: PointStore, agents: tuple[Agent, ...] = (),
+def compute(fig: Figure, seeds: tuple[int, ...], store: PointStore, agents: tuple[TrainedModel, ...] = (),
             points: tuple[tuple[float, Kwargs], ...] | None = None,
             progress: Callable[[str], None] | None = None) -> dict[str, list[list[dict | None]]]:
     """Every series of ``fig`` (and ``agents`` of its id) at every point on ``seeds``: ``{label: [[record per
-    seed] per point]}`` (a record is None where an agent's spaces do not fit the point's env). Points already in
-    ``store`` are not recomputed."""
-    from isac_gym import oracles
-
+    seed] per point]}``. An agent acts in the env its run saved with the point's kwargs on top
+    (:func:`~isac_gym.bench.trained.agent_env`); its record is None where its spaces do not fit the point's env
+    (another number of users). Points already in ``store`` are not recomputed."""
     points = fig.points if points is None else points
     lines = [(s.label, s.policy, dict(s.env_kwargs), None) for s in fig.series]
-    lines += [(a.label, "checkpoint", dict(a.env_kwargs), a.path) for a in agents if a.env_id == fig.env_id]
-    load = protocol.checkpoint_policy_class() if any(path for *_, path in lines) else None
+    lines += [(agent_label(a), "checkpoint", {}, a) for a in agents if a.env.env_id == fig.env_id]
     out: dict[str, list[list[dict | None]]] = {}
-    for label, name, extra, path in lines:
+    for label, name, extra, model in lines:
         per_point = []
         for _, at in points:
             kwargs = {**dict(fig.env_kwargs), **extra, **dict(at)}
+            steps = None
+            if model is not None:
+                saved = agent_env(model, fig.env_id, kwargs)
+                kwargs, steps = saved.kwargs, saved.max_episode_steps
             env = policy = skip = None
+            kind = "agent"
             records: list[dict | None] = []
             for s in seeds:
-                key = point_key(fig.env_id, kwargs, f"{name}:{path}" if path else name, s)
+                key = point_key(fig.env_id, kwargs, f"{name}:{model.path}" if model else name, s)
                 if key not in store.points:
                     if env is None:
-                        env = protocol.make_env(fig.env_id, kwargs)
-                        if path is None:
-                            policy = oracles.make(env, name)
+                        env = protocol.make_env(fig.env_id, kwargs, steps)
+                        if model is None:
+                            policy, kind = protocol.policy_for(env, name)
                         else:
                             try:
-                                policy = load(path, env)
+                                policy = model.load(env)
                             except ValueError as exc:  # trained on other spaces (e.g. another number of users)
                                 skip = str(exc)
-                    store.add(key, {"skipped": skip} if skip else _measure(env, policy, s, fig.metrics))
+                    record = ({"skipped": skip} if skip else
+                              _record(protocol.answer(env, policy, s, solve=kind == "solver"), fig.metrics))
+                    store.add(key, record)
                     if progress is not None:
                         progress(f"{label} seed {s}")
                 record = store.points[key]
@@ -279,31 +275,22 @@ def _fmt(x: float, metric: Metric) -> str:
     return f"{x:.3g}" if metric.scale == "log" else f"{x:.2f}"
 
 
-def learning_curves(sweep_dir: Path, path: Path) -> str:
-    """Learning curves of a ``train.py -m ... bench_every=N`` sweep from its TensorBoard event files: a panel per
-    id, a line per algorithm (mean over seeds of ``eval/score``, the band its range; dashed, the mean
-    ``eval/ratio`` where every run logged it). Returns the markdown table
-    of the final evaluation per id and algorithm (mean and range over seeds of ``eval/score``, mean of
-    ``eval/feasible`` and of ``eval/ratio`` where the runs logged it, steps, training wall time)."""
+def learning_curves(curves: list[Curve], path: Path) -> str:
+    """Learning curves of a ``train.py -m ... bench_every=N`` sweep (its runs' :class:`Curve` s): a panel per id, a
+    line per algorithm (mean over seeds of ``eval/score``, the band its range; dashed, the mean ``eval/ratio`` where
+    every run logged it). Returns the markdown table of the final evaluation per id and algorithm (mean and range
+    over seeds of ``eval/score``, mean of ``eval/feasible`` and of ``eval/ratio`` where the runs logged it, steps,
+    training wall time)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    try:
-        from agents.sweep import gather, scalars
-    except ImportError as exc:  # the event-file reader lives beside train.py
-        raise ValueError("--runs needs the repository's agents package (run from the repository root)") from exc
-
-    runs: dict[str, dict[str, list[dict]]] = {}
-    for row in gather(Path(sweep_dir)):  # the runs that ended (each wrote its metrics.json)
-        curves = scalars(Path(sweep_dir) / row["job"] / "tb", ("eval/score", "eval/feasible", "eval/ratio"))
-        if curves["eval/score"]:
-            runs.setdefault(row["env"], {}).setdefault(row["agent"], []).append(
-                {"score": curves["eval/score"], "feasible": curves["eval/feasible"], "ratio": curves["eval/ratio"],
-                 "wall_s": row["wall_s"]})
+    runs: dict[str, dict[str, list[Curve]]] = {}
+    for c in curves:
+        runs.setdefault(c.env_id, {}).setdefault(c.algo, []).append(c)
     if not runs:
-        raise ValueError(f"no run with eval/score under {sweep_dir} (train with bench_every=N)")
+        raise ValueError("no learning curve to draw (train with bench_every=N)")
     ids = list(dict.fromkeys(i for i in (*protocol.IDS, *sorted(runs)) if i in runs))
     cols = min(3, len(ids))
     rows_n = -(-len(ids) // cols)
@@ -312,20 +299,20 @@ def learning_curves(sweep_dir: Path, path: Path) -> str:
              "train time / seed |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for ax, env_id in zip(axes.flat, ids, strict=False):
         for algo, group in sorted(runs[env_id].items()):
-            steps = sorted({s for r in group for s, _ in r["score"]})
-            grid = np.array([[dict(r["score"]).get(s, np.nan) for s in steps] for r in group])
+            steps = sorted({s for r in group for s, _ in r.score})
+            grid = np.array([[dict(r.score).get(s, np.nan) for s in steps] for r in group])
             (line,) = ax.plot(steps, np.nanmean(grid, axis=0), label=algo)
             ax.fill_between(steps, np.nanmin(grid, axis=0), np.nanmax(grid, axis=0), alpha=0.15)
-            if all(r["ratio"] for r in group):  # progress on the objective alone, where the runs logged it
-                ratio = np.array([[dict(r["ratio"]).get(s, np.nan) for s in steps] for r in group])
+            if all(r.ratio for r in group):  # progress on the objective alone, where the runs logged it
+                ratio = np.array([[dict(r.ratio).get(s, np.nan) for s in steps] for r in group])
                 ax.plot(steps, np.nanmean(ratio, axis=0), ls="--", color=line.get_color(), label=f"{algo} (ratio)")
             final = grid[:, -1]
-            feas = np.mean([r["feasible"][-1][1] for r in group])
-            ratios = [r["ratio"][-1][1] for r in group if r["ratio"]]
+            feas = np.mean([r.feasible[-1][1] for r in group])
+            ratios = [r.ratio[-1][1] for r in group if r.ratio]
             ratio = f"{np.mean(ratios):.2f}" if ratios else "n/a"
             table.append(f"| {env_id} | {algo} | {len(group)} | {steps[-1]} | {np.nanmean(final):.2f} "
                          f"({np.nanmin(final):.2f}..{np.nanmax(final):.2f}) | {100 * feas:.0f} % | {ratio} | "
-                         f"{np.mean([r['wall_s'] for r in group]) / 60:.1f} min |")
+                         f"{np.mean([r.wall_s for r in group]) / 60:.1f} min |")
         ax.axhline(1.0, color="k", lw=0.8, ls="--")
         ax.axhline(0.0, color="grey", lw=0.8, ls=":")
         ax.set_title(env_id, fontsize=9)
@@ -342,4 +329,3 @@ def learning_curves(sweep_dir: Path, path: Path) -> str:
     f.savefig(path)
     plt.close(f)
     return "\n".join(table)
-

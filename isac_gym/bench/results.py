@@ -16,9 +16,10 @@ scenario, write this file and run ``python -m isac_gym.bench score FILE``. Schem
       "meta": {}                             # optional: anything (training steps, commit, hardware)
     }
 
-``objective`` is the paper's objective of the final configuration in natural units (``info["objective"]``,
-finite and > 0), ``feasible`` the env's verdict (``info["feasible"]``), ``decision_s`` the seconds the policy
-spent deciding (>= 0). :func:`validate` checks all of it and names the first bad field.
+``objective`` is the paper's objective of the final configuration in natural units (``info["objective"]``: finite,
+and > 0 for every metric compared in dB, i.e. all but ET's signed WIM objective), ``feasible`` the env's verdict
+(``info["feasible"]``), ``decision_s`` the seconds the policy spent deciding (>= 0). :func:`validate` checks all of it
+and names the first bad field.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .protocol import Episode, write_json
+from .protocol import Episode, canonical_kwargs, objective_scale, write_json
 
 SCHEMA = "isac-bench/1"
 KINDS = ("agent", "solver")
@@ -84,6 +85,11 @@ def validate(data: Any) -> Results:
     for key in ("env_kwargs", "meta"):
         if not isinstance(data.get(key, {}), dict):
             _fail(f"results.{key}", "an object", data[key])
+    try:
+        canonical_kwargs(data["env_id"], data.get("env_kwargs"))
+        scale = objective_scale(data["env_id"], data.get("env_kwargs"))
+    except ValueError as exc:
+        raise ValueError(f"results.env_kwargs: {exc}") from exc
     if not isinstance(data["episodes"], list) or not data["episodes"]:
         _fail("results.episodes", "a non-empty list", data["episodes"])
     episodes, seen = [], set()
@@ -102,8 +108,10 @@ def validate(data: Any) -> Results:
         if ep["seed"] in seen:
             _fail(f"{where}.seed", "unique (one episode per scenario)", ep["seed"])
         seen.add(ep["seed"])
-        if not _number(ep["objective"]) or ep["objective"] <= 0:
-            _fail(f"{where}.objective", "a finite number > 0 (the paper's objective in natural units)",
+        if not _number(ep["objective"]):
+            _fail(f"{where}.objective", "a finite number (the paper's objective in natural units)", ep["objective"])
+        if scale == "log" and ep["objective"] <= 0:
+            _fail(f"{where}.objective", f"a finite number > 0 ({data['env_id']}'s objective is compared in dB)",
                   ep["objective"])
         if not isinstance(ep["feasible"], bool):
             _fail(f"{where}.feasible", "true or false", ep["feasible"])

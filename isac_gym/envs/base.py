@@ -50,8 +50,6 @@ MIN_SCORE_SPAN = math.log(2.0)
 LOG_FLOOR = 1e-300
 #: Keyword arguments every env takes besides its system's parameters and options.
 SHELL_KWARGS = ("scenario", "scenario_seed", "render_mode")
-#: The action mode in which an action moves the current configuration (every system offers it).
-INCREMENTAL = "incremental"
 #: Default size of an incremental move, in direct-action units (a phase moves by at most 0.1 pi = 18 deg).
 ACTION_STEP = 0.1
 #: Default weight of a constraint's saturated violation in the reward. It exceeds the range of every id's score
@@ -157,26 +155,133 @@ class Metrics:
 
 @dataclass(frozen=True)
 class Decoded:
-    """What :meth:`System.decode` returns: the configurations and the system's typed intermediates
-    (e.g. the channels at the new surface shapes) that :meth:`System.measure` may reuse."""
+    """What an action mode returns: the configurations, the system's typed intermediates (e.g. the channels at the
+    new surface shapes) that :meth:`System.measure` may reuse, and the mode's bookkeeping."""
 
     config: Any
     cache: Any = None
     clipped: np.ndarray | None = None  # [B] fraction of incremental moves stopped at a bound (incremental mode)
+    #: [B, direct_dim] the direct encoding the configuration was reached at (the incremental mode's state); None
+    #: means ``System.encode(config)``.
+    code: np.ndarray | None = None
+
+
+# ---------------------------------------------------------------------------------------- action modes
+#: Key of the observation part that holds the current configuration's code (modes that observe it).
+CONFIG_PART = "current_configuration"
+#: Key of the observation part that holds the previous action (the other modes).
+ACTION_PART = "previous_action"
+
+
+class ActionMode:
+    """How an action becomes a configuration: one subclass per value of ``action_mode``.
+
+    Every system has a *direct encoding* (:meth:`System.decode` / :meth:`System.encode`, ``direct_dim`` entries in
+    ``[-1, 1]``): :class:`DirectMode` uses it as it is and :class:`IncrementalMode` moves it. A system adds a mode of
+    its own by subclassing this and listing the class in its options' ``action_mode`` field
+    (:func:`action_mode_field`); nothing else names it.
+    """
+
+    #: The value of ``action_mode`` that selects the mode.
+    name: ClassVar[str]
+    #: One line for the argument list and the manual.
+    doc: ClassVar[str]
+    #: True when a step's configuration, and so its reward, depends on its action alone (the action is the whole
+    #: configuration): the return worth learning is then the step's reward, and train.py's agents use gamma 0.
+    memoryless: ClassVar[bool] = False
+    #: True when the observation holds the current configuration's code (:data:`CONFIG_PART`) instead of the
+    #: previous action (:data:`ACTION_PART`).
+    observes_code: ClassVar[bool] = False
+
+    def __init__(self, system: System):
+        self.system = system
+
+    @property
+    def dim(self) -> int:
+        """Size of the action."""
+        return self.system.direct_dim
+
+    def act(self, action: np.ndarray, scenario: Any, refs: Any, previous: Any, code: np.ndarray) -> Decoded:
+        """The configurations clipped actions ``[B, dim]`` lead to from ``previous`` (whose code is ``code``)."""
+        raise NotImplementedError
+
+    def towards(self, config: Any, current: Any, code: np.ndarray, scenario: Any, refs: Any) -> np.ndarray:
+        """The action ``[B, dim]`` that takes the env from ``current`` (code ``code``) towards ``config``, reaching
+        it in as few steps as the mode allows (the oracles act through this)."""
+        raise NotImplementedError
+
+
+class DirectMode(ActionMode):
+    """The action is the direct encoding of the whole configuration."""
+
+    name = "direct"
+    doc = "the action is the whole configuration in the direct encoding (env.unwrapped.encode inverts it)"
+    memoryless = True
+
+    def act(self, action, scenario, refs, previous, code) -> Decoded:
+        return dataclasses.replace(self.system.decode(action, scenario, refs), code=action)
+
+    def towards(self, config, current, code, scenario, refs) -> np.ndarray:
+        return self.system.encode(config)
+
+
+class IncrementalMode(ActionMode):
+    """The direct encoding of the current configuration moves by ``action_step * a``: phase entries wrap around,
+    the others stop at +-1 (a legal configuration; the fraction of entries stopped goes to
+    ``info["clipped_actions"]``, never to the reward). The encoding is the mode's state, kept unrounded, so moves
+    smaller than a quantisation step of the configuration (FIM's position levels) accumulate instead of being lost
+    to a fresh encoding of the configuration at every step."""
+
+    name = "incremental"
+    doc = "moves of at most action_step per entry of the direct encoding, from the current configuration"
+    observes_code = True
+
+    def act(self, action, scenario, refs, previous, code) -> Decoded:
+        system = self.system
+        target = system.wrap_phases(code + system.options.action_step * action)
+        stopped = np.mean(np.abs(target) > 1.0, axis=-1)
+        target = np.clip(target, -1.0, 1.0)
+        return dataclasses.replace(system.decode(target, scenario, refs), clipped=stopped, code=target)
+
+    def towards(self, config, current, code, scenario, refs) -> np.ndarray:
+        """The move towards ``config``'s direct encoding (reached within ``2 / action_step`` steps)."""
+        delta = self.system.wrap_phases(self.system.encode(config) - code)
+        return np.clip(delta / self.system.options.action_step, -1.0, 1.0)
+
+
+#: The modes of every system.
+BASE_MODES: tuple[type[ActionMode], ...] = (DirectMode, IncrementalMode)
+
+
+def action_mode_field(*extra: type[ActionMode], default: str = DirectMode.name) -> Any:
+    """The ``action_mode`` option: the base modes and a system's own ``extra`` ones, each documented by its class.
+    The base options declare it with the base modes; a system with modes of its own redeclares it with them."""
+    modes = {m.name: m for m in (*BASE_MODES, *extra)}
+    doc = "; ".join(f"'{name}': {mode.doc}" for name, mode in modes.items())
+    return param(default, doc, kind="choice", choices=tuple(modes), extra={"modes": modes})
+
+
+def _mode_field(options_class: type) -> dataclasses.Field:
+    return next(f for f in dataclasses.fields(options_class) if f.name == "action_mode")
+
+
+def action_modes(options_class: type) -> dict[str, type[ActionMode]]:
+    """The modes a system's options offer (``{name: class}``)."""
+    return _mode_field(options_class).metadata["modes"]
+
+
+def default_action_mode(options_class: type) -> str:
+    """The name of a system's default action mode."""
+    return _mode_field(options_class).default
 
 
 @dataclass(frozen=True)
-class StepOptions(Validated):
-    """The option every system shares: the size of an incremental move (``action_mode="incremental"``)."""
+class ActionOptions(Validated):
+    """The options every system shares: the action mode and the size of an incremental move."""
 
     action_step: float = param(ACTION_STEP, "largest move per step in action_mode='incremental', in direct-action "
                                "units (entries in [-1, 1]; phases wrap around)", kind="positive", high=2.0)
-
-
-#: Key of the observation part that holds the current configuration in the incremental mode.
-CONFIG_PART = "current_configuration"
-#: Key of the observation part that holds the previous action in the other modes.
-ACTION_PART = "previous_action"
+    action_mode: str = action_mode_field()
 
 
 @dataclass(frozen=True)
@@ -223,13 +328,25 @@ class System(ABC):
     #: The physics' scenario draw, ``draw_scenario(params, rng)`` (a ``staticmethod``); :meth:`draw` calls it.
     draw_scenario: ClassVar[Any] = None
 
-    action_dim: int
+    #: How ISAC-Bench compares objectives: ``"log"`` (a positive metric, compared in dB: CRB, MSE, SINR) or
+    #: ``"asinh"`` (a signed one, ET's weighted WIM objective: asinh is the logarithm's signed counterpart).
+    objective_scale: ClassVar[str] = "log"
+
+    #: Size of the direct encoding (:meth:`decode` / :meth:`encode`); the action's size is the mode's.
+    direct_dim: int
     obs_layout: tuple[ObsPart, ...]
     weights: dict[str, float]
 
     def __init__(self, params: Any, options: Any):
         self.params = params
         self.options = options
+        #: The action mode (:class:`ActionMode`) named by ``options.action_mode``.
+        self.mode: ActionMode = action_modes(type(options))[options.action_mode](self)
+
+    @property
+    def action_dim(self) -> int:
+        """Size of the action in the system's action mode."""
+        return self.mode.dim
 
     @functools.cached_property
     def obs_dim(self) -> int:
@@ -241,22 +358,21 @@ class System(ABC):
         (:func:`saturate`), ``-(1 + sum_c w_c)``."""
         return -(1.0 + sum(self.weights.values()))
 
-    @property
-    def incremental(self) -> bool:
-        """True when actions move the current configuration (``action_mode="incremental"``)."""
-        return getattr(self.options, "action_mode", "direct") == INCREMENTAL
-
     def periodic_entries(self) -> np.ndarray:
-        """Bool mask ``[action_dim]`` of the direct-action entries that are phases (period 2 in action units);
+        """Bool mask ``[direct_dim]`` of the direct-encoding entries that are phases (period 2 in action units);
         an incremental move wraps them around instead of clipping them. No entry is a phase by default."""
-        return np.zeros(self.action_dim, dtype=bool)
+        return np.zeros(self.direct_dim, dtype=bool)
+
+    def wrap_phases(self, code: np.ndarray) -> np.ndarray:
+        """Phase entries of direct encodings ``[B, direct_dim]`` wrapped into [-1, 1) (period 2)."""
+        return np.where(self.periodic_entries(), np.mod(code + 1.0, 2.0) - 1.0, code)
 
     def memory_part(self, symbol: str) -> ObsPart:
-        """The observation part that tells the agent where it stands: the previous action (direct and paper
-        modes) or, in the incremental mode, the current configuration in its direct-mode encoding."""
-        if self.incremental:
-            return ObsPart(CONFIG_PART, "current configuration", self.action_dim,
-                           "direct-mode encoding (env.unwrapped.encode)", symbol)
+        """The observation part that tells the agent where it stands: the previous action, or in modes that
+        observe it (the incremental mode) the current configuration's code."""
+        if self.mode.observes_code:
+            return ObsPart(CONFIG_PART, "current configuration", self.direct_dim,
+                           "its direct encoding, as the incremental moves reached it", symbol)
         return ObsPart(ACTION_PART, "previous action", self.action_dim, "raw (zeros after reset)", symbol)
 
     # -- hooks ----------------------------------------------------------------------------
@@ -273,13 +389,13 @@ class System(ABC):
         """The configuration an episode starts from (batched)."""
 
     @abstractmethod
-    def decode(self, action: np.ndarray, scenario: Any, refs: Any, previous: Any) -> Decoded:
-        """Map clipped actions ``[B, action_dim]`` to configurations (everything a reward term depends on,
-        e.g. positions requested before clipping, is part of the configuration)."""
+    def decode(self, action: np.ndarray, scenario: Any, refs: Any) -> Decoded:
+        """The direct encoding: clipped codes ``[B, direct_dim]`` to configurations (everything a reward term
+        depends on, e.g. positions requested before clipping, is part of the configuration)."""
 
     @abstractmethod
     def encode(self, config: Any) -> np.ndarray:
-        """Direct-mode action(s) that decode to ``config`` (inverse of the direct mapping)."""
+        """The direct encoding ``[B, direct_dim]`` that decodes to ``config`` (inverse of :meth:`decode`)."""
 
     @abstractmethod
     def measure(self, config: Any, scenario: Any, refs: Any, cache: Any = None) -> tuple[Metrics, Any]:
@@ -314,35 +430,15 @@ class System(ABC):
         return []
 
     # -- shared logic ---------------------------------------------------------------------
-    def act(self, action: np.ndarray, scenario: Any, refs: Any, previous: Any) -> Decoded:
-        """The configurations that clipped actions ``[B, action_dim]`` lead to, in the system's action mode.
+    def act(self, action: np.ndarray, scenario: Any, refs: Any, previous: Any, code: np.ndarray) -> Decoded:
+        """The configurations that clipped actions ``[B, action_dim]`` lead to, in the system's action mode
+        (``code``: the direct encoding ``previous`` was reached at); see :class:`ActionMode`."""
+        return self.mode.act(action, scenario, refs, previous, code)
 
-        Incremental mode: the direct encoding of the current configuration moves by ``action_step * a``;
-        phase entries wrap around, the others stop at +-1 (a legal configuration: the fraction of entries
-        stopped goes to ``info["clipped_actions"]``, never to the reward). Other modes: :meth:`decode`.
-        """
-        if not self.incremental:
-            return self.decode(action, scenario, refs, previous)
-        target = self.encode(previous) + self.options.action_step * action
-        target = self._wrap_phases(target)
-        stopped = np.mean(np.abs(target) > 1.0, axis=-1)
-        decoded = self.decode(np.clip(target, -1.0, 1.0), scenario, refs, previous)
-        return dataclasses.replace(decoded, clipped=stopped)
-
-    def _wrap_phases(self, a: np.ndarray) -> np.ndarray:
-        """Phase entries of direct-action vectors ``[B, action_dim]`` wrapped into [-1, 1) (period 2)."""
-        return np.where(self.periodic_entries(), np.mod(a + 1.0, 2.0) - 1.0, a)
-
-    def action_towards(self, config: Any, current: Any, scenario: Any, refs: Any) -> np.ndarray:
-        """The action ``[B, action_dim]`` that takes the env from ``current`` to ``config`` (batched): the direct
-        encoding, or in the incremental mode the move towards it (reached within ``2 / action_step`` steps).
-        Systems with a structured action (FIM's paper mode) override this."""
-        goal = self.encode(config)
-        if not self.incremental:
-            return goal
-        delta = goal - self.encode(current)
-        delta = self._wrap_phases(delta)
-        return np.clip(delta / self.options.action_step, -1.0, 1.0)
+    def action_towards(self, config: Any, current: Any, code: np.ndarray, scenario: Any, refs: Any) -> np.ndarray:
+        """The action ``[B, action_dim]`` that takes the env from ``current`` (code ``code``) towards ``config`` in
+        the system's action mode (:meth:`ActionMode.towards`)."""
+        return self.mode.towards(config, current, code, scenario, refs)
 
     def assess(self, config: Any, scenario: Any, refs: Any, cache: Any = None) -> Assessment:
         """Metrics, violations, score and reward terms of ``config`` (batched): the info contract."""
@@ -360,12 +456,12 @@ class System(ABC):
         return Assessment(metrics, violation, score, terms, reward, feasible, state)
 
     def observation(self, assessment: Assessment, config: Any, scenario: Any, refs: Any,
-                    prev_action: np.ndarray) -> np.ndarray:
+                    prev_action: np.ndarray, code: np.ndarray) -> np.ndarray:
         """The observation ``[B, obs_dim]`` (float32, clipped to the observation box) in layout order."""
         parts = self.observe(assessment, config, scenario, refs, prev_action)
         b = prev_action.shape[0]
-        if self.incremental:
-            parts[CONFIG_PART] = self.encode(config)
+        if self.mode.observes_code:
+            parts[CONFIG_PART] = code
         else:
             parts[ACTION_PART] = prev_action
         out = np.concatenate([parts[part.key].reshape(b, part.size) for part in self.obs_layout], axis=1)
@@ -458,10 +554,12 @@ def common_manual(system: System) -> str:
         parts.append("A beamformer in a direct action is encoded around a neutral centre "
                      "(``env.unwrapped.system.centre``: each stream on its own antenna), so the zero action is that "
                      "beam at half the budget.")
+    modes = "; ".join(f"``'{name}'``: {mode.doc}" for name, mode in action_modes(system.options_class).items())
     parts += [
-        f"``action_mode='incremental'`` moves the direct encoding of the current configuration by at most "
-        f"``action_step`` ({ACTION_STEP}) per entry (phases wrap around, other entries stop at +-1); its observation "
-        "holds that encoding where the other modes hold the previous action.",
+        f"Action modes ({modes}). ``action_mode='incremental'`` moves the direct encoding of the current "
+        f"configuration by at most ``action_step`` ({ACTION_STEP}) per entry (phases wrap around, other entries stop "
+        "at +-1) and keeps that encoding, unrounded, as its state: its observation holds it where the other modes "
+        "hold the previous action.",
         "Actions outside the box are clipped, and ``info['clipped_actions']`` gives the fraction of entries "
         "clipped or stopped.",
         "Each violation ``v`` enters the reward as ``s(v) = u / (1 + u)``, ``u = log(1 + v)`` (below 1, ``v`` to "
@@ -571,6 +669,8 @@ class ISACEnv(gym.Env):
         self.scenario = None
         self.refs = None
         self.config = None
+        #: The direct encoding the current configuration was reached at (the incremental mode's state), [1, dim].
+        self.code = None
         self._prev_action = np.zeros((1, system.action_dim))
         self._info: dict | None = None
         #: Counts resets, so policies can cache per-episode work (a scenario's id() can be reused).
@@ -615,6 +715,7 @@ class ISACEnv(gym.Env):
         self.scenario = batching.stack([self._source.draw(self.np_random)])
         self.refs = self.system.references(self.scenario)
         self.config = self.system.initial_config(self.scenario, self.refs)
+        self.code = self.system.encode(self.config)
         self._prev_action = np.zeros((1, self.system.action_dim))
         obs, info, _ = self._outcome(self.system.assess(self.config, self.scenario, self.refs), 0.0)
         return obs, info
@@ -623,8 +724,9 @@ class ISACEnv(gym.Env):
         if self.scenario is None:
             raise gym.error.ResetNeeded("Call reset() before step()")
         a, box = sanitize_action(action, self._shape)
-        decoded = self.system.act(a, self.scenario, self.refs, self.config)
+        decoded = self.system.act(a, self.scenario, self.refs, self.config, self.code)
         self.config = decoded.config
+        self.code = self.system.encode(self.config) if decoded.code is None else decoded.code
         self._prev_action = a
         assessed = self.system.assess(self.config, self.scenario, self.refs, decoded.cache)
         obs, info, reward = self._outcome(assessed, clipped_fraction(box, decoded).item(0))
@@ -632,7 +734,7 @@ class ISACEnv(gym.Env):
 
     def _outcome(self, assessed: Assessment, clipped: float):
         sysm = self.system
-        obs = sysm.observation(assessed, self.config, self.scenario, self.refs, self._prev_action)[0]
+        obs = sysm.observation(assessed, self.config, self.scenario, self.refs, self._prev_action, self.code)[0]
         info = sysm.info(assessed, self.config, 0)
         info["clipped_actions"] = clipped
         self._info = info
@@ -682,19 +784,22 @@ class ISACVectorEnv(VectorEnv):
         self._elapsed = np.zeros(self.num_envs, dtype=np.int64)
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)
         self._prev_action = np.zeros((self.num_envs, system.action_dim))
-        self.scenario = self.refs = self.config = None
+        self.scenario = self.refs = self.config = self.code = None
 
     def _reset_rows(self, rows: np.ndarray) -> None:
         scen = batching.stack([self._source.draw(self._rngs[i]) for i in rows])
         refs = self.system.references(scen)
         cfg = self.system.initial_config(scen, refs)
+        code = self.system.encode(cfg)
         if self.scenario is None or len(rows) == self.num_envs:
-            self.scenario, self.refs, self.config = scen, refs, cfg
+            self.scenario, self.refs, self.config, self.code = scen, refs, cfg, code
         else:
             batching.assign(self.scenario, rows, scen)
             batching.assign(self.refs, rows, refs)
             # a new configuration, not an in-place write: earlier infos hold views of the current one
             self.config = batching.with_rows(self.config, rows, cfg)
+            self.code = self.code.copy()
+            self.code[rows] = code
         self._elapsed[rows] = 0
         self._prev_action[rows] = 0.0
         self._needs_reset[rows] = False
@@ -737,10 +842,11 @@ class ISACVectorEnv(VectorEnv):
             raise gym.error.ResetNeeded("Call reset() before step()")
         a, box = sanitize_action(actions, self._shape)
         restart = np.flatnonzero(self._needs_reset)
-        decoded = self.system.act(a, self.scenario, self.refs, self.config)
+        decoded = self.system.act(a, self.scenario, self.refs, self.config, self.code)
         clipped = clipped_fraction(box, decoded)
         clipped[restart] = 0.0
         self.config = decoded.config
+        self.code = self.system.encode(self.config) if decoded.code is None else decoded.code
         self._prev_action = a
         cache = decoded.cache
         if restart.size:
@@ -761,7 +867,7 @@ class ISACVectorEnv(VectorEnv):
         return self._obs(assessed), reward, terminated, truncated, info
 
     def _obs(self, assessed: Assessment) -> np.ndarray:
-        return self.system.observation(assessed, self.config, self.scenario, self.refs, self._prev_action)
+        return self.system.observation(assessed, self.config, self.scenario, self.refs, self._prev_action, self.code)
 
     def evaluate(self, config: Any, scenario: Any = None) -> dict[str, Any]:
         """Batched metrics of ``config`` (leading axis ``num_envs``) on the current or given scenarios."""

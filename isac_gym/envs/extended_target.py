@@ -17,10 +17,11 @@ from ..physics.beamforming import (
     spread_antennas,
 )
 from ..physics.validation import param
+from ..registration import Registration
 from ..render import pattern_db
 from .base import (
     CONSTRAINT_WEIGHT,
-    INCREMENTAL,
+    ActionOptions,
     Decoded,
     ISACEnv,
     ISACVectorEnv,
@@ -28,7 +29,6 @@ from .base import (
     Metrics,
     ObsPart,
     Panel,
-    StepOptions,
     System,
     db_feature,
     document,
@@ -40,11 +40,9 @@ SCORE_SPAN_DB = 15.0
 
 
 @dataclass(frozen=True)
-class ETOptions(StepOptions):
+class ETOptions(ActionOptions):
     """Env options of ISAC-ET-v0 (action mode and reward weights)."""
 
-    action_mode: str = param("direct", "'direct' (W in the beamformer encoding) or 'incremental' (moves of the "
-                             "encoding from the current beams)", kind="choice", choices=("direct", INCREMENTAL))
     w_qos: float = param(CONSTRAINT_WEIGHT, "weight of the SINR shortfall sum_k max(0, 1 - gamma_k/Gamma) (problem 'crb')",
                          kind="nonneg")
     w_cov: float = param(CONSTRAINT_WEIGHT, "weight of the coverage violation max(0, ratio/eps - 1)", kind="nonneg")
@@ -76,13 +74,14 @@ class ETSystem(System):
 
     def __init__(self, params: et.ETParams, options: ETOptions):
         super().__init__(params, options)
-        self.action_mode = options.action_mode
         self.objective_name = "crb" if params.problem == "crb" else "wim"
+        # the WIM objective rho zeta tr(CRB) - (1 - rho) R_sum is signed: ISAC-Bench compares its asinh
+        self.objective_scale = "log" if params.problem == "crb" else "asinh"
         self.violation_names = ("qos", "coverage") if params.problem == "crb" else ("coverage",)
         self.weights = {"qos": options.w_qos, "coverage": options.w_cov}
         p = params
         nt, k = p.n_tx, p.n_users
-        self.action_dim = beamformer_action_size(nt, k)
+        self.direct_dim = beamformer_action_size(nt, k)
         #: Rate at which every user sits exactly at Gamma: the WIM rate term is R_sum over it.
         self.rate_reference = k * float(np.log2(1.0 + p.sinr_min))
         #: Centre of the beamformer encoding: each user's stream on its own antenna (isotropic beam energy).
@@ -135,7 +134,7 @@ class ETSystem(System):
         return et.ETConfiguration(np.broadcast_to(self._start, (b,) + self._start.shape).copy())
 
     # -- actions ----------------------------------------------------------------------
-    def decode(self, action, scenario, refs, previous) -> Decoded:
+    def decode(self, action, scenario, refs) -> Decoded:
         """``W`` in the beamformer encoding with budget ``P_T``."""
         p = self.params
         return Decoded(et.ETConfiguration(decode_beamformer(action, p.n_tx, p.n_users, p.p_max_w, self.centre)))
@@ -315,4 +314,10 @@ class ETVectorEnv(ISACVectorEnv):
 
 document(ETEnv, ETSystem)
 
-__all__ = ["ETEnv", "ETVectorEnv", "ETSystem", "ETOptions", "ETReferences"]
+REGISTRATIONS = (
+    Registration("ISAC-ET-v0", ETEnv, ETVectorEnv, max_episode_steps=100, config_name="et",
+                 small={"n_tx_y": 6, "n_tx_z": 4, "n_rx_y": 4, "n_rx_z": 4, "n_users": 2, "n_patches_azimuth": 8,
+                        "n_patches_elevation": 4}),
+)
+
+__all__ = ["REGISTRATIONS", "ETEnv", "ETVectorEnv", "ETSystem", "ETOptions", "ETReferences"]

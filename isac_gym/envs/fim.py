@@ -19,10 +19,12 @@ from ..physics.beamforming import (
     zf_inverse,
 )
 from ..physics.validation import param
+from ..registration import Registration
 from ..render import pattern_db
 from .base import (
     CONSTRAINT_WEIGHT,
-    INCREMENTAL,
+    ActionMode,
+    ActionOptions,
     Decoded,
     ISACEnv,
     ISACVectorEnv,
@@ -30,14 +32,13 @@ from .base import (
     Metrics,
     ObsPart,
     Panel,
-    StepOptions,
     System,
+    action_mode_field,
     db_feature,
     document,
     saturate,
 )
 
-ACTION_MODES = ("paper", "direct", INCREMENTAL)
 #: Paper-mode position actions below -1/3 move down one step, above +1/3 up one step.
 MOVE_THRESHOLD = 1.0 / 3.0
 #: Relative excess of ||W||^2 over P_max treated as float round-off, not as a violation.
@@ -48,13 +49,32 @@ SHARE_FLOOR = 1e-6
 FIT_GRID = 21
 
 
+class PaperMode(ActionMode):
+    """The paper's structured action (Sec. III-B of [FIM]): K power shares, K MRT/ZF mixes, the communication/sensing
+    split and the sensing-direction mix, then one move per element (down, stay, up). The beams meet the budget
+    exactly; the shapes move one level a step."""
+
+    name = "paper"
+    doc = ("the paper's structured action: power shares, MRT/ZF mixes, the comm/sensing split and the sensing mix, "
+           "then one move (down, stay, up) per element")
+
+    @property
+    def dim(self) -> int:
+        p = self.system.params
+        return 2 + 2 * p.n_users + p.n_tx + p.n_rx
+
+    def act(self, action, scenario, refs, previous, code) -> Decoded:
+        return self.system.decode_paper(action, refs, previous)
+
+    def towards(self, config, current, code, scenario, refs) -> np.ndarray:
+        return self.system.paper_action_towards(config, current, refs)
+
+
 @dataclass(frozen=True)
-class FIMOptions(StepOptions):
+class FIMOptions(ActionOptions):
     """Env options of ISAC-FIM-v0 (action mapping and reward weights)."""
 
-    action_mode: str = param("paper", "'paper' (the paper's structured action), 'direct' (W and absolute "
-                             "positions) or 'incremental' (moves of the direct encoding)", kind="choice",
-                             choices=ACTION_MODES)
+    action_mode: str = action_mode_field(PaperMode, default=PaperMode.name)
     w_qos: float = param(CONSTRAINT_WEIGHT, "weight of the QoS violation sum_k max(0, 1 - SINR_k/gamma)", kind="nonneg")
     w_pos: float = param(0.5, "weight of the position penalty (clipped moves + elements out of limits)",
                          kind="nonneg")
@@ -87,7 +107,6 @@ class FIMSystem(System):
 
     def __init__(self, params: fim.FIMParams, options: FIMOptions):
         super().__init__(params, options)
-        self.action_mode = options.action_mode
         self.weights = {"power": options.w_pow, "qos": options.w_qos, "position": options.w_pos}
         p = params
         nt, nr, k = p.n_tx, p.n_rx, p.n_users
@@ -96,10 +115,7 @@ class FIMSystem(System):
         #: broadside (equal phases on every antenna).
         self.centre = np.concatenate([antenna_centre(nt, spread_antennas(nt, k)),
                                       np.full((nt, p.n_streams - k), CENTRE_MODULUS, complex)], axis=1)
-        if self.action_mode == "paper":
-            self.action_dim = 2 + 2 * k + nt + nr
-        else:
-            self.action_dim = beamformer_action_size(nt, p.n_streams) + nt + nr
+        self.direct_dim = beamformer_action_size(nt, p.n_streams) + nt + nr
         self.obs_layout = (
             ObsPart("transmit_power", "transmit power", 1, "/ P_max"),
             ObsPart("transmit_element_positions", "transmit element positions", nt, "/ lambda", "Nt"),
@@ -137,24 +153,35 @@ class FIMSystem(System):
         return fim.FIMConfiguration(self._paper_beams(zero, kin, refs.ridge), y_tx, y_rx)
 
     # -- actions ----------------------------------------------------------------------
-    def decode(self, action, scenario, refs: FIMReferences, previous: fim.FIMConfiguration) -> Decoded:
+    def decode(self, action, scenario, refs: FIMReferences) -> Decoded:
+        """The direct encoding: ``W`` in the beamformer encoding, then absolute positions ``round(y_max a / step)``
+        levels."""
+        p = self.params
+        levels = np.rint(action[:, -self.n_elements:] * p.max_level)
+        beams = decode_beamformer(action[:, : -self.n_elements], p.n_tx, p.n_streams, p.p_max_w, self.centre)
+        return self._at_levels(beams, levels, levels, refs)
+
+    def decode_paper(self, action, refs: FIMReferences, previous: fim.FIMConfiguration) -> Decoded:
+        """The paper's structured action (:class:`PaperMode`): each position entry below -1/3 moves its element one
+        level down, above +1/3 one level up; a move past ``y_max`` is clipped (and requested)."""
         p = self.params
         pos_a = action[:, -self.n_elements:]
-        if self.action_mode != "paper":
-            wanted = levels = np.rint(pos_a * p.max_level)
-            beams = decode_beamformer(action[:, : -self.n_elements], p.n_tx, p.n_streams, p.p_max_w, self.centre)
-        else:
-            prev_levels = np.concatenate([previous.y_tx, previous.y_rx], axis=-1) / p.step_m
-            moves = (pos_a > MOVE_THRESHOLD).astype(float) - (pos_a < -MOVE_THRESHOLD)
-            wanted = np.rint(prev_levels) + moves
-            levels = np.minimum(np.maximum(wanted, -p.max_level), p.max_level)
-            beams = None
+        prev_levels = np.concatenate([previous.y_tx, previous.y_rx], axis=-1) / p.step_m
+        moves = (pos_a > MOVE_THRESHOLD).astype(float) - (pos_a < -MOVE_THRESHOLD)
+        wanted = np.rint(prev_levels) + moves
+        levels = np.minimum(np.maximum(wanted, -p.max_level), p.max_level)
+        return self._at_levels(None, levels, wanted, refs, action[:, : 2 + 2 * p.n_users])
+
+    def _at_levels(self, beams, levels, wanted, refs: FIMReferences, paper_action=None) -> Decoded:
+        """The configuration at position ``levels`` (``wanted``: those requested), with ``beams`` or the paper's
+        structured beams of ``paper_action`` at the new shapes."""
+        p = self.params
         y = levels * p.step_m
         y_req = wanted * p.step_m
         y_tx, y_rx = y[:, : p.n_tx], y[:, p.n_tx:]
         kin = fim.kinematics(refs.geometry, y_tx, y_rx)
         if beams is None:
-            beams = self._paper_beams(action[:, : 2 + 2 * p.n_users], kin, refs.ridge)
+            beams = self._paper_beams(paper_action, kin, refs.ridge)
         config = fim.FIMConfiguration(beams, y_tx, y_rx, y_req[:, : p.n_tx], y_req[:, p.n_tx:])
         return Decoded(config, kin)
 
@@ -197,15 +224,13 @@ class FIMSystem(System):
         beams[:, :, k] = sense * np.sqrt((1.0 - g) * p.p_max_w / squared_norm(sense))[:, None]
         return beams
 
-    def action_towards(self, config: fim.FIMConfiguration, current: fim.FIMConfiguration, scenario,
-                       refs: FIMReferences) -> np.ndarray:
-        """Paper mode: each element moves one level towards ``config``'s (so the shapes are reached within
-        ``2 y_max / step`` steps), and the structured beam parameters are those whose beams at the next shapes
-        come closest to ``config.beams``: power shares and split from the columns' powers, each MRT/ZF mix and
-        the sensing mix by the largest normalised correlation on a grid of :data:`FIT_GRID` values (the paper's
-        structure cannot express every beamformer). Other modes: see :meth:`System.action_towards`."""
-        if self.action_mode != "paper":
-            return super().action_towards(config, current, scenario, refs)
+    def paper_action_towards(self, config: fim.FIMConfiguration, current: fim.FIMConfiguration,
+                             refs: FIMReferences) -> np.ndarray:
+        """The paper-mode action towards ``config``: each element moves one level towards ``config``'s (so the
+        shapes are reached within ``2 y_max / step`` steps), and the structured beam parameters are those whose
+        beams at the next shapes come closest to ``config.beams``: power shares and split from the columns' powers,
+        each MRT/ZF mix and the sensing mix by the largest normalised correlation on a grid of :data:`FIT_GRID`
+        values (the paper's structure cannot express every beamformer)."""
         p = self.params
         k = p.n_users
         now = np.rint(np.concatenate([current.y_tx, current.y_rx], axis=-1) / p.step_m)
@@ -384,4 +409,9 @@ class FIMVectorEnv(ISACVectorEnv):
 
 document(FIMEnv, FIMSystem)
 
-__all__ = ["FIMEnv", "FIMVectorEnv", "FIMSystem", "FIMOptions", "FIMReferences"]
+REGISTRATIONS = (
+    Registration("ISAC-FIM-v0", FIMEnv, FIMVectorEnv, max_episode_steps=200, config_name="fim",
+                 small={"n_tx_x": 2, "n_tx_z": 2, "n_rx_x": 2, "n_rx_z": 2, "n_users": 2}, learning_steps=15000),
+)
+
+__all__ = ["REGISTRATIONS", "FIMEnv", "FIMVectorEnv", "FIMSystem", "FIMOptions", "FIMReferences"]

@@ -17,10 +17,11 @@ from ..physics.beamforming import (
 )
 from ..physics.mfris import MFRISConfiguration
 from ..physics.validation import param
+from ..registration import Registration
 from ..render import pattern_db
 from .base import (
     CONSTRAINT_WEIGHT,
-    INCREMENTAL,
+    ActionOptions,
     Decoded,
     ISACEnv,
     ISACVectorEnv,
@@ -28,7 +29,6 @@ from .base import (
     Metrics,
     ObsPart,
     Panel,
-    StepOptions,
     System,
     db_feature,
     document,
@@ -39,13 +39,9 @@ SCORE_SPAN_DB = 20.0
 
 
 @dataclass(frozen=True)
-class MFRISOptions(StepOptions):
+class MFRISOptions(ActionOptions):
     """Env options of ISAC-MFRIS-v0 (action mode and reward weights)."""
 
-    action_mode: str = param("direct", "'direct' (W in the beamformer encoding, then per element a total "
-                             "amplitude fraction, a split and two phases) or 'incremental' (moves of that encoding "
-                             "from the current configuration)", kind="choice",
-                             choices=("direct", INCREMENTAL))
     w_qos: float = param(CONSTRAINT_WEIGHT, "weight of the users' rate shortfall sum_k max(0, 1 - R_k/R_min)",
                          kind="nonneg")
     w_power: float = param(CONSTRAINT_WEIGHT, "weight of the power and amplitude violations (relative excess over "
@@ -78,7 +74,6 @@ class MFRISSystem(System):
 
     def __init__(self, params: mfris.MFRISParams, options: MFRISOptions):
         super().__init__(params, options)
-        self.action_mode = options.action_mode
         self.weights = {"qos": options.w_qos, "bs_power": options.w_power, "ris_power": options.w_power,
                         "amplitude": options.w_power}
         p = params
@@ -86,7 +81,7 @@ class MFRISSystem(System):
         self.n_beam = beamformer_action_size(nt, s)
         #: Centre of the beamformer encoding: user streams spread over the antennas, one radar stream per antenna.
         self.centre = antenna_centre(nt, np.r_[spread_antennas(nt, k), np.arange(nt)])
-        self.action_dim = self.n_beam + 4 * m
+        self.direct_dim = self.n_beam + 4 * m
         self._anchor = (mfris.isotropic_radar(p, p.p_bs_w), np.sqrt(mfris.anchor_gains(p)).astype(complex))
         self.obs_layout = (
             ObsPart("bs_surface_channel_re", "BS-surface channel Re", m * nt, "/ sqrt(PL_BR)", "M Nt"),
@@ -128,7 +123,7 @@ class MFRISSystem(System):
         return self._anchor_config(refs.objective_worst.shape[0])
 
     # -- actions ----------------------------------------------------------------------
-    def decode(self, action, scenario, refs, previous) -> Decoded:
+    def decode(self, action, scenario, refs) -> Decoded:
         """``W`` in the beamformer encoding (budget ``P_BS``); per element ``t = (a+1)/2``, ``rho = (a+1)/2`` mapped
         into the protocol's amplitude set (:func:`~isac_gym.physics.mfris.amplitudes_from_fractions`) and the
         phases ``theta_s = pi (a + 1)``."""
@@ -329,4 +324,9 @@ class MFRISVectorEnv(ISACVectorEnv):
 
 document(MFRISEnv, MFRISSystem)
 
-__all__ = ["MFRISEnv", "MFRISVectorEnv", "MFRISSystem", "MFRISOptions", "MFRISReferences"]
+REGISTRATIONS = (
+    Registration("ISAC-MFRIS-v0", MFRISEnv, MFRISVectorEnv, max_episode_steps=100, config_name="mfris",
+                 small={"n_tx": 4, "n_elements_x": 3, "n_elements_z": 2, "n_users": 2, "n_users_reflection": 1}),
+)
+
+__all__ = ["REGISTRATIONS", "MFRISEnv", "MFRISVectorEnv", "MFRISSystem", "MFRISOptions", "MFRISReferences"]

@@ -10,10 +10,11 @@ from ..physics import batching, ris_slp
 from ..physics.arrays import cis, squared_norm, ula
 from ..physics.ris_slp import RISSLPConfiguration
 from ..physics.validation import param
+from ..registration import Registration
 from ..render import pattern_db
 from .base import (
     CONSTRAINT_WEIGHT,
-    INCREMENTAL,
+    ActionOptions,
     Decoded,
     ISACEnv,
     ISACVectorEnv,
@@ -21,7 +22,6 @@ from .base import (
     Metrics,
     ObsPart,
     Panel,
-    StepOptions,
     System,
     document,
 )
@@ -32,13 +32,11 @@ ANCHOR_SEED = 20250120
 
 
 @dataclass(frozen=True)
-class RISSLPOptions(StepOptions):
+class RISSLPOptions(ActionOptions):
     """Env options of the RIS-SLP ids."""
 
     task: str = param("detection", "'detection' (radar output SINR, ISAC-RIS-SLP-v0) or 'doa' (DoA CRB, "
-                      "ISAC-RIS-SLP-DoA-v0)", kind="choice", choices=TASKS)
-    action_mode: str = param("direct", "'direct' (every phase of x and phi) or 'incremental' (moves of every "
-                             "phase from the current configuration)", kind="choice", choices=("direct", INCREMENTAL))
+                      "ISAC-RIS-SLP-DoA-v0)", kind="choice", choices=TASKS, problem=True)
     w_qos: float = param(CONSTRAINT_WEIGHT, "weight of the CI QoS violation mean_{k,l} max(0, g_kl)/(gamma + |y_kl|)",
                          kind="nonneg")
 
@@ -87,13 +85,12 @@ class RISSLPSystem(System):
     def __init__(self, params: ris_slp.RISSLPParams, options: RISSLPOptions):
         super().__init__(params, options)
         self.task = options.task
-        self.action_mode = options.action_mode
         self.objective_name = "radar_sinr" if self.task == "detection" else "crb"
         self.maximise = self.task == "detection"
         self.weights = {"qos": options.w_qos}
         p = params
         self.n_x = p.n_slots * p.n_tx
-        self.action_dim = self.n_x + p.n_elements
+        self.direct_dim = self.n_x + p.n_elements
         q1 = p.n_clutter + 1
         self.obs_layout = (
             ObsPart("symbols", "symbols", p.n_users * p.n_slots, "PSK index / Omega", "K L"),
@@ -111,7 +108,7 @@ class RISSLPSystem(System):
         self._static_parts = self.obs_layout[:3]
         pts = ris_slp.sensing_points(p)
         self._geometry_obs = np.r_[np.sin(ris_slp.bs_angle(pts)), np.sin(ris_slp.ris_angle(p, pts))]
-        anchor = np.random.default_rng(ANCHOR_SEED).uniform(-1.0, 1.0, self.action_dim)
+        anchor = np.random.default_rng(ANCHOR_SEED).uniform(-1.0, 1.0, self.direct_dim)
         #: The fixed random configuration that scores 0 in every scenario (unbatched).
         self.anchor_config = batching.take(self._from_action(anchor[None, :]), 0)
 
@@ -136,7 +133,7 @@ class RISSLPSystem(System):
 
     def initial_config(self, scenario, refs) -> RISSLPConfiguration:
         """The configuration of the all-zero action: equal phases on every antenna and element."""
-        return self._from_action(np.zeros((scenario.symbols.shape[0], self.action_dim)))
+        return self._from_action(np.zeros((scenario.symbols.shape[0], self.direct_dim)))
 
     # -- actions ----------------------------------------------------------------------
     def _from_action(self, action: np.ndarray) -> RISSLPConfiguration:
@@ -146,12 +143,12 @@ class RISSLPSystem(System):
         x = (p.amplitude * phases[:, : self.n_x]).reshape(-1, p.n_slots, p.n_tx)
         return RISSLPConfiguration(x, phases[:, self.n_x:])
 
-    def decode(self, action, scenario, refs, previous) -> Decoded:
+    def decode(self, action, scenario, refs) -> Decoded:
         return Decoded(self._from_action(action))
 
     def periodic_entries(self) -> np.ndarray:
         """Every entry is a phase (divided by pi)."""
-        return np.ones(self.action_dim, dtype=bool)
+        return np.ones(self.direct_dim, dtype=bool)
 
     def encode(self, config: RISSLPConfiguration) -> np.ndarray:
         """Phases of ``x`` and ``phi`` divided by pi (an absent RIS, ``phi = 0``, encodes as phase 0)."""
@@ -294,4 +291,11 @@ class RISSLPVectorEnv(ISACVectorEnv):
 
 document(RISSLPEnv, RISSLPSystem)
 
-__all__ = ["RISSLPEnv", "RISSLPVectorEnv", "RISSLPSystem", "RISSLPOptions", "RISSLPConfiguration"]
+REGISTRATIONS = (
+    Registration("ISAC-RIS-SLP-v0", RISSLPEnv, RISSLPVectorEnv, max_episode_steps=100, config_name="ris_slp",
+                 kwargs={"task": "detection"}, small={"n_elements": 16}),
+    Registration("ISAC-RIS-SLP-DoA-v0", RISSLPEnv, RISSLPVectorEnv, max_episode_steps=100, config_name="ris_slp_doa",
+                 kwargs={"task": "doa", "p_max_dbm": 40.0}, small={"n_elements": 8, "n_slots": 6}),
+)
+
+__all__ = ["REGISTRATIONS", "RISSLPEnv", "RISSLPVectorEnv", "RISSLPSystem", "RISSLPOptions", "RISSLPConfiguration"]

@@ -9,10 +9,11 @@ import numpy as np
 from ..physics import sim, units
 from ..physics.sim import SIMConfiguration
 from ..physics.validation import param
+from ..registration import Registration
 from ..render import pattern_db
 from .base import (
     CONSTRAINT_WEIGHT,
-    INCREMENTAL,
+    ActionOptions,
     Decoded,
     ISACEnv,
     ISACVectorEnv,
@@ -20,7 +21,6 @@ from .base import (
     Metrics,
     ObsPart,
     Panel,
-    StepOptions,
     System,
     db_feature,
     document,
@@ -35,18 +35,17 @@ SCORE_SPAN_DB = 15.0
 
 
 @dataclass(frozen=True)
-class SIMOptions(StepOptions):
+class SIMOptions(ActionOptions):
     """Env options of ISAC-SIM-v0 (reward form and weights)."""
 
-    action_mode: str = param("direct", "'direct' (every phase, theta = pi (a + 1)) or 'incremental' (moves of "
-                             "every phase from the current configuration)", kind="choice", choices=("direct", INCREMENTAL))
     problem: str = param("constrained", "'constrained': f(MSE) - w_qos max(0, 1 - R/R_min); 'weighted': "
                            "w_comm R/R_min + w_sense f(MSE) (the paper's trade-off)", kind="choice",
-                           choices=OBJECTIVES)
+                           choices=OBJECTIVES, problem=True)
     w_qos: float = param(CONSTRAINT_WEIGHT, "weight of the sum-rate shortfall max(0, 1 - R/R_min) (constrained)",
                          kind="nonneg")
-    w_comm: float = param(0.5, "weight omega_c of R/R_min (weighted)", kind="nonneg")
-    w_sense: float = param(0.5, "weight omega_s of the beam-matching score f(MSE) (weighted)", kind="nonneg")
+    w_comm: float = param(0.5, "weight omega_c of R/R_min (weighted)", kind="nonneg", problem=True)
+    w_sense: float = param(0.5, "weight omega_s of the beam-matching score f(MSE) (weighted)", kind="nonneg",
+                           problem=True)
 
 
 @dataclass(frozen=True)
@@ -81,12 +80,11 @@ class SIMSystem(System):
 
     def __init__(self, params: sim.SIMParams, options: SIMOptions):
         super().__init__(params, options)
-        self.action_mode = options.action_mode
         self.problem = options.problem
         self.weights = {"qos": options.w_qos}
         p = params
         k, m, t = p.n_users, p.n_elements, p.n_targets
-        self.action_dim = p.n_layers * m
+        self.direct_dim = p.n_layers * m
         anchor = np.random.default_rng(ANCHOR_SEED).uniform(0.0, 2.0 * np.pi, (p.n_layers, m))
         self.mse_anchor = float(sim.beam_matching_error(p, sim.beam_pattern(p, sim.response(p, anchor))))
         theta, phi = p.grid_angles
@@ -119,14 +117,14 @@ class SIMSystem(System):
         return SIMConfiguration(np.full((b, self.params.n_layers, self.params.n_elements), np.pi))
 
     # -- actions ----------------------------------------------------------------------
-    def decode(self, action, scenario, refs, previous) -> Decoded:
+    def decode(self, action, scenario, refs) -> Decoded:
         """``theta = pi (a + 1)`` in [0, 2 pi] for every meta-atom, layer by layer."""
         p = self.params
         return Decoded(SIMConfiguration((np.pi * (action + 1.0)).reshape(-1, p.n_layers, p.n_elements)))
 
     def periodic_entries(self) -> np.ndarray:
         """Every entry is a phase (``theta / pi - 1``)."""
-        return np.ones(self.action_dim, dtype=bool)
+        return np.ones(self.direct_dim, dtype=bool)
 
     def encode(self, config: SIMConfiguration) -> np.ndarray:
         """``a = (theta mod 2 pi) / pi - 1`` in [-1, 1)."""
@@ -231,9 +229,9 @@ class SIMEnv(ISACEnv):
 
     **Action space** ``Box(-1, 1, (L M,), float32)`` (400 at the defaults), ``action_mode="direct"``:
     ``theta = pi (a + 1)`` for every meta-atom, layer 1 (next to the feed) first, x fastest within a
-    layer. ``env.unwrapped.encode(config)`` inverts it. The env resolves ``exp(j theta)`` in float32 (error
-    below 4e-7 rad, the resolution of the float32 action itself), for stepped actions and for ``evaluate``
-    of any configuration alike; :mod:`isac_gym.physics.sim` and the oracles work in float64.
+    layer. ``env.unwrapped.encode(config)`` inverts it. Steps, ``evaluate`` and the oracles share the float64
+    physics of :mod:`isac_gym.physics.sim`. ``action_mode="incremental"`` moves every phase by at most
+    ``action_step pi`` from the current configuration (see below).
 
     **Observation** ``Box(-100, 100, float32)``, in this order (sizes at the defaults). The channels are
     observed in full (divided by ``sqrt(PL_k)``: entries of order one), since the sum rate depends on
@@ -279,4 +277,10 @@ class SIMVectorEnv(ISACVectorEnv):
 
 document(SIMEnv, SIMSystem)
 
-__all__ = ["SIMEnv", "SIMVectorEnv", "SIMSystem", "SIMOptions", "SIMReferences", "SIMState"]
+REGISTRATIONS = (
+    Registration("ISAC-SIM-v0", SIMEnv, SIMVectorEnv, max_episode_steps=100, config_name="sim",
+                 small={"n_rows": 6, "n_cols": 6, "grid_theta": 12, "grid_phi": 12, "target_cells_theta": (3, 9),
+                        "target_cells_phi": (3, 9), "rate_min": 4.0}),
+)
+
+__all__ = ["REGISTRATIONS", "SIMEnv", "SIMVectorEnv", "SIMSystem", "SIMOptions", "SIMReferences", "SIMState"]

@@ -120,7 +120,7 @@ class Policy:
         if key != self._cache_key:
             self._cache_config = batching.stack([self.solve(env.current_scenario).config])
             self._cache_key = key
-        action = self.system.action_towards(self._cache_config, env.config, env.scenario, env.refs)[0]
+        action = self.system.action_towards(self._cache_config, env.config, env.code, env.scenario, env.refs)[0]
         return action.astype(np.float32), state
 
 
@@ -133,7 +133,9 @@ def scenario_rng(scenario: Any, seed: int = 0) -> np.random.Generator:
 
 
 class RandomPolicy(Policy):
-    """Uniformly random actions in the env's own action mode (the ``random`` baseline)."""
+    """The ``random`` baseline: ``predict`` draws uniformly random actions in the env's own action mode (an agent that
+    knows nothing); ``solve`` draws a uniformly random *direct encoding* (:meth:`~isac_gym.envs.base.System.decode`)
+    in every mode, so a random configuration is one thing per scenario whatever the mode (ISAC-Bench's 0)."""
 
     name = "random"
 
@@ -143,8 +145,6 @@ class RandomPolicy(Policy):
 
     def design(self, scenario: Any) -> Design:
         system = self.system
-        a = self.rng.uniform(-1.0, 1.0, size=(1, system.action_dim))
+        code = self.rng.uniform(-1.0, 1.0, size=(1, system.direct_dim))
         scen = batching.stack([scenario])
-        refs = system.references(scen)
-        decoded = system.decode(a, scen, refs, system.initial_config(scen, refs))
-        return Design(batching.take(decoded.config, 0))
+        return Design(batching.take(system.decode(code, scen, system.references(scen)).config, 0))

@@ -15,15 +15,19 @@ import numpy as np
 
 
 def param(default: Any, doc: str, *, kind: str = "finite", choices: tuple | None = None,
-          low: float | None = None, high: float | None = None, symbol: str = "") -> Any:
+          low: float | None = None, high: float | None = None, symbol: str = "", problem: bool = False,
+          extra: dict[str, Any] | None = None) -> Any:
     """A dataclass field with its documentation and accepted range.
 
     ``kind``: ``"int"`` (integer > 0 unless ``low`` says otherwise), ``"positive"`` (finite > 0),
     ``"nonneg"`` (finite >= 0), ``"finite"`` (finite real), ``"choice"`` (one of ``choices``),
     ``"seed"`` (non-negative integer or None), ``"pair"`` (two finite reals, increasing) or
-    ``"any"`` (checked by the class itself).
+    ``"any"`` (checked by the class itself). ``problem``: an option that changes the problem an oracle solves
+    (its objective or constraints), not only how the agent acts or is rewarded; every physics parameter does
+    (:func:`problem_fields`). ``extra``: further metadata of the field.
     """
-    meta = {"doc": doc, "kind": kind, "choices": choices, "low": low, "high": high, "symbol": symbol}
+    meta = {"doc": doc, "kind": kind, "choices": choices, "low": low, "high": high, "symbol": symbol,
+            "problem": problem, **(extra or {})}
     if isinstance(default, (list, tuple)):
         return dataclasses.field(default=tuple(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -98,6 +102,14 @@ class Validated:
 
     def check(self) -> None:
         """Cross-field rules; raise ``ValueError`` naming the fields. None by default."""
+
+
+def problem_fields(params_class: type, options_class: type) -> tuple[str, ...]:
+    """Names of the fields that define the problem: every physics parameter, and the options declared with
+    ``param(..., problem=True)`` (an objective's weights, a task). Oracles and score anchors depend on these
+    alone, never on the action mode or the reward's penalty weights."""
+    names = [f.name for f in dataclasses.fields(params_class)]
+    return tuple(names + [f.name for f in dataclasses.fields(options_class) if f.metadata.get("problem")])
 
 
 def field_docs(cls: type) -> list[tuple[str, Any, str]]:

@@ -9,11 +9,7 @@ from isac_gym import oracles
 from isac_gym.envs.base import ACTION_STEP, CONFIG_PART, saturate
 from isac_gym.physics import batching
 
-IDS = sorted(isac_gym.ENVIRONMENTS)
-#: Small sizes, so that oracles solve in a fraction of a second.
-SMALL = {"ISAC-FIM-v0": {}, "ISAC-SIM-v0": {"n_rows": 4, "n_cols": 4, "n_layers": 2},
-         "ISAC-RIS-SLP-v0": {}, "ISAC-RIS-SLP-DoA-v0": {}, "ISAC-MFRIS-v0": {"n_elements_x": 4, "n_elements_z": 2},
-         "ISAC-ET-v0": {"n_tx_y": 4, "n_tx_z": 4, "n_rx_y": 4, "n_rx_z": 4}}
+IDS = list(isac_gym.ENVIRONMENTS)
 
 
 def test_saturate_is_zero_at_zero_linear_near_it_below_one_and_increasing():
@@ -27,31 +23,52 @@ def test_saturate_is_zero_at_zero_linear_near_it_below_one_and_increasing():
 
 @pytest.mark.parametrize("env_id", IDS)
 def test_incremental_zero_action_stays_and_moves_follow_the_definition(env_id):
+    """The code (the direct encoding the agent stands at) starts at the initial configuration's encoding and moves by
+    ``action_step * a`` each step, phases wrapping around and other entries stopping at +-1; the configuration is the
+    direct decode of that code, and the observation holds the code."""
     env = gym.make(env_id, action_mode="incremental").unwrapped
     system = env.system
-    _, info0 = env.reset(seed=3)
-    start = env.encode(info0["config"])
-    _, r, *_, info = env.step(np.zeros(env.action_space.shape, np.float32))
-    np.testing.assert_allclose(env.encode(info["config"]), start, atol=1e-6)
-    assert r == pytest.approx(sum(info0["reward_terms"].values()), abs=1e-9)
-    rng = np.random.default_rng(0)
+    obs, info0 = env.reset(seed=3)
     names = [p.key for p in system.obs_layout]
     offset = sum(p.size for p in system.obs_layout[: names.index(CONFIG_PART)])
+    code = system.encode(batching.stack([system.as_config(info0["config"])]))[0]  # float64, as the env keeps it
+    np.testing.assert_allclose(obs[offset: offset + code.size], code, atol=1e-6)
+    _, r, *_, info = env.step(np.zeros(env.action_space.shape, np.float32))
+    np.testing.assert_allclose(env.encode(info["config"]), code, atol=1e-6)
+    assert r == pytest.approx(sum(info0["reward_terms"].values()), abs=1e-9)
+    rng = np.random.default_rng(0)
+    phases = system.periodic_entries()
     for _ in range(5):
-        before = system.encode(batching.stack([system.as_config(info["config"])]))[0]
         a = rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)
         obs, r, *_, info = env.step(a)
-        # the direct encoding moves by action_step * a: phases wrap around, other entries stop at +-1
-        target = before + ACTION_STEP * a.astype(float)
-        target = np.where(system.periodic_entries(), (target + 1.0) % 2.0 - 1.0, np.clip(target, -1.0, 1.0))
-        expected = env.evaluate(batching.take(system.decode(target[None], env.scenario, env.refs, env.config).config, 0))
+        code = code + ACTION_STEP * a.astype(float)
+        code = np.where(phases, (code + 1.0) % 2.0 - 1.0, np.clip(code, -1.0, 1.0))
+        np.testing.assert_allclose(obs[offset: offset + code.size], code, atol=1e-5)
+        expected = env.evaluate(batching.take(system.decode(code[None], env.scenario, env.refs).config, 0))
         assert info["objective"] == pytest.approx(expected["objective"], rel=1e-9)
-        # the observation carries the configuration the agent stands at
-        after = env.encode(info["config"])
-        np.testing.assert_allclose(obs[offset: offset + after.size], after, atol=1e-5)
-        if system.periodic_entries().all():  # pure phase systems: every phase moves by at most action_step pi
-            move = np.abs(after - before)
-            assert np.minimum(move, 2.0 - move).max() <= ACTION_STEP + 1e-6
+        assert r == pytest.approx(expected["reward"], rel=1e-9, abs=1e-12)
+
+
+def test_fim_incremental_moves_smaller_than_a_level_accumulate():
+    """Regression: the code was re-encoded from the rounded position levels every step, so a position entry below
+    0.625 in magnitude never moved (0.6 held for 50 steps moved nothing). Held at 0.6, an element moves one level
+    at a time and reaches the limit; held at -0.3, it moves down, more slowly."""
+    env = gym.make("ISAC-FIM-v0", action_mode="incremental").unwrapped
+    _, info = env.reset(seed=0)
+    p = env.system.params
+    n = p.n_tx + p.n_rx
+    a = np.zeros(env.action_space.shape, np.float32)
+    a[-n:] = 0.6
+    a[-1] = -0.3
+    levels = [np.concatenate([info["config"]["y_tx"], info["config"]["y_rx"]]) / p.step_m]
+    for _ in range(50):
+        *_, info = env.step(a)
+        levels.append(np.concatenate([info["config"]["y_tx"], info["config"]["y_rx"]]) / p.step_m)
+    levels = np.array(levels)
+    assert np.abs(np.diff(levels, axis=0)).max() <= 1.0 + 1e-9  # at most one level a step
+    np.testing.assert_allclose(levels[-1, :-1], p.max_level)  # 0.6 x 0.1 a step: the top in 14 steps
+    # -0.3 x 0.1 a step is 0.24 of a level: the first move comes on the third step, the limit after 34
+    assert levels[2, -1] == 0.0 and levels[3, -1] == -1.0 and levels[-1, -1] == -p.max_level
 
 
 @pytest.mark.parametrize("env_id", IDS)
@@ -71,7 +88,7 @@ def test_clipped_actions_are_counted(env_id):
 def test_oracle_acts_in_every_action_mode_and_reaches_its_solution(env_id, mode):
     """Regression: ``predict`` raised outside the direct mode. In the incremental mode the oracle walks to its
     configuration within 2 / action_step steps, then stays."""
-    env = gym.make(env_id, action_mode=mode, **SMALL[env_id])
+    env = gym.make(env_id, action_mode=mode, **isac_gym.ENVIRONMENTS[env_id].small)
     obs, _ = env.reset(seed=1)
     policy = oracles.make(env, "oracle", seed=0)
     sol = policy.solve(env.unwrapped.current_scenario)

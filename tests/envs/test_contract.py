@@ -2,6 +2,7 @@
 
 import dataclasses
 import warnings
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -13,21 +14,33 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import isac_gym
 
-CASES = [("ISAC-FIM-v0", {"action_mode": "paper"}), ("ISAC-FIM-v0", {"action_mode": "direct"}),
-         ("ISAC-FIM-v0", {"action_mode": "incremental"}), ("ISAC-RIS-SLP-v0", {"action_mode": "direct"}),
-         ("ISAC-SIM-v0", {"action_mode": "direct"}), ("ISAC-MFRIS-v0", {"action_mode": "direct"}),
-         ("ISAC-ET-v0", {"action_mode": "direct"}),
-         ("ISAC-RIS-SLP-v0", {}), ("ISAC-RIS-SLP-DoA-v0", {}), ("ISAC-SIM-v0", {}),
-         ("ISAC-SIM-v0", {"problem": "weighted"}), ("ISAC-MFRIS-v0", {}), ("ISAC-MFRIS-v0", {"protocol": "MS"}),
-         ("ISAC-MFRIS-v0", {"protocol": "TS"}), ("ISAC-MFRIS-v0", {"surface": "active"}),
-         ("ISAC-MFRIS-v0", {"surface": "passive"}), ("ISAC-MFRIS-v0", {"surface": "star"}),
-         ("ISAC-ET-v0", {}), ("ISAC-ET-v0", {"problem": "wim"}), ("ISAC-ET-v0", {"shape": "drone"})]
-IDS = [f"{i}-{k.get('action_mode', 'default')}" + "".join(f"-{k[x]}" for x in ("problem", "protocol", "surface", "shape")
-                                                         if x in k) for i, k in CASES]
+
+def _cases() -> list[tuple[str, dict]]:
+    """Every registered id at its defaults, then with each other value of each of its choice arguments (action
+    modes, problems, protocols, surfaces, shapes, tasks): a new id or a new choice is covered without a word here."""
+    out = []
+    for env_id, reg in isac_gym.ENVIRONMENTS.items():
+        out.append((env_id, {}))
+        system_class = reg.system_class
+        for cls in (system_class.params_class, system_class.options_class):
+            for f in dataclasses.fields(cls):
+                if f.metadata.get("kind") != "choice":
+                    continue
+                default = reg.kwargs.get(f.name, f.default)
+                out += [(env_id, {f.name: c}) for c in f.metadata["choices"] if c != default]
+    return out
 
 
-def test_every_id_is_covered():
+CASES = _cases()
+IDS = [env_id + "".join(f"-{v}" for v in kwargs.values()) for env_id, kwargs in CASES]
+#: FIM in each action mode: paper (the structured default), direct and incremental.
+FIM = [i for i, (env_id, _) in enumerate(CASES) if env_id == "ISAC-FIM-v0"]
+
+
+def test_every_id_and_every_choice_is_covered():
     assert {c[0] for c in CASES} == set(isac_gym.ENVIRONMENTS)
+    assert ("ISAC-FIM-v0", {"action_mode": "direct"}) in CASES and ("ISAC-ET-v0", {"problem": "wim"}) in CASES
+    assert ("ISAC-MFRIS-v0", {"protocol": "TS"}) in CASES and ("ISAC-SIM-v0", {"problem": "weighted"}) in CASES
 
 
 @pytest.mark.parametrize("env_id, kwargs", CASES, ids=IDS)
@@ -53,9 +66,8 @@ def test_info_contract(env_id, kwargs):
     assert again["objective"] == info["objective"] and again["reward"] == reward
 
 
-#: A small ET configuration for the tests that run its solvers (a 4 x 4 array cannot serve 4 users at Gamma).
-ET_SMALL = {"n_tx_y": 4, "n_tx_z": 4, "n_rx_y": 4, "n_rx_z": 4, "n_users": 2, "n_patches_azimuth": 8,
-            "n_patches_elevation": 4}
+def _small(env_id: str, **kwargs) -> dict:
+    return {**isac_gym.ENVIRONMENTS[env_id].small, **kwargs}
 
 
 def _assert_reproduces(env, info, reward):
@@ -91,16 +103,13 @@ def test_evaluate_of_info_config_reproduces_the_step(env_id, kwargs):
 
 @pytest.mark.parametrize("env_id, kwargs, policy", [
     ("ISAC-FIM-v0", {"action_mode": "direct"}, "rigid"),
-    ("ISAC-RIS-SLP-v0", {"n_elements": 16}, "oracle"),
-    ("ISAC-RIS-SLP-DoA-v0", {"n_elements": 8, "n_slots": 6}, "oracle"),
-    ("ISAC-SIM-v0", {"n_rows": 6, "n_cols": 6, "grid_theta": 12, "grid_phi": 12, "target_cells_theta": [3, 9],
-                     "target_cells_phi": [3, 9], "rate_min": 4.0}, "oracle"),
-    ("ISAC-MFRIS-v0", {"n_tx": 4, "n_elements_x": 3, "n_elements_z": 2, "n_users": 2, "n_users_reflection": 1},
-     "oracle"),
-    ("ISAC-MFRIS-v0", {"n_tx": 4, "n_elements_x": 3, "n_elements_z": 2, "n_users": 2, "n_users_reflection": 1,
-                       "protocol": "MS"}, "oracle"),
-    ("ISAC-ET-v0", ET_SMALL, "oracle"),
-    ("ISAC-ET-v0", dict(ET_SMALL, problem="wim"), "oracle"),
+    ("ISAC-RIS-SLP-v0", _small("ISAC-RIS-SLP-v0"), "oracle"),
+    ("ISAC-RIS-SLP-DoA-v0", _small("ISAC-RIS-SLP-DoA-v0"), "oracle"),
+    ("ISAC-SIM-v0", _small("ISAC-SIM-v0"), "oracle"),
+    ("ISAC-MFRIS-v0", _small("ISAC-MFRIS-v0"), "oracle"),
+    ("ISAC-MFRIS-v0", _small("ISAC-MFRIS-v0", protocol="MS"), "oracle"),
+    ("ISAC-ET-v0", _small("ISAC-ET-v0"), "oracle"),
+    ("ISAC-ET-v0", _small("ISAC-ET-v0", problem="wim"), "oracle"),
 ], ids=["fim-rigid", "ris-slp-oracle", "doa-oracle", "sim-oracle", "mfris-oracle", "mfris-ms-oracle", "et-sdr",
         "et-sca"])
 def test_evaluate_reproduces_oracle_actions(env_id, kwargs, policy):
@@ -224,7 +233,7 @@ def test_vector_reset_takes_a_list_of_seeds():
     assert np.allclose(obs, np.stack(singles), atol=1e-6)
 
 
-@pytest.mark.parametrize("env_id, kwargs", CASES[1:3], ids=IDS[1:3])
+@pytest.mark.parametrize("env_id, kwargs", [CASES[i] for i in FIM[1:]], ids=[IDS[i] for i in FIM[1:]])
 def test_partial_autoreset_matches_scalar_envs(env_id, kwargs):
     """Sub-envs ending at different steps (a partial reset through reset_mask) against scalar envs."""
     n = 3
@@ -254,7 +263,7 @@ def test_partial_autoreset_matches_scalar_envs(env_id, kwargs):
             pending[i] = trunc
 
 
-@pytest.mark.parametrize("env_id, kwargs", CASES[:3], ids=IDS[:3])
+@pytest.mark.parametrize("env_id, kwargs", [CASES[i] for i in FIM], ids=[IDS[i] for i in FIM])
 def test_info_config_is_a_read_only_record_that_resets_do_not_change(env_id, kwargs):
     """``info["config"]`` holds read-only views; a later step, a partial reset or an autoreset leaves it as it was."""
     n = 3
@@ -304,19 +313,23 @@ def test_docstring_tables_follow_the_declared_layout_and_defaults(env_id):
         assert f"``{name}`` ({default!r})" in doc, name
 
 
-@pytest.mark.parametrize("yaml_name", ["fim", "ris_slp", "ris_slp_doa", "fim_paper", "sim", "mfris", "et"])
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+def test_every_id_has_its_hydra_env_config():
+    assert {reg.config_name for reg in isac_gym.ENVIRONMENTS.values()} <= {p.stem for p in (CONF / "env").glob("*.yaml")}
+
+
+@pytest.mark.parametrize("yaml_name", sorted(p.stem for p in (CONF / "env").glob("*.yaml")))
 def test_hydra_env_configs_agree_with_the_dataclasses(yaml_name):
     """Every default of conf/env/*.yaml equals the parameter/option dataclass (plus the id's registered kwargs)."""
-    from pathlib import Path
-
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
     from agents.config import register
 
     register()
-    conf = Path(__file__).resolve().parents[2] / "conf"
-    with initialize_config_dir(str(conf), version_base="1.3"):
+    with initialize_config_dir(str(CONF), version_base="1.3"):
         cfg = OmegaConf.to_container(compose("config", overrides=[f"env={yaml_name}"]).env, resolve=True)
     env = gym.make(cfg["id"])
     system = env.unwrapped.system

@@ -24,7 +24,7 @@ def test_actions_decode_into_the_amplitude_set_and_encode_inverts_them(variant):
         cfg = env.unwrapped.system.as_config(info["config"])
         assert info["violation"]["amplitude"] <= 1e-12 and info["violation"]["bs_power"] <= 1e-12  # rounding only
         assert np.sum(np.abs(cfg.beams) ** 2) <= p.p_bs_w * (1 + 1e-12)
-        again = env.unwrapped.system.decode(env.unwrapped.encode(cfg)[None].astype(float), None, None, None).config
+        again = env.unwrapped.system.decode(env.unwrapped.encode(cfg)[None].astype(float), None, None).config
         np.testing.assert_allclose(np.abs(again.coefficients[0]) ** 2, np.abs(cfg.coefficients) ** 2, rtol=1e-5,
                                    atol=1e-5 * p.beta_max)
         np.testing.assert_allclose(again.beams[0], cfg.beams, rtol=1e-5, atol=1e-6)

@@ -158,7 +158,8 @@ def test_hostile_command_lines_fail_in_one_line(tmp_path):
         ("evaluate.py", ["episodes=-3"], "episodes"),
         ("evaluate.py", ["policy=checkpoint", f"checkpoint={bad['corrupt']}"], "not an SB3 model archive"),
         ("evaluate.py", ["policy=checkpoint", f"checkpoint={bad['spaces']}"], "shape"),
-        ("evaluate.py", ["env=ris_slp", "policy=checkpoint", f"checkpoint={bad['algorithm']}"], "shape"),
+        ("evaluate.py", ["env=ris_slp", "policy=checkpoint", f"checkpoint={bad['algorithm']}"],
+         "was trained on ISAC-FIM-v0, not ISAC-RIS-SLP-v0"),
     ]
     for script, args, words in cases:
         proc = _run(script, *args, f"hydra.run.dir={tmp_path / 'x'}", "progress_bar=false", check=False)

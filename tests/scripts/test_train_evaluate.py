@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+import isac_gym
+
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["total_timesteps=300", "agent.learning_starts=100", "agent.buffer_size=2000", "agent.batch_size=32",
          "progress_bar=false", "env.max_episode_steps=50"]
@@ -137,14 +139,32 @@ def test_too_few_steps_to_learn_warns(tmp_path):
 
 
 def test_evaluate_missing_or_incompatible_checkpoint_fails_cleanly(trained, tmp_path):
-    proc = _run("evaluate.py", "policy=checkpoint", f"checkpoint={tmp_path / 'nope.zip'}",
-                f"hydra.run.dir={tmp_path / 'x'}", check=False)
-    assert proc.returncode == 2
-    assert proc.stderr.strip().count("\n") == 0 and "checkpoint not found" in proc.stderr
-    run_dir, _ = trained  # trained in paper mode: its spaces do not fit the direct mode
-    proc = _run("evaluate.py", "policy=checkpoint", f"checkpoint={run_dir / 'model.zip'}",
-                "env.kwargs.action_mode=direct", f"hydra.run.dir={tmp_path / 'y'}", check=False)
-    assert proc.returncode == 2 and "shape" in proc.stderr and proc.stderr.strip().count("\n") == 0
+    """One line, exit 2 and no run directory left behind, for a missing checkpoint, another id, another action mode
+    (refused by name: the direct and incremental modes have the same shapes) and other spaces."""
+    run_dir, _ = trained  # FIM, paper mode, DDPG
+    cases = [([f"checkpoint={tmp_path / 'nope.zip'}"], "checkpoint not found"),
+             (["env=sim", f"checkpoint={run_dir}"], "was trained on ISAC-FIM-v0, not ISAC-SIM-v0"),
+             ([f"checkpoint={run_dir / 'model.zip'}", "env.kwargs.action_mode=direct"],
+              "was trained with action_mode='paper', not 'direct'"),
+             ([f"checkpoint={run_dir / 'model.zip'}", "env.kwargs.n_users=2"], "shape"),
+             (["policy=bogus"], "policy must be one of")]
+    for i, (args, words) in enumerate(cases):
+        proc = _run("evaluate.py", "policy=checkpoint", *args, f"hydra.run.dir={tmp_path / str(i)}", check=False)
+        assert proc.returncode == 2 and words in proc.stderr and proc.stderr.strip().count("\n") == 0, proc.stderr
+        assert not (tmp_path / str(i)).exists()
+
+
+def test_evaluate_takes_the_env_of_the_run(trained, tmp_path):
+    """A run directory is a checkpoint (its newest model), and without env= the run's own env is evaluated: its id,
+    its action mode and its max_episode_steps (50 in the run, 200 by default: the steps column shows 50)."""
+    run_dir, _ = trained
+    proc = _run("evaluate.py", "policy=all", f"checkpoint={run_dir}", "episodes=1", "progress_bar=false",
+                f"hydra.run.dir={tmp_path / 'e'}")
+    assert "ISAC-FIM-v0: 1 seeded scenarios" in proc.stdout and str(run_dir / "model.zip") in proc.stdout
+    import csv
+
+    rows = {r["policy"]: r for r in csv.DictReader((tmp_path / "e" / "evaluation.csv").open())}
+    assert int(rows["checkpoint"]["steps"]) == 50 and int(rows["oracle"]["steps"]) == 1
 
 
 def test_evaluate_oracle_table(tmp_path):
@@ -232,8 +252,7 @@ def test_evaluate_mfris_policy_all_renders(tmp_path, surface):
     assert list((tmp_path / "frames").glob("oracle_*.png"))
 
 
-ET_SMALL = ["env.kwargs.n_tx_y=4", "env.kwargs.n_tx_z=4", "env.kwargs.n_rx_y=4", "env.kwargs.n_rx_z=4",
-            "env.kwargs.n_users=2", "env.kwargs.n_patches_azimuth=8", "env.kwargs.n_patches_elevation=4"]
+ET_SMALL = [f"env.kwargs.{k}={v}" for k, v in isac_gym.ENVIRONMENTS["ISAC-ET-v0"].small.items()]
 
 
 @pytest.mark.parametrize("agent", ["ddpg", "ppo"])
@@ -256,7 +275,7 @@ def test_evaluate_et_policy_all_renders(tmp_path, problem):
     assert list((tmp_path / "frames").glob("oracle_*.png"))
 
 
-def test_periodic_bench_evaluation_hparams_and_bench_scoring_of_the_checkpoint(tmp_path):
+def test_periodic_bench_evaluation_hparams_and_bench_scoring_of_the_checkpoint(tmp_path, capsys):
     """``bench_every`` scores the policy on ISAC-Bench scenarios during training (eval/score, eval/feasible,
     eval/gap_to_oracle in TensorBoard); the hyper-parameters go to the HParams tab; the saved model is then scored
     by ``python -m isac_gym.bench run --checkpoint`` against the same anchors."""
@@ -268,7 +287,7 @@ def test_periodic_bench_evaluation_hparams_and_bench_scoring_of_the_checkpoint(t
     run_dir = tmp_path / "run"
     _run("train.py", "env=ris_slp", "agent=td3", "total_timesteps=300", "agent.learning_starts=100",
          "agent.buffer_size=2000", "agent.batch_size=32", "progress_bar=false", "env.max_episode_steps=20",
-         "bench_every=100", "bench_episodes=2", "eval_episodes=0", f"hydra.run.dir={run_dir}")
+         "bench_every=100", "bench_episodes=2", "eval_episodes=0", "checkpoint_freq=100", f"hydra.run.dir={run_dir}")
     acc = EventAccumulator(str(next((run_dir / "tb").iterdir())))
     acc.Reload()
     for tag in ("eval/score", "eval/feasible", "eval/gap_to_oracle", "eval/ratio"):
@@ -276,9 +295,28 @@ def test_periodic_bench_evaluation_hparams_and_bench_scoring_of_the_checkpoint(t
         assert events, tag
     score = acc.Scalars("eval/score")[-1].value
     assert acc.Scalars("eval/gap_to_oracle")[-1].value == pytest.approx(1.0 - score)
-    assert 0.0 <= acc.Scalars("eval/feasible")[-1].value <= 1.0
-    if acc.Scalars("eval/feasible")[-1].value == 1.0:  # the score is the ratio when every answer is feasible
-        assert acc.Scalars("eval/ratio")[-1].value == pytest.approx(score)
+    # the last evaluation is of the policy at step 300, saved by the checkpoint callback in the same step (model.zip
+    # holds one more gradient step): recomputed here from its final configurations and the anchors file
+    import math
+
+    import gymnasium as gym
+
+    from agents.algorithms import load_model
+
+    model = load_model(str(run_dir / "checkpoints" / "model_300_steps.zip"))
+    anchors = {r["seed"]: r for r in json.loads((run_dir / "bench_references.json").read_text())["references"]}
+    ratios, feasible = [], []
+    for seed in (1000, 1001):
+        env = gym.make("ISAC-RIS-SLP-v0", max_episode_steps=20)
+        obs, _ = env.reset(seed=seed)
+        for _ in range(20):
+            obs, *_, info = env.step(model.predict(obs, deterministic=True)[0])
+        a = anchors[seed]
+        ratios.append((math.log(info["objective"]) - a["random"]) / (a["oracle"] - a["random"]))
+        feasible.append(info["feasible"])
+    assert acc.Scalars("eval/ratio")[-1].value == pytest.approx(sum(ratios) / 2, rel=1e-5, abs=1e-6)
+    assert acc.Scalars("eval/feasible")[-1].value == pytest.approx(sum(feasible) / 2)
+    assert score == pytest.approx(sum(r for r, f in zip(ratios, feasible, strict=True) if f) / 2, rel=1e-5, abs=1e-6)
     from tensorboard.plugins.hparams import plugin_data_pb2
 
     hp = {k: plugin_data_pb2.HParamsPluginData.FromString(v) for k, v in acc.PluginTagToContent("hparams").items()}
@@ -297,6 +335,14 @@ def test_periodic_bench_evaluation_hparams_and_bench_scoring_of_the_checkpoint(t
                        f"td3={run_dir / 'model.zip'}", "--episodes", "2", "--out", str(out)]) == 0
     res = bench.load(out / "results" / "ISAC-RIS-SLP-v0" / "td3.json")
     assert res.kind == "agent" and [e.seed for e in res.episodes] == [1000, 1001]
+    # the checkpoint carries its env: the direct and incremental modes have the same shapes, yet another mode (or
+    # another id) is refused by name
+    for argv, words in ((["--ids", "ISAC-RIS-SLP-v0", "--env-kwargs", "action_mode=incremental"],
+                         "was trained with action_mode='direct', not 'incremental'"),
+                        (["--ids", "ISAC-FIM-v0"], "which --ids leaves out")):
+        assert bench_main(["run", *argv, "--policies", "none", "--checkpoint", f"td3={run_dir}", "--episodes", "1",
+                           "--out", str(out)]) == 2
+        assert words in capsys.readouterr().err
 
     # the figures command draws the run's learning curve from its event files and the model as a series
     fig = tmp_path / "fig"
