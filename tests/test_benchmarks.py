@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 
 from benchmarks import learn, run, soak
 
@@ -64,3 +65,32 @@ def test_the_discount_follows_the_action_mode():
         assert agent["gamma"] == gamma and agent["algo"] == "td3", (env_name, mode)
     _, agent = learn.compose("ris_slp", ["agent.gamma=0.5"])
     assert agent["gamma"] == 0.5
+
+
+def test_the_scripts_fields_are_declared_once():
+    """Regression: a training setting was written three times (the schema, conf/config.yaml and a table of bounds).
+    The YAML files only compose; the composed defaults and the refused values both come from the dataclasses."""
+    import dataclasses
+
+    import yaml
+    from hydra import compose, initialize_config_dir
+
+    from agents.cli import CONF
+    from agents.config import SCHEMAS, check_values, register
+
+    register()
+    for name, schema in SCHEMAS.items():
+        assert set(yaml.safe_load((CONF / f"{name}.yaml").read_text())) == {"defaults", "hydra"}
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose(name)
+        for f in dataclasses.fields(schema):
+            if f.name in ("env", "agent"):
+                continue
+            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+            assert cfg[f.name] == default, f.name
+            low = f.metadata.get("low")
+            if low is not None:  # the declared bound is the one check_values enforces
+                cfg[f.name] = low - 1
+                with pytest.raises(ValueError, match=f.name):
+                    check_values(cfg, schema, with_env=False)
+                cfg[f.name] = default
