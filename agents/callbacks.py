@@ -22,7 +22,7 @@ _SKIP = {"objective", "score", "sinr", "rate", "power", "feasible", "violation",
 
 
 def scalar_metrics(info: dict, objective_name: str) -> dict[str, float]:
-    """Flatten one env's ``info`` into TensorBoard scalars (``isac/<metric>``, ``reward/<term>``).
+    """Flatten one env's ``info`` into TensorBoard scalars (``isac/<metric>``, ``reward/<term>``, ``layer/<entry>``).
 
     A minimum SINR of 0 (e.g. a RIS-SLP symbol outside its constructive region: "-inf dB") is
     skipped, not logged as a floor value. Further metrics of the system (``info`` entries beyond
@@ -41,6 +41,8 @@ def scalar_metrics(info: dict, objective_name: str) -> dict[str, float]:
         out[f"isac/violation_{name}"] = float(value)
     for name, value in info["reward_terms"].items():
         out[f"reward/{name}"] = float(value)
+    for name, value in info.get("layer", {}).items():  # what a structured mode's layer did
+        out[f"layer/{name}"] = float(value)
     for key, value in info.items():
         if key in _SKIP or key == objective_name or isinstance(value, dict):
             continue

@@ -1,19 +1,19 @@
 """Learnability: does TD3 at each id's training config make progress towards the oracle?
 
-Usage: ``python -m benchmarks learn [--ids ISAC-SIM-v0 ...] [--seeds 0 1 2] [--scenario fixed random]
-[--steps N] [--json out.json] [--override env.kwargs.action_mode=incremental agent.gamma=0.9 ...]``.
+Usage: ``python -m benchmarks learn [--ids ISAC-SIM-v0 ...] [--modes structured direct ...] [--seeds 0 1 2]
+[--scenario fixed random] [--steps N] [--json out.json] [--override agent.gamma=0.9 ...]``.
 
 For every id, scenario setting and seed, TD3 is built from the same Hydra composition as
 ``python train.py env=<name> agent=td3`` (so the action mode's discount applies: gamma 0 in a memoryless mode,
 :func:`agents.config.resolve_gamma`) and trained for the id's budget (its registration's ``learning_steps``, or
-``--steps``). Then the deterministic policy acts for one episode on
-each evaluation scenario, and its last configuration is scored:
+``--steps``), in each action mode of ``--modes`` (default: the id's default). Then the deterministic policy acts for
+one episode on each evaluation scenario, and its last configuration is scored as ISAC-Bench scores it
+(:mod:`isac_gym.bench.protocol`):
 
-* ``score = (log x_agent - log x_random) / (log x_oracle - log x_random)`` on the paper's objective ``x``
-  (CRB, MSE or SINR; the ratio of logarithms is the ratio of dB gaps): 0 for uniformly random configurations
-  (``x_random``: the geometric mean over 5 of them), 1 for the oracle: ISAC-Bench's anchors
-  (:mod:`isac_gym.bench.protocol`), here without its rule that an infeasible configuration scores 0, since the
-  feasibility rate is reported beside it;
+* ``score``: ISAC-Bench's normalised score, ``(log x_agent - log x_random) / (log x_oracle - log x_random)`` on the
+  paper's objective ``x`` (the ratio of dB gaps: 0 for random configurations, 1 for the oracle) where the
+  configuration is feasible, and 0 where it is not;
+* ``ratio``: the same normalisation with feasibility ignored (progress on the objective alone);
 * ``feasible``: whether that configuration meets every constraint (the env's own ``evaluate``).
 
 ``fixed``: one scenario (``scenario_seed=0``) for training and evaluation, the papers' single-realisation
@@ -59,21 +59,26 @@ def compose(env_name: str, overrides: list[str]) -> tuple[dict, dict]:
 
 
 def evaluate_model(model, env: gym.Env, seeds: tuple[int, ...], refs: dict[int, Reference]) -> dict:
-    """Mean normalised score, feasibility rate and largest raw violation of the deterministic policy's last
-    configuration on each evaluation scenario (:func:`protocol.answer`, as the bench acts)."""
-    scores, feasible, worst = [], [], []
+    """ISAC-Bench's mean score (infeasible = 0), the objective ratio, the feasibility rate and the largest raw
+    violation of the deterministic policy's last configuration on each evaluation scenario (:func:`protocol.answer`,
+    as the bench acts)."""
+    episodes, worst = [], []
     for s in seeds:
-        info = protocol.answer(env, model, s, solve=False).info
-        scores.append(refs[s].ratio(float(info["objective"])))
-        feasible.append(bool(info["feasible"]))
-        worst.append(max(info["violation"].values(), default=0.0))
-    return {"score": float(np.mean(scores)), "feasible": float(np.mean(feasible)), "violation": float(np.mean(worst))}
+        answer = protocol.answer(env, model, s, solve=False)
+        episodes.append(answer.episode(s))
+        worst.append(max(answer.info["violation"].values(), default=0.0))
+    summary = protocol.summarise(episodes, refs)
+    return {"score": summary.score, "ratio": summary.ratio, "feasible": summary.feasible,
+            "violation": float(np.mean(worst))}
 
 
-def run(env_id: str, setting: str, seed: int, steps: int, overrides: list[str]) -> dict[str, Any]:
-    """Train TD3 on one id and setting; the learning curve and the final figures."""
+def run(env_id: str, setting: str, seed: int, steps: int, overrides: list[str], mode: str | None = None) -> dict[str, Any]:
+    """Train TD3 on one id and setting (in ``mode``, or the id's default mode); the learning curve and the final
+    figures."""
     fixed = setting == "fixed"
     extra = ["env.kwargs.scenario=fixed", "env.kwargs.scenario_seed=0"] if fixed else []
+    if mode is not None:
+        extra.append(f"env.kwargs.action_mode={mode}")
     env_cfg, agent_cfg = compose(isac_gym.ENVIRONMENTS[env_id].config_name, extra + overrides)
     agent_cfg["learning_starts"] = min(agent_cfg.get("learning_starts", 0), steps // 4)
     eval_env = gym.make(env_id, max_episode_steps=env_cfg["max_episode_steps"], **env_cfg["kwargs"])
@@ -90,48 +95,54 @@ def run(env_id: str, setting: str, seed: int, steps: int, overrides: list[str]) 
         model.learn(min(chunk, steps - done), reset_num_timesteps=False)
         seconds += time.perf_counter() - t0
         done = model.num_timesteps
-        curve.append((done, evaluate_model(model, eval_env, seeds, refs)["score"]))
+        point = evaluate_model(model, eval_env, seeds, refs)
+        curve.append((done, point["score"], point["ratio"]))
     final = evaluate_model(model, eval_env, seeds, refs)
     return {"id": env_id, "setting": setting, "seed": seed, "steps": steps, "train_s": round(seconds, 1),
-            "score": final["score"], "feasible": final["feasible"], "violation": final["violation"], "curve": curve,
-            "action_mode": env_cfg["kwargs"].get("action_mode")}
+            "score": final["score"], "ratio": final["ratio"], "feasible": final["feasible"],
+            "violation": final["violation"], "curve": curve, "action_mode": env_cfg["kwargs"].get("action_mode")}
 
 
 def time_to(result: dict, level: float) -> float | None:
     """Training seconds until the learning curve first reaches ``level`` (curve points are equally spaced in steps,
     so time is prorated by steps), or None."""
-    for steps, score in result["curve"]:
+    for steps, score, *_ in result["curve"]:
         if score >= level:
             return result["train_s"] * steps / result["steps"]
     return None
 
 
 def table(results: list[dict]) -> str:
-    """Markdown table per id and setting: mean (min..max) of the score over seeds, the feasibility rate, the mean
-    largest raw violation of the final configurations, the time to reach a score of 0.5 and the training time."""
-    rows = ["| id | setting | action mode | steps | score (0 random, 1 oracle) | feasible | largest violation | "
-            "time to score 0.5 | train time / seed |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    keys = sorted({(r["id"], r["setting"]) for r in results}, key=lambda k: (list(protocol.IDS).index(k[0]), k[1]))
+    """Markdown table per id, setting and action mode: mean (min..max) over seeds of ISAC-Bench's score (infeasible
+    = 0) and the mean objective ratio, the feasibility rate, the mean largest raw violation of the final
+    configurations, the time to reach a score of 0.5 and the training time."""
+    rows = ["| id | setting | action mode | steps | score (0 random, 1 oracle; infeasible 0) | objective ratio | "
+            "feasible | largest violation | time to score 0.5 | train time / seed |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    keys = sorted({(r["id"], r["setting"], r["action_mode"]) for r in results},
+                  key=lambda k: (list(protocol.IDS).index(k[0]), k[1], str(k[2])))
     for key in keys:
-        group = [r for r in results if (r["id"], r["setting"]) == key]
+        group = [r for r in results if (r["id"], r["setting"], r["action_mode"]) == key]
         s = np.array([r["score"] for r in group])
         f = np.mean([r["feasible"] for r in group])
         t = np.mean([r["train_s"] for r in group])
         v = np.mean([r.get("violation", float("nan")) for r in group])
+        ratio = np.mean([r.get("ratio", float("nan")) for r in group])
         reach = [time_to(r, 0.5) for r in group]
         reached = [x for x in reach if x is not None]
         when = (f"{np.mean(reached) / 60:.1f} min ({len(reached)}/{len(group)} seeds)" if reached else
                 f"not reached ({len(group)} seeds)")
-        rows.append(f"| {key[0]} | {key[1]} | {group[0]['action_mode']} | {group[0]['steps']} | "
-                    f"{s.mean():.2f} ({s.min():.2f}..{s.max():.2f}) | {100 * f:.0f} % | {v:.3g} | {when} | "
-                    f"{t / 60:.1f} min |")
+        rows.append(f"| {key[0]} | {key[1]} | {key[2]} | {group[0]['steps']} | "
+                    f"{s.mean():.2f} ({s.min():.2f}..{s.max():.2f}) | {ratio:.2f} | {100 * f:.0f} % | {v:.3g} | "
+                    f"{when} | {t / 60:.1f} min |")
     return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks learn", description=__doc__.splitlines()[0])
     parser.add_argument("--ids", nargs="+", default=list(protocol.IDS), choices=protocol.IDS, metavar="ID")
+    parser.add_argument("--modes", nargs="+", default=[None], metavar="MODE",
+                        help="action modes to train in (default: each id's default mode)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--scenario", nargs="+", default=["fixed", "random"], choices=["fixed", "random"])
     parser.add_argument("--steps", type=int, default=None,
@@ -144,14 +155,16 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     results = []
     for env_id in args.ids:
-        for setting in args.scenario:
-            for seed in args.seeds:
-                r = run(env_id, setting, seed, args.steps or isac_gym.ENVIRONMENTS[env_id].learning_steps,
-                        args.override)
-                curve = " ".join(f"{n}:{s:.2f}" for n, s in r["curve"])
-                print(f"{env_id} {setting} seed {seed}: score {r['score']:.2f}, feasible {r['feasible']:.0%} "
-                      f"(largest violation {r['violation']:.3g}), {r['train_s']:.0f} s; curve {curve}", flush=True)
-                results.append(r)
+        for mode in args.modes:
+            for setting in args.scenario:
+                for seed in args.seeds:
+                    r = run(env_id, setting, seed, args.steps or isac_gym.ENVIRONMENTS[env_id].learning_steps,
+                            args.override, mode)
+                    curve = " ".join(f"{n}:{s:.2f}/{q:.2f}" for n, s, q in r["curve"])
+                    print(f"{env_id} {r['action_mode']} {setting} seed {seed}: score {r['score']:.2f}, ratio "
+                          f"{r['ratio']:.2f}, feasible {r['feasible']:.0%} (largest violation {r['violation']:.3g}), "
+                          f"{r['train_s']:.0f} s; curve (steps:score/ratio) {curve}", flush=True)
+                    results.append(r)
     print(table(results))
     if args.json:
         save_report(args.json, {"results": results})

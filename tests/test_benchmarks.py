@@ -45,12 +45,18 @@ def test_td3_and_sb3vec_ratios_run_on_a_tiny_budget():
 
 
 def test_learnability_runs_on_a_tiny_budget_with_the_training_config():
-    result = learn.run("ISAC-RIS-SLP-v0", "fixed", 0, 60, ["env.max_episode_steps=3", "agent.buffer_size=200",
-                                                            "agent.batch_size=8", "agent.net_arch=[16,16]"])
+    """The table's score is ISAC-Bench's (an infeasible answer scores 0; regression: it was the objective ratio),
+    with the ratio beside it; each action mode of --modes is a row."""
+    small = ["env.max_episode_steps=3", "agent.buffer_size=200", "agent.batch_size=8", "agent.net_arch=[16,16]"]
+    result = learn.run("ISAC-RIS-SLP-v0", "fixed", 0, 60, small)
     assert result["steps"] == 60 and len(result["curve"]) == learn.CURVE_POINTS
-    assert math.isfinite(result["score"]) and 0.0 <= result["feasible"] <= 1.0
+    assert math.isfinite(result["ratio"]) and 0.0 <= result["feasible"] <= 1.0
+    assert result["score"] == (result["ratio"] if result["feasible"] == 1.0 else 0.0)  # one fixed scenario
     assert result["action_mode"] == "direct"
-    assert "| ISAC-RIS-SLP-v0 | fixed | direct | 60 |" in learn.table([result])
+    structured = learn.run("ISAC-RIS-SLP-v0", "fixed", 0, 60, small, "structured")
+    assert structured["action_mode"] == "structured" and structured["feasible"] == 1.0
+    text = learn.table([result, structured])
+    assert "| ISAC-RIS-SLP-v0 | fixed | direct | 60 |" in text and "| ISAC-RIS-SLP-v0 | fixed | structured | 60 |" in text
 
 
 def test_the_discount_follows_the_action_mode():

@@ -164,6 +164,9 @@ class Decoded:
     #: [B, direct_dim] the direct encoding the configuration was reached at (the incremental mode's state); None
     #: means ``System.encode(config)``.
     code: np.ndarray | None = None
+    #: What a structured mode's layer did, name -> [B] (its steps, fall-backs, the segment fraction, margins shrunk):
+    #: ``info["layer"]``, never silent. None for modes without a layer.
+    layer: dict[str, np.ndarray] | None = None
 
 
 # ---------------------------------------------------------------------------------------- action modes
@@ -247,6 +250,32 @@ class IncrementalMode(ActionMode):
         """The move towards ``config``'s direct encoding (reached within ``2 / action_step`` steps)."""
         delta = self.system.wrap_phases(self.system.encode(config) - code)
         return np.clip(delta / self.system.options.action_step, -1.0, 1.0)
+
+
+#: Bisection steps of :func:`furthest_feasible` (the point is found to within 2^-6 of the segment).
+SEGMENT_STEPS = 6
+
+
+def furthest_feasible(system: System, blend: Any, scenario: Any, refs: Any, batch: int,
+                      steps: int = SEGMENT_STEPS) -> tuple[Any, np.ndarray]:
+    """The segment layer: the furthest point from a feasible anchor towards a proposal that meets every constraint.
+
+    ``blend(t)`` gives the configurations ``[B]`` at fractions ``t [B]`` of the segments (``t = 0``: the anchors,
+    which must be feasible; ``t = 1``: the proposals). The proposal is kept where it is feasible; elsewhere
+    ``steps`` bisections on the env's own feasibility verdict (:meth:`System.assess`) keep the largest fraction
+    found feasible, so the result is feasible wherever the anchor is (replacing an unsafe action by a safe one on
+    the way to it; Krasowski et al., TMLR 2023). ``batch``: B. Returns the configurations and the fractions ``[B]``.
+    """
+    ok = np.zeros(batch)
+    bad = np.ones(batch)
+    done = system.assess(blend(bad), scenario, refs).feasible
+    ok[done] = 1.0
+    for _ in range(steps if not done.all() else 0):
+        mid = np.where(done, ok, 0.5 * (ok + bad))
+        feasible = system.assess(blend(mid), scenario, refs).feasible
+        ok = np.where(~done & feasible, mid, ok)
+        bad = np.where(~done & ~feasible, mid, bad)
+    return blend(ok), ok
 
 
 #: The modes of every system.
@@ -730,6 +759,8 @@ class ISACEnv(gym.Env):
         self._prev_action = a
         assessed = self.system.assess(self.config, self.scenario, self.refs, decoded.cache)
         obs, info, reward = self._outcome(assessed, clipped_fraction(box, decoded).item(0))
+        if decoded.layer is not None:
+            info["layer"] = {k: np.asarray(v).item(0) for k, v in decoded.layer.items()}
         return obs, reward, False, False, info
 
     def _outcome(self, assessed: Assessment, clipped: float):
@@ -864,6 +895,8 @@ class ISACVectorEnv(VectorEnv):
         terminated = np.zeros(self.num_envs, dtype=bool)
         info = self.system.info(assessed, self.config)
         info["clipped_actions"] = clipped
+        if decoded.layer is not None:  # rows just reset report the layer's work on the discarded action
+            info["layer"] = {k: np.array(v) for k, v in decoded.layer.items()}
         return self._obs(assessed), reward, terminated, truncated, info
 
     def _obs(self, assessed: Assessment) -> np.ndarray:

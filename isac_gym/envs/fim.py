@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,8 +15,10 @@ from ..physics.beamforming import (
     beamformer_action_size,
     decode_beamformer,
     encode_beamformer,
+    min_power_sinr,
     mrt_directions,
     spread_antennas,
+    unit_columns,
     zf_inverse,
 )
 from ..physics.validation import param
@@ -47,6 +50,8 @@ POWER_ROUNDOFF = 1e-9
 SHARE_FLOOR = 1e-6
 #: Grid of mixing factors over which a configuration's beams are fitted to the paper-mode structure.
 FIT_GRID = 21
+#: Largest SINR margin above gamma of the structured mode (dB): its zero action asks for half of it.
+MARGIN_DB = 6.0
 
 
 class PaperMode(ActionMode):
@@ -70,11 +75,39 @@ class PaperMode(ActionMode):
         return self.system.paper_action_towards(config, current, refs)
 
 
+class StructuredMode(PaperMode):
+    """The paper's action with the users' powers from a SINR layer: K SINR margins (0 to ``MARGIN_DB`` dB above
+    gamma) replace the K power shares, and min-power SINR balancing on the paper's directions meets them, taking power
+    from the sensing stream where the split leaves too little (:meth:`FIMSystem._structured_beams`). Every user's
+    SINR is at least gamma wherever the directions allow it (``info["layer"]`` says where they did not)."""
+
+    name = "structured"
+    doc = ("the paper's action with SINR margins instead of power shares: min-power SINR balancing on its directions "
+           "meets every user's QoS (info['layer'])")
+
+    def act(self, action, scenario, refs, previous, code) -> Decoded:
+        return self.system.decode_paper(action, refs, previous, balanced=True)
+
+    def towards(self, config, current, code, scenario, refs) -> np.ndarray:
+        """The paper mode's fit, with each margin from ``config``'s SINR over gamma (clipped to the mode's range)."""
+        action = self.system.paper_action_towards(config, current, refs)
+        system = self.system
+        p = system.params
+        y_next = (np.rint(np.concatenate([current.y_tx, current.y_rx], axis=-1) / p.step_m)
+                  + action[:, -system.n_elements:]) * p.step_m
+        kin = fim.kinematics(refs.geometry, y_next[:, : p.n_tx], y_next[:, p.n_tx:])
+        sinr = fim.evaluate(p, refs.geometry, dataclasses.replace(config, y_tx=y_next[:, : p.n_tx],
+                                                                   y_rx=y_next[:, p.n_tx:]), kin)["sinr"]
+        margin_db = units.linear_to_db(np.maximum(sinr / p.gamma, 1e-300))
+        action[:, : p.n_users] = np.clip(2.0 * margin_db / MARGIN_DB - 1.0, -1.0, 1.0)
+        return action
+
+
 @dataclass(frozen=True)
 class FIMOptions(ActionOptions):
     """Env options of ISAC-FIM-v0 (action mapping and reward weights)."""
 
-    action_mode: str = action_mode_field(PaperMode, default=PaperMode.name)
+    action_mode: str = action_mode_field(PaperMode, StructuredMode, default=PaperMode.name)
     w_qos: float = param(CONSTRAINT_WEIGHT, "weight of the QoS violation sum_k max(0, 1 - SINR_k/gamma)", kind="nonneg")
     w_pos: float = param(0.5, "weight of the position penalty (clipped moves + elements out of limits)",
                          kind="nonneg")
@@ -161,46 +194,43 @@ class FIMSystem(System):
         beams = decode_beamformer(action[:, : -self.n_elements], p.n_tx, p.n_streams, p.p_max_w, self.centre)
         return self._at_levels(beams, levels, levels, refs)
 
-    def decode_paper(self, action, refs: FIMReferences, previous: fim.FIMConfiguration) -> Decoded:
+    def decode_paper(self, action, refs: FIMReferences, previous: fim.FIMConfiguration,
+                     balanced: bool = False) -> Decoded:
         """The paper's structured action (:class:`PaperMode`): each position entry below -1/3 moves its element one
-        level down, above +1/3 one level up; a move past ``y_max`` is clipped (and requested)."""
+        level down, above +1/3 one level up; a move past ``y_max`` is clipped (and requested). ``balanced``: the
+        beams' powers from the SINR layer (:class:`StructuredMode`, :meth:`_structured_beams`)."""
         p = self.params
         pos_a = action[:, -self.n_elements:]
         prev_levels = np.concatenate([previous.y_tx, previous.y_rx], axis=-1) / p.step_m
         moves = (pos_a > MOVE_THRESHOLD).astype(float) - (pos_a < -MOVE_THRESHOLD)
         wanted = np.rint(prev_levels) + moves
         levels = np.minimum(np.maximum(wanted, -p.max_level), p.max_level)
-        return self._at_levels(None, levels, wanted, refs, action[:, : 2 + 2 * p.n_users])
+        return self._at_levels(None, levels, wanted, refs, action[:, : 2 + 2 * p.n_users], balanced)
 
-    def _at_levels(self, beams, levels, wanted, refs: FIMReferences, paper_action=None) -> Decoded:
+    def _at_levels(self, beams, levels, wanted, refs: FIMReferences, paper_action=None, balanced=False) -> Decoded:
         """The configuration at position ``levels`` (``wanted``: those requested), with ``beams`` or the paper's
-        structured beams of ``paper_action`` at the new shapes."""
+        structured beams of ``paper_action`` at the new shapes (SINR-balanced powers with ``balanced``)."""
         p = self.params
         y = levels * p.step_m
         y_req = wanted * p.step_m
         y_tx, y_rx = y[:, : p.n_tx], y[:, p.n_tx:]
         kin = fim.kinematics(refs.geometry, y_tx, y_rx)
-        if beams is None:
+        layer = None
+        if beams is None and balanced:
+            beams, layer = self._structured_beams(paper_action, kin, refs.ridge)
+        elif beams is None:
             beams = self._paper_beams(paper_action, kin, refs.ridge)
         config = fim.FIMConfiguration(beams, y_tx, y_rx, y_req[:, : p.n_tx], y_req[:, p.n_tx:])
-        return Decoded(config, kin)
+        return Decoded(config, kin, layer=layer)
 
-    def _paper_beams(self, a: np.ndarray, kin: fim.FIMKinematics, ridge: np.ndarray) -> np.ndarray:
-        """Structured beamformer of the paper's action (Sec. III-B of [FIM], docs/fim.md).
-
-        ``a = [shares (K), mrt/zf mixes (K), comm/sensing split, sensing mix]``. User k gets power
-        ``g P share_k`` on the normalised mix of its MRT and ZF directions; the sensing stream gets
-        ``(1 - g) P`` on the mix of the target steering vector and its projection orthogonal to
-        the user channels. ``||W||_F^2 = P_max`` exactly. ``ridge`` (``[B, K, K]``, from the
-        references) regularises the ZF inverse for nearly dependent channels.
-        """
+    def _paper_directions(self, mix: np.ndarray, c_s: np.ndarray, kin: fim.FIMKinematics,
+                          ridge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The paper's beam directions (Sec. III-B of [FIM], docs/fim.md), unit norm: user k's is the normalised mix
+        ``mix_k`` of its MRT and ZF directions ``[B, Nt, K]``; the sensing stream's the mix ``c_s`` of the target
+        steering vector and its projection orthogonal to the user channels ``[B, Nt]``. ``ridge`` (``[B, K, K]``,
+        from the references) regularises the ZF inverse for nearly dependent channels."""
         p = self.params
         k, nt = p.n_users, p.n_tx
-        b = a.shape[0]
-        f = (a + 1.0) * 0.5
-        shares = f[:, :k] + SHARE_FLOOR
-        mix = f[:, k: 2 * k]
-        g, c_s = f[:, 2 * k], f[:, 2 * k + 1, None]
         h = kin.channels  # [B, K, Nt]
         hc = h.conj()
         mrt = mrt_directions(h)  # [B, Nt, K], column k = h_k
@@ -211,7 +241,6 @@ class FIMSystem(System):
         # user beam directions mrt @ M with M = diag((1-m)/||h_k||) + ginv diag(m/||zf_k||): one K x K mix
         mat = ginv * (mix / np.sqrt(ginv_kk))[:, None, :] + np.eye(k) * ((1.0 - mix) / np.sqrt(g_kk))[:, None, :]
         user_dirs = mrt @ mat
-        power = (g * p.p_max_w / shares.sum(axis=-1))[:, None] * shares  # g P share_k
         tgt = kin.tx_set[:, 0, :]  # [B, Nt], unit-modulus entries: norm sqrt(Nt)
         tgt_u = tgt * (1.0 / np.sqrt(nt))
         orth = tgt - (mrt @ (ginv @ (hc @ tgt[..., None])))[..., 0]
@@ -219,10 +248,80 @@ class FIMSystem(System):
         # with K >= Nt nothing is orthogonal to the users: fall back to the target direction
         orth_u = np.where(n2 > 1e-20 * nt, orth / np.sqrt(n2 + (n2 <= 0.0)), tgt_u)
         sense = (1.0 - c_s) * tgt_u + c_s * orth_u  # the projection has Re<tgt, orth> >= 0: norm >= 1/sqrt 2
-        beams = np.zeros((b, nt, p.n_streams), dtype=complex)
-        beams[:, :, :k] = user_dirs * np.sqrt(power / squared_norm(user_dirs, -2))[:, None, :]
-        beams[:, :, k] = sense * np.sqrt((1.0 - g) * p.p_max_w / squared_norm(sense))[:, None]
+        return unit_columns(user_dirs), sense / np.sqrt(squared_norm(sense))[:, None]
+
+    def _assemble(self, user_dirs: np.ndarray, user_power: np.ndarray, sense: np.ndarray,
+                  sense_power: np.ndarray) -> np.ndarray:
+        """``W = [u_k sqrt(p_k) ..., u_s sqrt(p_s)]`` from unit directions and powers (W)."""
+        beams = np.zeros((user_dirs.shape[0], self.params.n_tx, self.params.n_streams), dtype=complex)
+        beams[:, :, : self.params.n_users] = user_dirs * np.sqrt(user_power)[:, None, :]
+        beams[:, :, self.params.n_users] = sense * np.sqrt(sense_power)[:, None]
         return beams
+
+    def _paper_beams(self, a: np.ndarray, kin: fim.FIMKinematics, ridge: np.ndarray) -> np.ndarray:
+        """Structured beamformer of the paper's action (Sec. III-B of [FIM], docs/fim.md).
+
+        ``a = [shares (K), mrt/zf mixes (K), comm/sensing split, sensing mix]``. User k gets power
+        ``g P share_k`` on :meth:`_paper_directions`' user direction; the sensing stream gets ``(1 - g) P`` on the
+        sensing direction. ``||W||_F^2 = P_max`` exactly.
+        """
+        p = self.params
+        k = p.n_users
+        f = (a + 1.0) * 0.5
+        shares = f[:, :k] + SHARE_FLOOR
+        g = f[:, 2 * k]
+        user_dirs, sense = self._paper_directions(f[:, k: 2 * k], f[:, 2 * k + 1, None], kin, ridge)
+        power = (g * p.p_max_w / shares.sum(axis=-1))[:, None] * shares  # g P share_k
+        return self._assemble(user_dirs, power, sense, (1.0 - g) * p.p_max_w)
+
+    def _structured_beams(self, a: np.ndarray, kin: fim.FIMKinematics,
+                          ridge: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The structured mode's beams: the paper's directions, and powers from min-power SINR balancing
+        (:func:`~isac_gym.physics.beamforming.min_power_sinr`) instead of the paper's shares.
+
+        ``a = [margins (K), mrt/zf mixes (K), comm/sensing split, sensing mix]``: user k's SINR target is
+        ``gamma m_k`` with ``m_k`` from 0 to ``MARGIN_DB`` dB. With the sensing stream at ``(1 - g') P`` on its
+        direction, the users' least powers are ``p = p_noise + (1 - g') P p_sense`` (the balancing is linear in
+        what each user receives besides the users' beams), which fit in ``g' P`` for
+        ``g' >= g_min = (sum p_noise + P sum p_sense) / (P (1 + sum p_sense))``; the split is ``g' = max(g, g_min)``
+        and the users' powers are scaled up to ``g' P`` (a common scale-up only raises every SINR). ``||W||_F^2 =
+        P_max``. Per row, the first reachable of: the agent's margins; gamma itself (``margins_shrunk``); gamma on
+        the ZF directions (``zf``: they null the users' mutual interference); else the paper's beams with equal shares
+        (``fallback``: the QoS is then not met, and the verdict says so). Returns the beams and that record, with
+        ``split`` (``g'``).
+        """
+        p = self.params
+        k = p.n_users
+        f = (a + 1.0) * 0.5
+        b = a.shape[0]
+        h = kin.channels
+        margins = units.db_to_linear(MARGIN_DB * f[:, :k])
+        tries = [(f[:, k: 2 * k], margins), (f[:, k: 2 * k], np.ones_like(margins)),
+                 (np.ones((b, k)), np.ones_like(margins))]
+        chosen = np.full(b, len(tries))  # the first reachable try of each row; len(tries): none
+        out = None
+        for n, (mix, m) in enumerate(tries):
+            user_dirs, sense = self._paper_directions(mix, f[:, 2 * k + 1, None], kin, ridge)
+            gains = np.abs(np.conj(h) @ user_dirs) ** 2  # [B, K, K]
+            leak = np.abs(np.conj(h) @ sense[..., None])[..., 0] ** 2  # [B, K] the unit sensing stream at each user
+            extra = np.stack([np.full_like(leak, p.noise_user_w), leak], axis=-1)  # [B, K, 2]: noise, sensing
+            least, ok = min_power_sinr(gains, extra, p.gamma * m)
+            noise_sum, sense_sum = least[..., 0].sum(axis=-1), least[..., 1].sum(axis=-1)
+            g_min = (noise_sum + p.p_max_w * sense_sum) / (p.p_max_w * (1.0 + sense_sum))
+            take = (chosen == len(tries)) & ok & (g_min <= 1.0)
+            chosen = np.where(take, n, chosen)
+            g = np.clip(np.maximum(f[:, 2 * k], g_min), 0.0, 1.0)
+            power = least[..., 0] + ((1.0 - g) * p.p_max_w)[:, None] * least[..., 1]
+            power = power * (g * p.p_max_w / np.maximum(power.sum(axis=-1), 1e-300))[:, None]
+            if out is None:  # the paper's beams with equal shares: the fall-back where nothing is reachable
+                g0 = f[:, 2 * k]
+                out = [user_dirs, np.full((b, k), 1.0 / k) * (g0 * p.p_max_w)[:, None], sense, g0]
+            sel = take[:, None]
+            out = [np.where(sel[..., None], user_dirs, out[0]), np.where(sel, power, out[1]),
+                   np.where(sel, sense, out[2]), np.where(take, g, out[3])]
+        beams = self._assemble(out[0], out[1], out[2], (1.0 - out[3]) * p.p_max_w)
+        return beams, {"margins_shrunk": (chosen >= 1).astype(float), "zf": (chosen == 2).astype(float),
+                       "fallback": (chosen == len(tries)).astype(float), "split": out[3]}
 
     def paper_action_towards(self, config: fim.FIMConfiguration, current: fim.FIMConfiguration,
                              refs: FIMReferences) -> np.ndarray:
@@ -357,6 +456,10 @@ class FIMEnv(ISACEnv):
       meets the power budget exactly; a move past ``y_max`` is clipped and penalised in the reward
       (term ``position``) but the clipped configuration is legal: ``feasible`` judges the
       configuration (power, QoS, positions within limits), never the action.
+    * ``action_mode="structured"``, the same size: the paper's action with K SINR margins (0 to 6 dB above gamma)
+      in place of the shares; min-power SINR balancing on the paper's directions sets the users' powers, taking power
+      from the sensing stream where needed, so every user meets gamma wherever the directions allow
+      (:class:`StructuredMode`; ``info["layer"]`` records the margins shrunk, the ZF fall-back and the split).
     * ``action_mode="direct"``, dimension ``1 + 2 Nt (K+Nr) + Nt + Nr`` (310):
       ``W = sqrt(s P_max) A / ||A||_F`` with ``s = (a_0+1)/2`` and A from Re/Im entries, then
       absolute positions ``round(8 a) lambda/8``. ``env.unwrapped.encode(config)`` inverts it.

@@ -14,6 +14,7 @@ from ..registration import Registration
 from ..render import pattern_db
 from .base import (
     CONSTRAINT_WEIGHT,
+    ActionMode,
     ActionOptions,
     Decoded,
     ISACEnv,
@@ -23,6 +24,7 @@ from .base import (
     ObsPart,
     Panel,
     System,
+    action_mode_field,
     document,
 )
 
@@ -31,9 +33,34 @@ TASKS = ("detection", "doa")
 ANCHOR_SEED = 20250120
 
 
+class StructuredMode(ActionMode):
+    """The direct encoding (waveform and RIS phases) with a constructive-interference layer: the waveform is moved by
+    :func:`~isac_gym.physics.ris_slp.ci_layer` (damped Gauss-Newton steps on its phases, then the ZF start where the
+    agent's waveform cannot be brought in) until every received symbol lies in its constructive region, so the QoS
+    holds by construction wherever the layer reaches it (``info["layer"]["inside"]``); the RIS phases are the
+    agent's."""
+
+    name = "structured"
+    doc = ("the direct encoding, with the waveform moved into every constructive region by a CI layer "
+           "(info['layer'])")
+    memoryless = True
+
+    def act(self, action, scenario, refs, previous, code) -> Decoded:
+        system = self.system
+        config = system.decode(action, scenario, refs).config
+        x, layer = ris_slp.ci_layer(system.params, scenario, config.x, config.phi)
+        return Decoded(RISSLPConfiguration(x, config.phi), code=action, layer=layer)
+
+    def towards(self, config, current, code, scenario, refs) -> np.ndarray:
+        """The direct encoding of ``config``: a waveform already inside every region passes the layer unchanged."""
+        return self.system.encode(config)
+
+
 @dataclass(frozen=True)
 class RISSLPOptions(ActionOptions):
     """Env options of the RIS-SLP ids."""
+
+    action_mode: str = action_mode_field(StructuredMode)
 
     task: str = param("detection", "'detection' (radar output SINR, ISAC-RIS-SLP-v0) or 'doa' (DoA CRB, "
                       "ISAC-RIS-SLP-DoA-v0)", kind="choice", choices=TASKS, problem=True)
@@ -244,6 +271,10 @@ class RISSLPEnv(ISACEnv):
     ``x = sqrt(P/M) exp(j pi a[:ML])`` (slot-major, ``[L, M]``) and ``phi = exp(j pi a[ML:])``;
     the modulus constraints hold by construction. This is the ``direct`` mode (the default);
     ``env.unwrapped.encode(config)`` inverts it. ``action_mode="incremental"``: see below.
+    ``action_mode="structured"``: the same encoding, then a constructive-interference layer moves the waveform into
+    every constructive region (:class:`StructuredMode`: damped Gauss-Newton steps on its phases, then the
+    constant-modulus ZF start where needed; docs/ris_slp.md), the RIS phases staying the agent's;
+    ``info["layer"]`` says what it did and whether every symbol is inside.
 
     **Observation** ``Box(-100, 100, float32)``, in this order (sizes at the defaults):
 

@@ -13,6 +13,7 @@ from ..registration import Registration
 from ..render import pattern_db
 from .base import (
     CONSTRAINT_WEIGHT,
+    ActionMode,
     ActionOptions,
     Decoded,
     ISACEnv,
@@ -22,8 +23,10 @@ from .base import (
     ObsPart,
     Panel,
     System,
+    action_mode_field,
     db_feature,
     document,
+    furthest_feasible,
     saturate,
 )
 
@@ -34,9 +37,49 @@ ANCHOR_SEED = 20240905
 SCORE_SPAN_DB = 15.0
 
 
+#: Largest phase residual of the structured mode around its anchor (rad).
+RESIDUAL = 0.5 * np.pi
+#: Seed of the starts of the structured mode's anchor (D3, communication only): the same scenario, the same anchor.
+STRUCTURED_SEED = 20261207
+
+
+class StructuredMode(ActionMode):
+    """A phase residual around a communication-first design, with a segment layer for the sum rate.
+
+    At reset each scenario gets its anchor: D3 with the communication weight only (the ``comm_only`` baseline,
+    sum rate far above ``R_min`` at the defaults), cached in the references. An action ``a`` proposes the phases
+    ``theta_anchor + (pi / 2) a``; the segment layer (:func:`~isac_gym.envs.base.furthest_feasible`) keeps the
+    furthest point towards it that meets ``R >= R_min``. The zero action is the anchor: feasible, and well below the
+    oracle on the beam-matching error, so the mode measures what an agent learns. ``info["layer"]["segment"]`` is
+    the fraction of the residual kept (1: the proposal itself)."""
+
+    name = "structured"
+    doc = ("a phase residual (up to pi/2) around a communication-first D3 design solved at reset, kept as far as the "
+           "sum rate allows (info['layer'])")
+    memoryless = True
+
+    def act(self, action, scenario, refs, previous, code) -> Decoded:
+        system = self.system
+        residual = RESIDUAL * action.reshape(refs.anchor.shape)
+
+        def blend(t):
+            return SIMConfiguration(refs.anchor + t[:, None, None] * residual)
+
+        config, t = furthest_feasible(system, blend, scenario, refs, action.shape[0])
+        return Decoded(config, code=action, layer={"segment": t, "anchor_feasible": refs.anchor_feasible})
+
+    def towards(self, config, current, code, scenario, refs) -> np.ndarray:
+        """The residual towards ``config``'s phases (wrapped to [-pi, pi)), clipped to the box: the mode reaches
+        phases within pi/2 of the anchor only, so the oracle acting in it is a fit, not its solution."""
+        delta = np.mod(np.asarray(config.phases) - refs.anchor + np.pi, 2.0 * np.pi) - np.pi
+        return np.clip(delta / RESIDUAL, -1.0, 1.0).reshape(delta.shape[0], -1)
+
+
 @dataclass(frozen=True)
 class SIMOptions(ActionOptions):
     """Env options of ISAC-SIM-v0 (reward form and weights)."""
+
+    action_mode: str = action_mode_field(StructuredMode)
 
     problem: str = param("constrained", "'constrained': f(MSE) - w_qos max(0, 1 - R/R_min); 'weighted': "
                            "w_comm R/R_min + w_sense f(MSE) (the paper's trade-off)", kind="choice",
@@ -57,6 +100,8 @@ class SIMReferences:
     mse_target: np.ndarray
     scale: LogScale  # the score anchors, precomputed
     channel_obs: np.ndarray
+    anchor: np.ndarray  # [B, L, M] the structured mode's anchor phases ([B, 0, 0] in the other modes)
+    anchor_feasible: np.ndarray  # [B] whether it meets R_min
 
 
 @dataclass(frozen=True)
@@ -108,8 +153,16 @@ class SIMSystem(System):
         b = h.shape[0]
         worst = np.full(b, self.mse_anchor)
         target = worst * units.db_to_linear(-SCORE_SPAN_DB)
+        p = self.params
+        if isinstance(self.mode, StructuredMode):  # the mode's anchor: D3, communication only, per scenario
+            anchor = np.stack([sim.d3(p, scenario.channels[i], 0.0, 1.0, np.random.default_rng(STRUCTURED_SEED)).phases[0]
+                               for i in range(b)])
+            anchor_feasible = sim.sum_rate(p, scenario.channels, sim.response(p, anchor)) >= p.rate_min
+        else:
+            anchor, anchor_feasible = np.zeros((b, 0, 0)), np.zeros(b, dtype=bool)
         return SIMReferences(worst, target, LogScale.of(worst, target),
-                             np.concatenate([h.real.reshape(b, -1), h.imag.reshape(b, -1)], axis=-1))
+                             np.concatenate([h.real.reshape(b, -1), h.imag.reshape(b, -1)], axis=-1), anchor,
+                             anchor_feasible)
 
     def initial_config(self, scenario, refs) -> SIMConfiguration:
         """The configuration of the all-zero action: every phase pi."""
@@ -231,7 +284,11 @@ class SIMEnv(ISACEnv):
     ``theta = pi (a + 1)`` for every meta-atom, layer 1 (next to the feed) first, x fastest within a
     layer. ``env.unwrapped.encode(config)`` inverts it. Steps, ``evaluate`` and the oracles share the float64
     physics of :mod:`isac_gym.physics.sim`. ``action_mode="incremental"`` moves every phase by at most
-    ``action_step pi`` from the current configuration (see below).
+    ``action_step pi`` from the current configuration (see below). ``action_mode="structured"``: the action is a
+    phase residual (up to pi/2) around a communication-first D3 design solved at reset (the ``comm_only``
+    baseline's method), and a segment layer keeps the furthest point towards it that meets ``R >= R_min``
+    (:class:`StructuredMode`, docs/sim.md): every configuration is feasible, ``info["layer"]`` holds the fraction
+    kept, and the zero action is the anchor.
 
     **Observation** ``Box(-100, 100, float32)``, in this order (sizes at the defaults). The channels are
     observed in full (divided by ``sqrt(PL_k)``: entries of order one), since the sum rate depends on

@@ -124,3 +124,44 @@ def scale_onto_budget(beams: np.ndarray, p_max_w: float) -> np.ndarray:
     power = squared_norm(beams, (-2, -1))
     factor = np.sqrt(np.minimum(1.0, p_max_w / np.where(power > 0, power, 1.0)))
     return beams * factor[..., None, None]
+
+
+def min_power_sinr(gains: np.ndarray, extra: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Min-power SINR balancing with fixed directions (Yates, JSAC 1995; Schubert & Boche, IEEE TVT 2004).
+
+    The least powers ``p >= 0`` with ``p_k G_kk / (sum_{j != k} p_j G_kj + e_k) >= t_k`` for every user k:
+    ``p = (I - D F)^-1 D e`` with ``D = diag(t_k / G_kk)`` and ``F`` the gains off the diagonal. The targets are
+    reachable iff the spectral radius of ``D F`` is below 1, which is when that solution is positive (``I - D F`` is
+    then a nonsingular M-matrix); every SINR is then met with equality.
+
+    Args:
+        gains: ``[..., K, K]`` ``G_kj = |h_k^H u_j|^2``, the gain of user j's unit direction at user k.
+        extra: ``[..., K]`` or ``[..., K, R]`` what else user k receives besides the users' beams (noise plus fixed
+            interference, W); several right-hand sides solve at once (the solution is linear in ``e``).
+        targets: ``[..., K]`` SINR targets (linear).
+
+    Returns:
+        The powers (the shape of ``extra``, W) and ``[...]`` whether the targets are reachable.
+    """
+    g = np.asarray(gains, float)
+    k = g.shape[-1]
+    diag = np.diagonal(g, axis1=-2, axis2=-1)
+    d = np.asarray(targets, float) / np.maximum(diag, 1e-300)
+    a = np.eye(k) - d[..., :, None] * (g * (1.0 - np.eye(k)))
+    e = np.asarray(extra, float)
+    rhs = d[..., :, None] * (e if e.ndim == g.ndim else e[..., None])
+    try:
+        p = np.linalg.solve(a, rhs)
+    except np.linalg.LinAlgError:  # a singular system in some row: solve row by row, marking those unreachable
+        p = np.stack([_solve_or_nan(ai, bi) for ai, bi in zip(a.reshape(-1, k, k), rhs.reshape(-1, k, rhs.shape[-1]),
+                                                               strict=True)]).reshape(rhs.shape)
+    ok = np.all(np.isfinite(p) & (p > 0.0), axis=(-2, -1)) & np.all(diag > 0.0, axis=-1)
+    p = np.where(np.isfinite(p), p, 0.0)
+    return (p if e.ndim == g.ndim else p[..., 0]), ok
+
+
+def _solve_or_nan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    try:
+        return np.linalg.solve(a, b)
+    except np.linalg.LinAlgError:
+        return np.full(b.shape, np.nan)

@@ -534,3 +534,105 @@ def beam_matching_gradient(params: SIMParams, casc: SIMCascade) -> tuple[np.ndar
     # E = conj(A) G with A the rows alpha^T, so dMSE/dG* = A^T C
     d_response = batching.shared_matmul(params.grid_steering_t, c)
     return mse, phase_gradient(params, casc, d_response)
+
+
+# ---------------------------------------------------------------------------------------- D3 (Sec. III of [SIM])
+#: Relative margin on R_min so that a selected solution is feasible with room for round-off.
+RATE_MARGIN = 1e-6
+
+
+@dataclass(frozen=True)
+class D3Result:
+    """Outcome of :func:`d3` for a batch of weight pairs (leading axis W).
+
+    Attributes:
+        phases: ``[W, L, M]`` selected phases (rad).
+        mse, sum_rate: ``[W]`` their beam-matching error (linear) and sum rate (bit/s/Hz).
+        history: ``[W, iterations + 1]`` the kept objective of the selected run at every iteration
+            (the error for error-led weights, minus the sum rate for rate-led ones, the constrained
+            key otherwise), non-increasing.
+        iterations: iterations run (at most ``max_iterations``).
+    """
+
+    phases: np.ndarray
+    mse: np.ndarray
+    sum_rate: np.ndarray
+    history: np.ndarray
+    iterations: int
+
+
+def _key(mse: np.ndarray, rate: np.ndarray, rule: np.ndarray, rate_min: float) -> np.ndarray:
+    """Selection key (smaller is better) under each weight pair's rule: 0 error, 1 rate, 2 constrained.
+
+    The constrained key ranks every candidate meeting R_min (key = error, in [0, 1]) before every other
+    (key = 2 + (1 - R / R_min), at least 2).
+    """
+    meets = rate >= rate_min * (1.0 + RATE_MARGIN)
+    constrained = np.where(meets, mse, 2.0 + np.maximum(0.0, 1.0 - rate / rate_min))
+    return np.where(rule == 0, mse, np.where(rule == 1, -rate, constrained))
+
+
+def d3(params: SIMParams, channels: np.ndarray, omega_s: np.ndarray, omega_c: np.ndarray,
+       rng: np.random.Generator, runs: int = 5, max_iterations: int = 60, mu0: float = 1.0, rho: float = 0.9,
+       tol: float = 1e-4, eps: float = 1e-8, constrained: bool = False) -> D3Result:
+    """D3, the dual-normalised differential gradient descent of [SIM] (eqs. (R20)-(R25), docs/sim.md), for each
+    weight pair ``(omega_s[w], omega_c[w])`` on one scenario's ``channels [K, M]``: analytic gradients of the
+    beam-matching error and the sum rate, each normalised by its largest entry, their weighted difference scaled so
+    its largest entry is pi, steps ``mu_t = mu_0 rho^t``, ``runs`` random starts, at most ``max_iterations``.
+
+    ``constrained=True`` selects every pair by the constrained rule (used by the weight search).
+    """
+    omega_s = np.atleast_1d(np.asarray(omega_s, float))
+    omega_c = np.atleast_1d(np.asarray(omega_c, float))
+    n_w = omega_s.size
+    rule = np.where(omega_s > omega_c, 0, np.where(omega_s < omega_c, 1, 2))
+    if constrained:
+        rule = np.full(n_w, 2)
+    rule_runs = np.repeat(rule, runs)
+    ws = np.repeat(omega_s, runs)[:, None, None]
+    wc = np.repeat(omega_c, runs)[:, None, None]
+    theta = rng.uniform(0.0, 2.0 * np.pi, size=(n_w * runs, params.n_layers, params.n_elements))
+    best_theta = theta.copy()
+    best_key = np.full(n_w * runs, np.inf)
+    best_mse = np.zeros(n_w * runs)
+    best_rate = np.zeros(n_w * runs)
+    keys = []
+    prev_mse = prev_rate = None
+    active = np.ones(n_w * runs, dtype=bool)
+    mu = mu0
+    iterations = 0
+    for t in range(max_iterations + 1):
+        casc = cascade(params, theta)
+        rate, grad_c = sum_rate_gradient(params, channels, casc)
+        mse, grad_s = beam_matching_gradient(params, casc)
+        key = _key(mse, rate, rule_runs, params.rate_min)
+        better = key < best_key
+        best_key = np.where(better, key, best_key)
+        best_theta[better] = theta[better]
+        best_mse = np.where(better, mse, best_mse)
+        best_rate = np.where(better, rate, best_rate)
+        keys.append(best_key.copy())
+        if prev_mse is not None:
+            change = np.maximum(np.abs(mse - prev_mse) / np.maximum(prev_mse, 1e-300),
+                                np.abs(rate - prev_rate) / np.maximum(np.abs(prev_rate), 1e-300))
+            active &= change >= tol
+        if t == max_iterations or not active.any():
+            break
+        prev_mse, prev_rate = mse, rate
+        # eqs. (20)-(23): scale normalisation, weighted difference, global pi/max normalisation
+        n_s = grad_s / (np.abs(grad_s).max(axis=(-2, -1), keepdims=True) + eps)
+        n_c = grad_c / (np.abs(grad_c).max(axis=(-2, -1), keepdims=True) + eps)
+        diff = ws * n_s - wc * n_c
+        peak = np.abs(diff).max(axis=(-2, -1), keepdims=True)
+        step = np.pi * diff / np.where(peak > 0.0, peak, 1.0)
+        theta = np.where(active[:, None, None], np.mod(theta - mu * step, 2.0 * np.pi), theta)  # eq. (24)
+        mu *= rho  # eq. (25)
+        iterations = t + 1
+    # selection across the runs of each weight pair
+    best_key = best_key.reshape(n_w, runs)
+    pick = best_key.argmin(axis=1)
+    flat = np.arange(n_w) * runs + pick
+    history = np.stack(keys, axis=-1)[flat]
+    return D3Result(best_theta[flat], best_mse[flat], best_rate[flat], history, iterations)
+
+

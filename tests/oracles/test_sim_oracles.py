@@ -6,8 +6,8 @@ import pytest
 
 import isac_gym  # noqa: F401
 from isac_gym import oracles
-from isac_gym.oracles.sim import d3
 from isac_gym.physics import sim
+from isac_gym.physics.sim import d3
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,117 @@
+"""The structured action modes: their zero action is feasible on seeded scenarios, their layer's guarantee holds on
+any action (hypothesis), what the layer did is in ``info["layer"]``, and the oracle acts through them."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import isac_gym
+from isac_gym import oracles
+from isac_gym.envs.base import action_modes
+from isac_gym.physics import ris_slp, sim
+
+#: The ids with a structured mode so far.
+IDS = [i for i, reg in isac_gym.ENVIRONMENTS.items() if "structured" in action_modes(reg.system_class.options_class)]
+SEEDS = (0, 1, 2, 3, 4, 1000, 1001, 1002)
+
+
+def test_the_structured_ids():
+    assert set(IDS) >= {"ISAC-FIM-v0", "ISAC-SIM-v0", "ISAC-RIS-SLP-v0", "ISAC-RIS-SLP-DoA-v0"}
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_the_zero_action_is_feasible_on_seeded_scenarios(env_id):
+    env = gym.make(env_id, action_mode="structured")
+    for seed in SEEDS:
+        env.reset(seed=seed)
+        *_, info = env.step(np.zeros(env.action_space.shape, np.float32))
+        assert info["feasible"], (seed, info["violation"], info["layer"])
+        assert info["layer"] and all(np.isfinite(v) for v in info["layer"].values())
+
+
+@pytest.mark.parametrize("env_id", IDS)
+@settings(max_examples=12, deadline=None)
+@given(data=st.data())
+def test_the_layer_says_whether_it_holds_the_constraints(env_id, data):
+    """SIM: the segment keeps the configuration feasible whenever its anchor is (always, at the defaults); RIS-SLP:
+    the CI layer's ``inside`` is exactly the QoS holding; FIM: every user at gamma or above and the budget met
+    exactly unless the layer fell back. Corners and random actions alike."""
+    env = gym.make(env_id, action_mode="structured").unwrapped
+    env.reset(seed=data.draw(st.integers(0, 2**16)))
+    dim = env.action_space.shape[0]
+    if data.draw(st.booleans()):
+        a = np.array(data.draw(st.lists(st.sampled_from([-1.0, 1.0]), min_size=dim, max_size=dim)), np.float32)
+    else:
+        a = np.random.default_rng(data.draw(st.integers(0, 2**16))).uniform(-1, 1, dim).astype(np.float32)
+    *_, info = env.step(a)
+    layer = info["layer"]
+    if env_id == "ISAC-SIM-v0":
+        assert layer["anchor_feasible"] and info["feasible"] and 0.0 <= layer["segment"] <= 1.0
+    elif env_id == "ISAC-FIM-v0":
+        p = env.system.params
+        assert info["power"] == pytest.approx(p.p_max_w, rel=1e-9)
+        if not layer["fallback"]:
+            assert np.all(info["sinr"] >= p.gamma * (1 - 1e-9)) and info["feasible"]
+            assert 0.0 <= layer["split"] <= 1.0
+    else:
+        assert bool(layer["inside"]) == (info["violation"]["qos"] == 0.0)
+        assert info["feasible"] == bool(layer["inside"])
+    again = env.evaluate(info["config"])  # the configuration is the physical one: evaluate reproduces the step
+    assert again["reward"] == info["reward_terms"]["score"] + sum(
+        v for k, v in info["reward_terms"].items() if k != "score")
+
+
+def test_the_sim_segment_keeps_the_proposal_when_it_is_feasible_and_the_anchor_at_zero():
+    env = gym.make("ISAC-SIM-v0", action_mode="structured").unwrapped
+    env.reset(seed=3)
+    anchor = env.refs.anchor[0]
+    *_, info = env.step(np.zeros(env.action_space.shape, np.float32))
+    np.testing.assert_allclose(info["config"]["phases"], anchor)
+    assert info["layer"]["segment"] == 1.0
+    small = np.full(env.action_space.shape, 0.01, np.float32)
+    *_, info = env.step(small)
+    np.testing.assert_allclose(info["config"]["phases"], anchor + 0.01 * np.pi / 2 * np.ones_like(anchor), rtol=1e-6)
+    # the anchor is D3 with the communication weight only, as the comm_only baseline solves it (its own seed)
+    p = env.system.params
+    rate = sim.sum_rate(p, env.scenario.channels, sim.response(p, env.refs.anchor))
+    assert rate[0] > 2 * p.rate_min
+
+
+def test_the_ci_layer_leaves_a_constructive_waveform_alone_and_repairs_others():
+    env = gym.make("ISAC-RIS-SLP-v0", action_mode="structured").unwrapped
+    env.reset(seed=5)
+    p = env.system.params
+    sol = oracles.make(env, "oracle").solve(env.current_scenario)  # inside every region with a margin
+    *_, info = env.step(env.encode(sol.config))
+    assert info["layer"]["ci_steps"] == 0 and info["layer"]["fallback"] == 0
+    np.testing.assert_allclose(info["config"]["x"], sol.config.x)
+    scen = env.scenario
+    rng = np.random.default_rng(0)
+    x = p.amplitude * np.exp(1j * rng.uniform(0, 2 * np.pi, (8,) + sol.config.x.shape))
+    phi = np.exp(1j * rng.uniform(0, 2 * np.pi, (8, p.n_elements)))
+    from isac_gym.physics import batching
+
+    scen8 = batching.stack([env.current_scenario] * 8)
+    assert np.any(ris_slp.ci_margins(p, scen8, x, phi) > 0)
+    fixed, layer = ris_slp.ci_layer(p, scen8, x, phi)
+    np.testing.assert_allclose(np.abs(fixed), p.amplitude)  # the modulus constraint holds by construction
+    inside = np.all(ris_slp.ci_margins(p, scen8, fixed, phi) <= 0, axis=(-2, -1))
+    np.testing.assert_array_equal(inside, layer["inside"] == 1.0)
+    assert inside.all() and scen.symbols.shape[0] == 1
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_the_oracle_acts_in_the_structured_mode(env_id):
+    """RIS-SLP: the oracle's design passes the layer unchanged (it is inside every region); SIM: the mode reaches
+    phases within pi/2 of its anchor only, so the oracle's action is a clipped fit, feasible by the segment; FIM: the
+    paper mode's fit (shapes one level a step), feasible by the SINR layer."""
+    env = gym.make(env_id, action_mode="structured", **isac_gym.ENVIRONMENTS[env_id].small)
+    obs, _ = env.reset(seed=1)
+    policy = oracles.make(env, "oracle")
+    sol = policy.solve(env.unwrapped.current_scenario)
+    *_, info = env.step(policy.predict(obs)[0])
+    assert info["feasible"]
+    if env_id.startswith("ISAC-RIS-SLP"):
+        assert info["objective"] == pytest.approx(sol.objective, rel=1e-6)  # float32 actions
