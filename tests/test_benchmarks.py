@@ -20,7 +20,8 @@ def test_soak_reports_memory_of_each_part_in_a_fresh_process():
 def test_soak_skips_parts_with_a_count_of_zero():
     report = soak.main(["--ids", "ISAC-FIM-v0", "--steps", "0", "--vector-steps", "3", "--num-envs", "4",
                         "--oracle-scenarios", "0"])
-    assert set(report) == {"ISAC-FIM-v0", "ISAC-FIM-v0 action_mode=direct", "ISAC-FIM-v0 action_mode=incremental"}
+    assert set(report) == {"ISAC-FIM-v0", "ISAC-FIM-v0 action_mode=direct", "ISAC-FIM-v0 action_mode=incremental",
+                           "ISAC-FIM-v0 action_mode=paper"}
     assert all(parts.keys() == {"vector"} for parts in report.values())
 
 
@@ -48,12 +49,12 @@ def test_learnability_runs_on_a_tiny_budget_with_the_training_config():
     """The table's score is ISAC-Bench's (an infeasible answer scores 0; regression: it was the objective ratio),
     with the ratio beside it; each action mode of --modes is a row."""
     small = ["env.max_episode_steps=3", "agent.buffer_size=200", "agent.batch_size=8", "agent.net_arch=[16,16]"]
-    result = learn.run("ISAC-RIS-SLP-v0", "fixed", 0, 60, small)
+    result = learn.run("ISAC-RIS-SLP-v0", "fixed", 0, 60, small, "direct")
     assert result["steps"] == 60 and len(result["curve"]) == learn.CURVE_POINTS
     assert math.isfinite(result["ratio"]) and 0.0 <= result["feasible"] <= 1.0
     assert result["score"] == (result["ratio"] if result["feasible"] == 1.0 else 0.0)  # one fixed scenario
     assert result["action_mode"] == "direct"
-    structured = learn.run("ISAC-RIS-SLP-v0", "fixed", 0, 60, small, "structured")
+    structured = learn.run("ISAC-RIS-SLP-v0", "fixed", 0, 60, small)  # the id's default mode
     assert structured["action_mode"] == "structured" and structured["feasible"] == 1.0
     text = learn.table([result, structured])
     assert "| ISAC-RIS-SLP-v0 | fixed | direct | 60 |" in text and "| ISAC-RIS-SLP-v0 | fixed | structured | 60 |" in text

@@ -44,7 +44,7 @@ with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
     cfg = compose("config", overrides=["env=toy"])
 assert cfg.env.id == "ISAC-TOY-v0" and cfg.env.kwargs.n_users == 2 and cfg.env.max_episode_steps == 7
 env_cfg, agent = learn.compose("toy", [])
-assert env_cfg["id"] == "ISAC-TOY-v0" and agent["gamma"] == 0.99  # FIM's paper mode moves a state
+assert env_cfg["id"] == "ISAC-TOY-v0" and agent["gamma"] == 0.99  # FIM's structured mode moves a state (the shapes)
 assert main(["run", "--ids", "ISAC-TOY-v0", "--policies", "rigid", "--episodes", "1", "--out", "bench"]) == 0
 print("ok")
 """

@@ -107,7 +107,7 @@ class StructuredMode(PaperMode):
 class FIMOptions(ActionOptions):
     """Env options of ISAC-FIM-v0 (action mapping and reward weights)."""
 
-    action_mode: str = action_mode_field(PaperMode, StructuredMode, default=PaperMode.name)
+    action_mode: str = action_mode_field(PaperMode, StructuredMode, default=StructuredMode.name)
     w_qos: float = param(CONSTRAINT_WEIGHT, "weight of the QoS violation sum_k max(0, 1 - SINR_k/gamma)", kind="nonneg")
     w_pos: float = param(0.5, "weight of the position penalty (clipped moves + elements out of limits)",
                          kind="nonneg")

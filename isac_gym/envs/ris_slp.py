@@ -60,7 +60,7 @@ class StructuredMode(ActionMode):
 class RISSLPOptions(ActionOptions):
     """Env options of the RIS-SLP ids."""
 
-    action_mode: str = action_mode_field(StructuredMode)
+    action_mode: str = action_mode_field(StructuredMode, default=StructuredMode.name)
 
     task: str = param("detection", "'detection' (radar output SINR, ISAC-RIS-SLP-v0) or 'doa' (DoA CRB, "
                       "ISAC-RIS-SLP-DoA-v0)", kind="choice", choices=TASKS, problem=True)
@@ -326,7 +326,8 @@ REGISTRATIONS = (
     Registration("ISAC-RIS-SLP-v0", RISSLPEnv, RISSLPVectorEnv, max_episode_steps=100, config_name="ris_slp",
                  kwargs={"task": "detection"}, small={"n_elements": 16}),
     Registration("ISAC-RIS-SLP-DoA-v0", RISSLPEnv, RISSLPVectorEnv, max_episode_steps=100, config_name="ris_slp_doa",
-                 kwargs={"task": "doa", "p_max_dbm": 40.0}, small={"n_elements": 8, "n_slots": 6}),
+                 kwargs={"task": "doa", "p_max_dbm": 40.0}, small={"n_elements": 8, "n_slots": 6},
+                 learning_steps=16000),
 )
 
 __all__ = ["REGISTRATIONS", "RISSLPEnv", "RISSLPVectorEnv", "RISSLPSystem", "RISSLPOptions", "RISSLPConfiguration"]

@@ -79,7 +79,7 @@ class StructuredMode(ActionMode):
 class SIMOptions(ActionOptions):
     """Env options of ISAC-SIM-v0 (reward form and weights)."""
 
-    action_mode: str = action_mode_field(StructuredMode)
+    action_mode: str = action_mode_field(StructuredMode, default=StructuredMode.name)
 
     problem: str = param("constrained", "'constrained': f(MSE) - w_qos max(0, 1 - R/R_min); 'weighted': "
                            "w_comm R/R_min + w_sense f(MSE) (the paper's trade-off)", kind="choice",

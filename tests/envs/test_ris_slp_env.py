@@ -37,7 +37,7 @@ def test_encode_inverts_the_action_map():
 
 
 def test_qos_violation_is_zero_exactly_when_every_symbol_is_constructive():
-    env = gym.make("ISAC-RIS-SLP-v0")
+    env = gym.make("ISAC-RIS-SLP-v0", action_mode="direct")  # random waveforms: some symbols outside
     env.reset(seed=2)
     for _ in range(5):
         *_, info = env.step(env.action_space.sample())
@@ -48,7 +48,7 @@ def test_qos_violation_is_the_relative_ci_shortfall_of_the_received_symbols():
     """Eqs. (1), (2): each received symbol ``y = (h_k^H + h_rk^H Phi G) x_l`` rotated by its PSK symbol must lie
     in the sector ``Re y' sin(Theta) - |Im y'| cos(Theta) >= gamma``; the violation is the shortfall over
     ``gamma + |y|``, averaged over users and slots (computed here loop by loop from the scenario)."""
-    env = gym.make("ISAC-RIS-SLP-v0")
+    env = gym.make("ISAC-RIS-SLP-v0", action_mode="direct")  # a random waveform: some symbols outside
     env.reset(seed=4)
     *_, info = env.step(env.action_space.sample())
     p, sc = env.unwrapped.system.params, env.unwrapped.current_scenario

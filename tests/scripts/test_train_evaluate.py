@@ -108,7 +108,7 @@ def test_resume_takes_env_and_agent_from_the_saved_run(trained, tmp_path):
                 f"hydra.run.dir={tmp_path / 'a'}", check=False)
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "'ddpg'" in proc.stderr
     assert not (tmp_path / "a").exists()
-    # without env=/agent=, the saved run's (FIM paper mode, DDPG) are used, not the defaults
+    # without env=/agent=, the saved run's (FIM structured mode, DDPG) are used, not the defaults
     copy = _copy_of(run_dir, tmp_path)
     _run("train.py", *SMALL, "total_timesteps=320", "env.kwargs.action_mode=direct", f"resume={copy / 'model.zip'}",
          "eval_episodes=0", f"hydra.run.dir={tmp_path / 'b'}")
@@ -141,11 +141,11 @@ def test_too_few_steps_to_learn_warns(tmp_path):
 def test_evaluate_missing_or_incompatible_checkpoint_fails_cleanly(trained, tmp_path):
     """One line, exit 2 and no run directory left behind, for a missing checkpoint, another id, another action mode
     (refused by name: the direct and incremental modes have the same shapes) and other spaces."""
-    run_dir, _ = trained  # FIM, paper mode, DDPG
+    run_dir, _ = trained  # FIM, its default (structured) mode, DDPG
     cases = [([f"checkpoint={tmp_path / 'nope.zip'}"], "checkpoint not found"),
              (["env=sim", f"checkpoint={run_dir}"], "was trained on ISAC-FIM-v0, not ISAC-SIM-v0"),
              ([f"checkpoint={run_dir / 'model.zip'}", "env.kwargs.action_mode=direct"],
-              "was trained with action_mode='paper', not 'direct'"),
+              "was trained with action_mode='structured', not 'direct'"),
              ([f"checkpoint={run_dir / 'model.zip'}", "env.kwargs.n_users=2"], "shape"),
              (["policy=bogus"], "policy must be one of")]
     for i, (args, words) in enumerate(cases):
@@ -338,7 +338,7 @@ def test_periodic_bench_evaluation_hparams_and_bench_scoring_of_the_checkpoint(t
     # the checkpoint carries its env: the direct and incremental modes have the same shapes, yet another mode (or
     # another id) is refused by name
     for argv, words in ((["--ids", "ISAC-RIS-SLP-v0", "--env-kwargs", "action_mode=incremental"],
-                         "was trained with action_mode='direct', not 'incremental'"),
+                         "was trained with action_mode='structured', not 'incremental'"),
                         (["--ids", "ISAC-FIM-v0"], "which --ids leaves out")):
         assert bench_main(["run", *argv, "--policies", "none", "--checkpoint", f"td3={run_dir}", "--episodes", "1",
                            "--out", str(out)]) == 2
