@@ -449,17 +449,17 @@ class FIMEnv(ISACEnv):
 
     **Action space** ``Box(-1, 1, float32)``:
 
-    * ``action_mode="paper"`` (default), dimension ``2 + 2K + Nt + Nr`` (31): K power shares,
+    * ``action_mode="paper"``, dimension ``2 + 2K + Nt + Nr`` (31): K power shares,
       K MRT/ZF mixing factors, the communication/sensing power split, the sensing-direction mix
       (target steering vector vs its projection orthogonal to the users), then Nt + Nr position
       moves: below -1/3 one step down, above +1/3 one step up, otherwise stay. The beamformer
       meets the power budget exactly; a move past ``y_max`` is clipped and penalised in the reward
       (term ``position``) but the clipped configuration is legal: ``feasible`` judges the
       configuration (power, QoS, positions within limits), never the action.
-    * ``action_mode="structured"``, the same size: the paper's action with K SINR margins (0 to 6 dB above gamma)
-      in place of the shares; min-power SINR balancing on the paper's directions sets the users' powers, taking power
-      from the sensing stream where needed, so every user meets gamma wherever the directions allow
-      (:class:`StructuredMode`; ``info["layer"]`` records the margins shrunk, the ZF fall-back and the split).
+    * ``action_mode="structured"`` (default), the same size: the paper's action with K SINR margins (0 to 6 dB
+      above gamma) in place of the shares; min-power SINR balancing on the paper's directions sets the users'
+      powers, taking power from the sensing stream where needed, so every user meets gamma wherever the directions
+      allow (:class:`StructuredMode`; ``info["layer"]`` records the margins shrunk, the ZF fall-back and the split).
     * ``action_mode="direct"``, dimension ``1 + 2 Nt (K+Nr) + Nt + Nr`` (310):
       ``W = sqrt(s P_max) A / ||A||_F`` with ``s = (a_0+1)/2`` and A from Re/Im entries, then
       absolute positions ``round(8 a) lambda/8``. ``env.unwrapped.encode(config)`` inverts it.

@@ -269,11 +269,11 @@ class RISSLPEnv(ISACEnv):
 
     **Action space** ``Box(-1, 1, float32)`` of dimension ``M L + N`` (184):
     ``x = sqrt(P/M) exp(j pi a[:ML])`` (slot-major, ``[L, M]``) and ``phi = exp(j pi a[ML:])``;
-    the modulus constraints hold by construction. This is the ``direct`` mode (the default);
+    the modulus constraints hold by construction. This is the ``direct`` mode;
     ``env.unwrapped.encode(config)`` inverts it. ``action_mode="incremental"``: see below.
-    ``action_mode="structured"``: the same encoding, then a constructive-interference layer moves the waveform into
-    every constructive region (:class:`StructuredMode`: damped Gauss-Newton steps on its phases, then the
-    constant-modulus ZF start where needed; docs/ris_slp.md), the RIS phases staying the agent's;
+    ``action_mode="structured"`` (the default): the same encoding, then a constructive-interference layer moves the
+    waveform into every constructive region (:class:`StructuredMode`: damped Gauss-Newton steps on its phases, then
+    the constant-modulus ZF start where needed; docs/ris_slp.md), the RIS phases staying the agent's;
     ``info["layer"]`` says what it did and whether every symbol is inside.
 
     **Observation** ``Box(-100, 100, float32)``, in this order (sizes at the defaults):

@@ -284,11 +284,11 @@ class SIMEnv(ISACEnv):
     ``theta = pi (a + 1)`` for every meta-atom, layer 1 (next to the feed) first, x fastest within a
     layer. ``env.unwrapped.encode(config)`` inverts it. Steps, ``evaluate`` and the oracles share the float64
     physics of :mod:`isac_gym.physics.sim`. ``action_mode="incremental"`` moves every phase by at most
-    ``action_step pi`` from the current configuration (see below). ``action_mode="structured"``: the action is a
-    phase residual (up to pi/2) around a communication-first D3 design solved at reset (the ``comm_only``
-    baseline's method), and a segment layer keeps the furthest point towards it that meets ``R >= R_min``
-    (:class:`StructuredMode`, docs/sim.md): every configuration is feasible, ``info["layer"]`` holds the fraction
-    kept, and the zero action is the anchor.
+    ``action_step pi`` from the current configuration (see below). ``action_mode="structured"`` (the default): the
+    action is a phase residual (up to pi/2) around a communication-first D3 design solved at reset (the
+    ``comm_only`` baseline's method), and a segment layer keeps the furthest point towards it that meets
+    ``R >= R_min`` (:class:`StructuredMode`, docs/sim.md): every configuration is feasible, ``info["layer"]`` holds
+    the fraction kept, and the zero action is the anchor.
 
     **Observation** ``Box(-100, 100, float32)``, in this order (sizes at the defaults). The channels are
     observed in full (divided by ``sqrt(PL_k)``: entries of order one), since the sum rate depends on
