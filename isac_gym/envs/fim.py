@@ -12,10 +12,10 @@ from ..physics.arrays import squared_norm, steering_vector
 from ..physics.beamforming import (
     CENTRE_MODULUS,
     antenna_centre,
+    balanced_split,
     beamformer_action_size,
     decode_beamformer,
     encode_beamformer,
-    min_power_sinr,
     mrt_directions,
     spread_antennas,
     unit_columns,
@@ -277,16 +277,13 @@ class FIMSystem(System):
     def _structured_beams(self, a: np.ndarray, kin: fim.FIMKinematics,
                           ridge: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The structured mode's beams: the paper's directions, and powers from min-power SINR balancing
-        (:func:`~isac_gym.physics.beamforming.min_power_sinr`) instead of the paper's shares.
+        (:func:`~isac_gym.physics.beamforming.balanced_split`) instead of the paper's shares.
 
         ``a = [margins (K), mrt/zf mixes (K), comm/sensing split, sensing mix]``: user k's SINR target is
-        ``gamma m_k`` with ``m_k`` from 0 to ``MARGIN_DB`` dB. With the sensing stream at ``(1 - g') P`` on its
-        direction, the users' least powers are ``p = p_noise + (1 - g') P p_sense`` (the balancing is linear in
-        what each user receives besides the users' beams), which fit in ``g' P`` for
-        ``g' >= g_min = (sum p_noise + P sum p_sense) / (P (1 + sum p_sense))``; the split is ``g' = max(g, g_min)``
-        and the users' powers are scaled up to ``g' P`` (a common scale-up only raises every SINR). ``||W||_F^2 =
-        P_max``. Per row, the first reachable of: the agent's margins; gamma itself (``margins_shrunk``); gamma on
-        the ZF directions (``zf``: they null the users' mutual interference); else the paper's beams with equal shares
+        ``gamma m_k`` with ``m_k`` from 0 to ``MARGIN_DB`` dB; the sensing stream gets what the users leave of
+        ``P_max``, the split ``g' = max(g, g_min)`` raised where the users need more. ``||W||_F^2 = P_max``. Per
+        row, the first reachable of: the agent's margins; gamma itself (``margins_shrunk``); gamma on the ZF
+        directions (``zf``: they null the users' mutual interference); else the paper's beams with equal shares
         (``fallback``: the QoS is then not met, and the verdict says so). Returns the beams and that record, with
         ``split`` (``g'``).
         """
@@ -304,15 +301,10 @@ class FIMSystem(System):
             user_dirs, sense = self._paper_directions(mix, f[:, 2 * k + 1, None], kin, ridge)
             gains = np.abs(np.conj(h) @ user_dirs) ** 2  # [B, K, K]
             leak = np.abs(np.conj(h) @ sense[..., None])[..., 0] ** 2  # [B, K] the unit sensing stream at each user
-            extra = np.stack([np.full_like(leak, p.noise_user_w), leak], axis=-1)  # [B, K, 2]: noise, sensing
-            least, ok = min_power_sinr(gains, extra, p.gamma * m)
-            noise_sum, sense_sum = least[..., 0].sum(axis=-1), least[..., 1].sum(axis=-1)
-            g_min = (noise_sum + p.p_max_w * sense_sum) / (p.p_max_w * (1.0 + sense_sum))
-            take = (chosen == len(tries)) & ok & (g_min <= 1.0)
+            power, g, ok = balanced_split(gains, np.full_like(leak, p.noise_user_w), leak, p.gamma * m, p.p_max_w,
+                                          f[:, 2 * k])
+            take = (chosen == len(tries)) & ok
             chosen = np.where(take, n, chosen)
-            g = np.clip(np.maximum(f[:, 2 * k], g_min), 0.0, 1.0)
-            power = least[..., 0] + ((1.0 - g) * p.p_max_w)[:, None] * least[..., 1]
-            power = power * (g * p.p_max_w / np.maximum(power.sum(axis=-1), 1e-300))[:, None]
             if out is None:  # the paper's beams with equal shares: the fall-back where nothing is reachable
                 g0 = f[:, 2 * k]
                 out = [user_dirs, np.full((b, k), 1.0 / k) * (g0 * p.p_max_w)[:, None], sense, g0]

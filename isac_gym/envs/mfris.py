@@ -7,13 +7,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..physics import mfris, units
-from ..physics.arrays import cis
+from ..physics.arrays import cis, squared_norm
 from ..physics.beamforming import (
     antenna_centre,
+    balanced_split,
     beamformer_action_size,
     decode_beamformer,
     encode_beamformer,
     spread_antennas,
+    unit_columns,
+    zf_directions,
 )
 from ..physics.mfris import MFRISConfiguration
 from ..physics.validation import param
@@ -21,6 +24,8 @@ from ..registration import Registration
 from ..render import pattern_db
 from .base import (
     CONSTRAINT_WEIGHT,
+    FEASIBILITY_TOL,
+    ActionMode,
     ActionOptions,
     Decoded,
     ISACEnv,
@@ -30,6 +35,7 @@ from .base import (
     ObsPart,
     Panel,
     System,
+    action_mode_field,
     db_feature,
     document,
 )
@@ -38,9 +44,41 @@ from .base import (
 SCORE_SPAN_DB = 20.0
 
 
+#: Largest SINR margin above each user's target of the structured mode (dB).
+MARGIN_DB = 6.0
+#: Scale of the structured mode's residual on each user's unit ZF direction.
+USER_RESIDUAL = 0.5
+#: Passes of the structured mode's amplifier check (the users' beams are rebalanced on coefficients scaled onto
+#: ``P_RIS``); at the defaults the amplifiers use a few mW of their 5 W and one pass suffices.
+AMPLIFIER_PASSES = 3
+
+
+class StructuredMode(ActionMode):
+    """SINR margins, the users' direction residuals, the radar streams and the surface, with a SINR layer for the users'
+    rates (:meth:`MFRISSystem.decode_structured`)."""
+
+    name = "structured"
+    doc = ("SINR margins, user-direction residuals around ZF on the surface's effective channels, radar streams and "
+           "the surface's coefficients; min-power SINR balancing meets every user's rate (info['layer'])")
+    memoryless = True
+
+    @property
+    def dim(self) -> int:
+        p = self.system.params
+        return p.n_users + 1 + 2 * p.n_tx * p.n_users + 2 * p.n_tx * p.n_tx + 4 * p.n_elements
+
+    def act(self, action, scenario, refs, previous, code) -> Decoded:
+        return self.system.decode_structured(action, scenario)
+
+    def towards(self, config, current, code, scenario, refs) -> np.ndarray:
+        return self.system.structured_action(config, scenario)
+
+
 @dataclass(frozen=True)
 class MFRISOptions(ActionOptions):
     """Env options of ISAC-MFRIS-v0 (action mode and reward weights)."""
+
+    action_mode: str = action_mode_field(StructuredMode, default=StructuredMode.name)
 
     w_qos: float = param(CONSTRAINT_WEIGHT, "weight of the users' rate shortfall sum_k max(0, 1 - R_k/R_min)",
                          kind="nonneg")
@@ -128,12 +166,110 @@ class MFRISSystem(System):
         into the protocol's amplitude set (:func:`~isac_gym.physics.mfris.amplitudes_from_fractions`) and the
         phases ``theta_s = pi (a + 1)``."""
         p = self.params
-        m = p.n_elements
         beams = decode_beamformer(action[:, : self.n_beam], p.n_tx, p.n_streams, p.p_bs_w, self.centre)
-        rest = action[:, self.n_beam:].reshape(-1, 4, m)
+        return Decoded(MFRISConfiguration(beams, self._coefficients(action[:, self.n_beam:])))
+
+    def _coefficients(self, rest: np.ndarray) -> np.ndarray:
+        """Per element ``t = (a+1)/2``, ``rho = (a+1)/2`` in the protocol's amplitude set and the phases
+        ``theta_s = pi (a + 1)``: ``rest [B, 4 M]`` to the coefficients ``[B, 2, M]``."""
+        p = self.params
+        rest = rest.reshape(-1, 4, p.n_elements)
         beta = mfris.amplitudes_from_fractions(p, 0.5 * (rest[:, 0] + 1.0), 0.5 * (rest[:, 1] + 1.0))
-        coefficients = np.sqrt(beta) * cis(np.pi * (rest[:, 2:] + 1.0))
-        return Decoded(MFRISConfiguration(beams, coefficients))
+        return np.sqrt(beta) * cis(np.pi * (rest[:, 2:] + 1.0))
+
+    def _structured_parts(self, action: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The structured action's parts: margins ``[B, K]``, split ``[B]``, user residuals ``[B, Nt, K]``, radar
+        directions ``[B, Nt, Nt]`` (unit Frobenius norm) and the per-element entries ``[B, 4 M]``."""
+        p = self.params
+        k, nt = p.n_users, p.n_tx
+        cut = np.cumsum([k, 1, 2 * nt * k, 2 * nt * nt])
+        margin, split, user, radar, rest = np.split(action, cut, axis=-1)
+        user = user.reshape(-1, 2, nt, k)
+        radar = radar.reshape(-1, 2, nt, nt)
+        r = (radar[:, 0] + 1j * radar[:, 1]) + self.centre[:, k:]
+        r = r / np.sqrt(np.maximum(squared_norm(r, (-2, -1)), 1e-300))[:, None, None]
+        return (units.db_to_linear(MARGIN_DB * 0.5 * (margin + 1.0)), 0.5 * (split[:, 0] + 1.0),
+                USER_RESIDUAL * (user[:, 0] + 1j * user[:, 1]), r, rest)
+
+    def decode_structured(self, action: np.ndarray, scenario) -> Decoded:
+        """The structured mode (:class:`StructuredMode`): ``a = [margins (K), split, user residuals (2 Nt K),
+        radar directions (2 Nt^2), per element (t, rho, theta_r, theta_t) (4 M)]``.
+
+        The surface's coefficients are the direct mode's (in the amplitude set by construction). User k's direction is
+        its unit ZF direction on the effective channels ``c_k`` of eq. (9) plus ``USER_RESIDUAL`` times a residual,
+        normalised; the radar streams ``W_0`` are the centre (one stream per antenna) plus their entries, at unit
+        Frobenius norm, and get what the users leave of ``P_BS``. The users' powers come from min-power SINR
+        balancing (:func:`~isac_gym.physics.beamforming.balanced_split`) with targets ``gamma_k m_k``
+        (``gamma_k = 2^(R_min / lambda_s) - 1``, eq. (17c); ``m_k`` from 0 to ``MARGIN_DB`` dB), the radar streams'
+        leak and the amplification noise counted; the first reachable of the agent's margins, the targets themselves
+        (``margins_shrunk``) and the targets on the ZF directions (``zf``), else equal powers on the agent's
+        directions (``fallback``). Where the amplifiers' requested output exceeds ``P_RIS``, the coefficients are
+        scaled onto it and the users rebalanced (``AMPLIFIER_PASSES``; ``ris_scale``), so the BS budget, the amplitude
+        set and, wherever the layer reached the targets, every rate hold: ``info["layer"]["inside"]`` is the env's
+        own QoS verdict.
+        """
+        p = self.params
+        k = p.n_users
+        margins, split, residual, radar, rest = self._structured_parts(action)
+        coef = self._coefficients(rest)
+        b = action.shape[0]
+        scale_total = np.ones(b)
+        for _ in range(AMPLIFIER_PASSES):
+            c, nu = mfris.user_effective_channels(p, scenario, coef)
+            # the ridge keeps the inverse finite when the surface passes nothing (every gain 0 at a corner action)
+            ridge = (1e-9 * squared_norm(c).mean(axis=-1) + 1e-30)[:, None, None] * np.eye(k)
+            zf = unit_columns(zf_directions(c, ridge))
+            mine = unit_columns(zf + residual)
+            leak = (np.abs(np.conj(c) @ radar) ** 2).sum(axis=-1)  # [B, K] the radar streams at unit power
+            tries = [(mine, p.sinr_min * margins), (mine, p.sinr_min * np.ones_like(margins)),
+                     (zf, p.sinr_min * np.ones_like(margins))]
+            chosen = np.full(b, len(tries))
+            dirs, power, share = mine, np.full((b, k), 1.0 / k) * (split * p.p_bs_w)[:, None], split
+            for n, (u, targets) in enumerate(tries):
+                gains = np.abs(np.conj(c) @ u) ** 2
+                pw, g, ok = balanced_split(gains, nu, leak, targets, p.p_bs_w, split)
+                take = (chosen == len(tries)) & ok
+                chosen = np.where(take, n, chosen)
+                dirs = np.where(take[:, None, None], u, dirs)
+                power = np.where(take[:, None], pw, power)
+                share = np.where(take, g, share)
+            beams = np.concatenate([dirs * np.sqrt(power)[:, None, :],
+                                    radar * np.sqrt((1.0 - share) * p.p_bs_w)[:, None, None]], axis=-1)
+            _, xi = mfris.amplifier_load(p, scenario.g, beams)
+            side = ((coef.real**2 + coef.imag**2) * xi[:, None, :]).sum(axis=-1)
+            scale, _ = mfris.amplifier_scale(p, side)
+            if np.all(scale >= 1.0):
+                break
+            coef = coef * np.sqrt(np.minimum(scale, 1.0 - 1e-12))[..., None]  # onto P_RIS, a hair inside
+            scale_total = scale_total * scale.min(axis=-1)
+        config = MFRISConfiguration(beams, coef)
+        rates = p.slot_weights[p.user_side] * np.log2(1.0 + mfris.measure(p, scenario, config).sinr)
+        inside = np.maximum(0.0, 1.0 - rates / p.rate_min).sum(axis=-1) <= FEASIBILITY_TOL  # the env's QoS verdict
+        layer = {"margins_shrunk": (chosen >= 1).astype(float), "zf": (chosen == 2).astype(float),
+                 "fallback": (chosen == len(tries)).astype(float), "split": share, "ris_scale": scale_total,
+                 "inside": inside.astype(float)}
+        return Decoded(config, layer=layer)
+
+    def structured_action(self, config: MFRISConfiguration, scenario) -> np.ndarray:
+        """A fit of ``config`` in the structured mode: its coefficients exactly (the direct encoding's per-element
+        entries), the margins from its users' SINRs over their targets, the split from the user beams' power, the
+        radar streams' directions (their encoding) and no user residual (the layer's ZF directions)."""
+        p = self.params
+        k = p.n_users
+        w = np.asarray(config.beams)
+        sinr = mfris.measure(p, scenario, config).sinr
+        margin_db = units.linear_to_db(np.maximum(sinr / p.sinr_min, 1e-300))
+        margins = np.clip(2.0 * margin_db / MARGIN_DB - 1.0, -1.0, 1.0)
+        col = squared_norm(w, -2)
+        split = 2.0 * col[:, :k].sum(axis=-1) / p.p_bs_w - 1.0
+        radar = w[:, :, k:]
+        peak = np.max(np.abs(radar), axis=(-2, -1), keepdims=True)
+        r = radar * (0.5 / np.where(peak > 0, peak, 1.0)) - self.centre[:, k:]
+        direct = self.encode(config)
+        b = w.shape[0]
+        return np.clip(np.concatenate([margins, split[:, None], np.zeros((b, 2 * p.n_tx * k)),
+                                       r.real.reshape(b, -1), r.imag.reshape(b, -1), direct[:, self.n_beam:]],
+                                      axis=-1), -1.0, 1.0)
 
     def periodic_entries(self) -> np.ndarray:
         """The two phase rows of the per-element entries."""
@@ -263,8 +399,8 @@ class MFRISEnv(ISACEnv):
     BS through the surface), at the same total power ``P_tot = P_BS + P_RIS``. Every equation lives in
     :mod:`isac_gym.physics.mfris`; docs/mfris.md gives the model and what is reconstructed.
 
-    **Action space** ``Box(-1, 1, (1 + 2 Nt (K + Nt) + 4 M,), float32)`` (313 at the defaults),
-    ``action_mode="direct"``: the BS beamformer ``W = [W_c W_0]`` (``Nt x (K + Nt)``) in the suite's beamformer
+    **Action space** ``Box(-1, 1, float32)``. ``action_mode="direct"`` (``1 + 2 Nt (K + Nt) + 4 M``, 313 at the
+    defaults): the BS beamformer ``W = [W_c W_0]`` (``Nt x (K + Nt)``) in the suite's beamformer
     encoding (budget ``P_BS``); then per element (M entries each) a total amplitude fraction ``t = (a + 1)/2``, a
     split ``rho = (a + 1)/2`` and the two phases ``theta_s = pi (a + 1)`` (r, then t). ``(t, rho)`` map into the
     protocol's amplitude set (ES: ``beta^r = t rho beta_max``, ``beta^t = t (1 - rho) beta_max``; MS: reflect
@@ -273,6 +409,12 @@ class MFRISEnv(ISACEnv):
     STAR: ``rho``, ``1 - rho``), so that set always holds and every point of it is reachable. The amplifier
     budget is enforced by scaling the gains down onto ``P_RIS``; what was requested beyond it is the
     ``ris_power`` violation. ``env.unwrapped.encode(config)`` inverts the mapping.
+    ``action_mode="structured"`` (the default; ``K + 1 + 2 Nt K + 2 Nt^2 + 4 M``, 317): SINR margins, the users' share of
+    ``P_BS``, residuals around the users' ZF directions on the surface's effective channels, the radar streams and
+    the same per-element entries; min-power SINR balancing sets the users' powers so that every rate meets
+    ``R_min`` wherever the directions allow, the BS budget and the amplitude set hold by construction, and the
+    coefficients are scaled onto ``P_RIS`` where needed (:class:`StructuredMode`, docs/mfris.md;
+    ``info["layer"]``).
 
     **Observation** ``Box(-100, 100, float32)``, in this order (sizes at the defaults). The two factors of the
     cascaded channels are observed in full (their product is the cascade; the targets' responses depend on G

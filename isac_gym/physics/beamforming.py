@@ -146,7 +146,7 @@ def min_power_sinr(gains: np.ndarray, extra: np.ndarray, targets: np.ndarray) ->
     g = np.asarray(gains, float)
     k = g.shape[-1]
     diag = np.diagonal(g, axis1=-2, axis2=-1)
-    d = np.asarray(targets, float) / np.maximum(diag, 1e-300)
+    d = np.where(diag > 0.0, np.asarray(targets, float) / np.where(diag > 0.0, diag, 1.0), 0.0)  # 0: no signal
     a = np.eye(k) - d[..., :, None] * (g * (1.0 - np.eye(k)))
     e = np.asarray(extra, float)
     rhs = d[..., :, None] * (e if e.ndim == g.ndim else e[..., None])
@@ -165,3 +165,31 @@ def _solve_or_nan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.linalg.solve(a, b)
     except np.linalg.LinAlgError:
         return np.full(b.shape, np.nan)
+
+
+def balanced_split(gains: np.ndarray, noise: np.ndarray, leak: np.ndarray, targets: np.ndarray, budget_w: float,
+                   split: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The users' powers and their share of a budget ``P`` shared with other streams (sensing, radar) that get what the
+    users leave: min-power SINR balancing (:func:`min_power_sinr`) on the users' unit directions.
+
+    The other streams, at total power ``(1 - g') P``, reach user k with ``(1 - g') P leak_k``. The balancing is
+    linear in what each user receives besides the users' beams, so the least powers are
+    ``p = p_noise + (1 - g') P p_leak``, which fit in ``g' P`` for
+    ``g' >= g_min = (sum p_noise + P sum p_leak) / (P (1 + sum p_leak))``. The share is ``g' = max(split, g_min)``
+    and the users' powers are scaled up to ``g' P`` (a common scale-up only raises every SINR).
+
+    Args:
+        gains: ``[B, K, K]`` gains of the users' unit directions; noise: ``[B, K]`` (W); leak: ``[B, K]`` gain of the
+            other streams at unit total power; targets: ``[B, K]`` SINR targets; budget_w: ``P`` (W);
+            split: ``[B]`` the share asked for the users.
+
+    Returns:
+        The powers ``[B, K]`` (W), the share ``g' [B]`` and ``[B]`` whether the targets are reachable within ``P``.
+    """
+    least, ok = min_power_sinr(gains, np.stack([noise, leak], axis=-1), targets)
+    noise_sum, leak_sum = least[..., 0].sum(axis=-1), least[..., 1].sum(axis=-1)
+    g_min = (noise_sum + budget_w * leak_sum) / (budget_w * (1.0 + leak_sum))
+    share = np.clip(np.maximum(split, g_min), 0.0, 1.0)
+    power = least[..., 0] + ((1.0 - share) * budget_w)[:, None] * least[..., 1]
+    power = power * (share * budget_w / np.maximum(power.sum(axis=-1), 1e-300))[:, None]
+    return power, share, ok & (g_min <= 1.0)

@@ -15,7 +15,7 @@ VARIANTS = [{}, {"protocol": "MS"}, {"protocol": "TS"}, {"surface": "active"}, {
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=["ES", "MS", "TS", "active", "passive", "star"])
 def test_actions_decode_into_the_amplitude_set_and_encode_inverts_them(variant):
-    env = gym.make("ISAC-MFRIS-v0", **variant)
+    env = gym.make("ISAC-MFRIS-v0", action_mode="direct", **variant)
     env.reset(seed=0)
     p = env.unwrapped.system.params
     for a in (env.action_space.sample(), np.ones(env.action_space.shape, np.float32),

@@ -18,7 +18,7 @@ SEEDS = (0, 1, 2, 3, 4, 1000, 1001, 1002)
 
 
 def test_the_structured_ids():
-    assert set(IDS) >= {"ISAC-FIM-v0", "ISAC-SIM-v0", "ISAC-RIS-SLP-v0", "ISAC-RIS-SLP-DoA-v0"}
+    assert set(IDS) >= {"ISAC-FIM-v0", "ISAC-SIM-v0", "ISAC-MFRIS-v0", "ISAC-RIS-SLP-v0", "ISAC-RIS-SLP-DoA-v0"}
 
 
 @pytest.mark.parametrize("env_id", IDS)
@@ -37,7 +37,8 @@ def test_the_zero_action_is_feasible_on_seeded_scenarios(env_id):
 def test_the_layer_says_whether_it_holds_the_constraints(env_id, data):
     """SIM: the segment keeps the configuration feasible whenever its anchor is (always, at the defaults); RIS-SLP:
     the CI layer's ``inside`` is exactly the QoS holding; FIM: every user at gamma or above and the budget met
-    exactly unless the layer fell back. Corners and random actions alike."""
+    exactly unless the layer fell back; MF-RIS: the budgets and amplitudes always, every rate unless it fell back.
+    Corners and random actions alike."""
     env = gym.make(env_id, action_mode="structured").unwrapped
     env.reset(seed=data.draw(st.integers(0, 2**16)))
     dim = env.action_space.shape[0]
@@ -49,6 +50,11 @@ def test_the_layer_says_whether_it_holds_the_constraints(env_id, data):
     layer = info["layer"]
     if env_id == "ISAC-SIM-v0":
         assert layer["anchor_feasible"] and info["feasible"] and 0.0 <= layer["segment"] <= 1.0
+    elif env_id == "ISAC-MFRIS-v0":  # the budgets and the amplitude set always; the rates where the layer says so
+        assert all(info["violation"][v] <= 1e-6 for v in ("bs_power", "ris_power", "amplitude"))
+        assert bool(layer["inside"]) == (info["violation"]["qos"] <= 1e-6) == info["feasible"]
+        if not layer["fallback"]:
+            assert layer["inside"]
     elif env_id == "ISAC-FIM-v0":
         p = env.system.params
         assert info["power"] == pytest.approx(p.p_max_w, rel=1e-9)
