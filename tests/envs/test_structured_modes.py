@@ -18,16 +18,20 @@ SEEDS = (0, 1, 2, 3, 4, 1000, 1001, 1002)
 
 
 def test_the_structured_ids():
-    assert set(IDS) >= {"ISAC-FIM-v0", "ISAC-SIM-v0", "ISAC-MFRIS-v0", "ISAC-RIS-SLP-v0", "ISAC-RIS-SLP-DoA-v0"}
+    assert set(IDS) == set(isac_gym.ENVIRONMENTS)
 
 
 @pytest.mark.parametrize("env_id", IDS)
 def test_the_zero_action_is_feasible_on_seeded_scenarios(env_id):
+    """Every constraint on every id but ET, whose layer holds the users' SINR and leaves coverage to the agent."""
     env = gym.make(env_id, action_mode="structured")
     for seed in SEEDS:
         env.reset(seed=seed)
         *_, info = env.step(np.zeros(env.action_space.shape, np.float32))
-        assert info["feasible"], (seed, info["violation"], info["layer"])
+        if env_id == "ISAC-ET-v0":
+            assert info["violation"]["qos"] == 0.0 and info["layer"]["inside"], (seed, info["layer"])
+        else:
+            assert info["feasible"], (seed, info["violation"], info["layer"])
         assert info["layer"] and all(np.isfinite(v) for v in info["layer"].values())
 
 
@@ -50,6 +54,12 @@ def test_the_layer_says_whether_it_holds_the_constraints(env_id, data):
     layer = info["layer"]
     if env_id == "ISAC-SIM-v0":
         assert layer["anchor_feasible"] and info["feasible"] and 0.0 <= layer["segment"] <= 1.0
+    elif env_id == "ISAC-ET-v0":  # the budget and, where the layer reaches them, the SINRs; coverage is the agent's
+        p = env.system.params
+        assert info["power"] == pytest.approx(p.p_max_w, rel=1e-9)
+        assert bool(layer["inside"]) == (info["violation"]["qos"] <= 1e-6)
+        if not layer["fallback"]:
+            assert layer["inside"] and np.all(np.asarray(info["sinr"]) >= p.sinr_min * (1 - 1e-9))
     elif env_id == "ISAC-MFRIS-v0":  # the budgets and the amplitude set always; the rates where the layer says so
         assert all(info["violation"][v] <= 1e-6 for v in ("bs_power", "ris_power", "amplitude"))
         assert bool(layer["inside"]) == (info["violation"]["qos"] <= 1e-6) == info["feasible"]
