@@ -271,3 +271,14 @@ def test_figures_command_refuses_unknown_names_and_counts(tmp_path, capsys):
     assert "--only" in capsys.readouterr().err
     assert main(["figures", "--seeds", "0", "--out", str(tmp_path)]) == 2
     assert "--seeds" in capsys.readouterr().err
+
+
+def test_a_results_file_of_another_mode_is_refused_not_mixed(tmp_path, capsys):
+    """The random policy acts in the env's action mode, and a results file records it: resuming under another mode
+    (or a default that changed between versions) is refused in one line instead of mixing two policies' episodes."""
+    argv = ["run", "--ids", SLP, "--policies", "random", "--episodes", "1", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    assert bench.load(tmp_path / "results" / SLP / "random.json").meta == {"action_mode": "structured"}
+    capsys.readouterr()
+    assert main(argv + ["--env-kwargs", "action_mode=direct"]) == 2
+    assert "random.json holds random" in capsys.readouterr().err

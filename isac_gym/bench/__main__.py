@@ -115,16 +115,28 @@ class _Keeper:
         _tick(self.bar, f"seed {episode.seed}")
 
 
-def _evaluate(out: Path, env, env_id: str, env_kwargs: dict, name: str, policy, kind: str, seeds: list[int]) -> Results:
-    """One policy on one setting, resuming from its results file and saving after every episode."""
+def _evaluate(out: Path, env, env_id: str, env_kwargs: dict, name: str, policy, kind: str, seeds: list[int],
+              checkpoint: str | None = None) -> Results:
+    """One policy on one setting, resuming from its results file and saving after every episode. The file records
+    the action mode the policy acted in and the checkpoint it was loaded from; resuming a file made under other
+    kwargs, another mode (a default that changed) or another model is refused rather than mixed."""
     path = out / "results" / setting_tag(env_id, env_kwargs) / f"{name}.json"
-    done = {e.seed: e for e in load(path).episodes} if path.is_file() else {}
+    meta = {"action_mode": env.unwrapped.system.options.action_mode}
+    if checkpoint is not None:
+        meta["checkpoint"] = str(Path(checkpoint).resolve())
+    done = {}
+    if path.is_file():
+        old = load(path)
+        if old.env_kwargs != env_kwargs or {k: old.meta.get(k) for k in meta} != meta:
+            raise ValueError(f"{path} holds {name} with {old.env_kwargs} {old.meta}, not {env_kwargs} {meta}: remove it "
+                             "or give another --out")
+        done = {e.seed: e for e in old.episodes}
     bar = _bar(len(seeds), f"{env_id} {name}")
-    keep = _Keeper(Results(env_id, name, kind, tuple(done.values()), env_kwargs), path, bar)
+    keep = _Keeper(Results(env_id, name, kind, tuple(done.values()), env_kwargs, meta), path, bar)
     eps = protocol.evaluate_policy(env, policy, seeds, solve=kind == "solver", done=done, progress=keep)
     if bar is not None:
         bar.close()
-    results = Results(env_id, name, kind, tuple(eps), env_kwargs)
+    results = Results(env_id, name, kind, tuple(eps), env_kwargs, meta)
     save(results, path)
     return results
 
@@ -166,7 +178,7 @@ def run(args: argparse.Namespace, tools: TrainingTools | None = None) -> list[tu
             saved = agent_env(model, env_id, given)
             agent_kwargs = protocol.canonical_kwargs(env_id, saved.kwargs)
             env = protocol.make_env(env_id, saved.kwargs, saved.max_episode_steps)
-            results = _evaluate(out, env, env_id, agent_kwargs, name, model.load(env), "agent", seeds)
+            results = _evaluate(out, env, env_id, agent_kwargs, name, model.load(env), "agent", seeds, model.path)
             rows.append((results, references_for(out, env_id, agent_kwargs, seeds)))
             env.close()
     return rows
