@@ -45,8 +45,16 @@ from stable_baselines3.common.callbacks import CallbackList  # noqa: E402
 
 import isac_gym  # noqa: E402, F401  (registers the ids)
 from agents.algorithms import ALGORITHMS, OFF_POLICY, build_model  # noqa: E402
-from agents.callbacks import BenchEvaluation, HParams, ISACMetricsCallback, RotatingCheckpoint, StopOnSignal  # noqa: E402
+from agents.callbacks import (  # noqa: E402
+    BenchEvaluation,
+    HParams,
+    ISACMetricsCallback,
+    LagrangianLog,
+    RotatingCheckpoint,
+    StopOnSignal,
+)
 from agents.evaluation import evaluate_policies, make_env, make_training_env  # noqa: E402
+from agents.lagrangian import LagrangianVecEnv, attach, enabled, for_env, objective_env, state_path  # noqa: E402
 from agents.runs import open_run  # noqa: E402
 from agents.sweep import last_logged_step  # noqa: E402
 from isac_gym import oracles  # noqa: E402
@@ -124,10 +132,13 @@ def prepare(cfg: DictConfig) -> tuple[dict, dict, dict]:
         raise RunError(str(exc)) from exc
     if agent_cfg.get("algo") not in ALGORITHMS:
         raise RunError(f"agent.algo must be one of {sorted(ALGORITHMS)}, got {agent_cfg.get('algo')!r}")
+    if enabled(agent_cfg):
+        env_cfg = objective_env(env_cfg)
     probe = make_env(env_cfg)  # constructor errors surface here, as one line
     agent_cfg = resolve_gamma(agent_cfg, env_cfg)
     available = oracles.names(probe)
     objective = probe.unwrapped.system.objective_name
+    lagrangian = for_env(agent_cfg, probe) if enabled(agent_cfg) else None
     probe.close()
     policies = list(cfg.eval_policies) if cfg.eval_policies is not None else ["checkpoint"] + available
     unknown = [p for p in policies if p not in available + ["checkpoint"]]
@@ -138,7 +149,8 @@ def prepare(cfg: DictConfig) -> tuple[dict, dict, dict]:
                       f"{agent_cfg['learning_starts']}: the agent collects data but never trains", stacklevel=1)
     if "n_steps" in agent_cfg:
         agent_cfg["n_steps"] = rollout_steps(int(agent_cfg["n_steps"]), int(cfg.n_envs), int(cfg.total_timesteps))
-    return env_cfg, agent_cfg, {"policies": policies, "objective": objective}
+    extra = {"policies": policies, "objective": objective, "lagrangian": lagrangian}
+    return env_cfg, agent_cfg, extra
 
 
 def rollout_steps(n_steps: int, n_envs: int, total: int) -> int:
@@ -163,7 +175,9 @@ def setup(cfg: DictConfig, run_dir: Path, resume: Path | None):
     try:
         env_cfg, agent_cfg, extra = prepare(cfg)
         vec_env = make_training_env(env_cfg, cfg.n_envs, cfg.vectorization, cfg.seed)
-        model = _model(cfg, run_dir, env_cfg, agent_cfg, resume, vec_env)
+        if extra["lagrangian"] is not None:
+            vec_env = LagrangianVecEnv(vec_env, extra["lagrangian"])
+        model = _model(cfg, run_dir, env_cfg, agent_cfg, resume, vec_env, extra["lagrangian"])
     except RunError:
         raise
     except (ValueError, TypeError) as exc:
@@ -171,10 +185,10 @@ def setup(cfg: DictConfig, run_dir: Path, resume: Path | None):
     return env_cfg, agent_cfg, extra, vec_env, model
 
 
-def _model(cfg, run_dir, env_cfg, agent_cfg, resume, vec_env):
+def _model(cfg, run_dir, env_cfg, agent_cfg, resume, vec_env, lagrangian):
     tb_dir = str(run_dir / "tb")
     if resume is None:
-        return build_model(agent_cfg, vec_env, cfg.seed, tb_dir)
+        return build_model(agent_cfg, vec_env, cfg.seed, tb_dir, lagrangian)
     try:
         model = ALGORITHMS[agent_cfg["algo"]].load(resume, env=vec_env, tensorboard_log=tb_dir, device="cpu")
     except Exception as exc:  # a corrupt archive, another algorithm's model or another env's spaces
@@ -191,16 +205,28 @@ def _model(cfg, run_dir, env_cfg, agent_cfg, resume, vec_env):
         else:
             model.load_replay_buffer(buffer)
             print(f"resume: replay buffer restored from {buffer} ({model.replay_buffer.size()} transitions)")
+    if lagrangian is not None:
+        saved = state_path(resume)
+        if saved.is_file():
+            lagrangian.load(saved)
+            values = ", ".join(f"{c} {m:.3g}" for c, m in zip(lagrangian.constraints, lagrangian.multipliers,
+                                                                strict=True))
+            print(f"resume: Lagrange multipliers restored from {saved.name} ({values})")
+        else:
+            print(f"resume: no multipliers found beside {resume.name}; starting them at lambda_init")
+        attach(model, lagrangian)
     return model
 
 
 def write_metrics(run_dir: Path, env_cfg: dict, agent_cfg: dict, cfg: DictConfig, model, status: str,
-                  seconds: float, rows: list[dict] | None) -> None:
+                  seconds: float, rows: list[dict] | None, lagrangian=None) -> None:
     """``metrics.json``: the run's final figures (a sweep's ``summary.csv`` has one row of them per job)."""
     episodes = [ep["r"] for ep in (getattr(model, "ep_info_buffer", None) or [])]
     out = {"env": env_cfg["id"], "agent": agent_cfg["algo"], "seed": int(cfg.seed), "status": status,
            "steps": int(model.num_timesteps), "wall_s": round(seconds, 2),
            "ep_reward_mean": float(sum(episodes) / len(episodes)) if episodes else None}
+    if lagrangian is not None:
+        out["lagrange"] = dict(zip(lagrangian.constraints, lagrangian.multipliers.tolist(), strict=True))
     for row in rows or []:
         if row["policy"] == "checkpoint":
             out.update({f"eval_{k}": v for k, v in row.items() if k != "policy" and isinstance(v, (int, float))})
@@ -229,11 +255,17 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
     if cfg.torch_threads > 0:
         torch.set_num_threads(cfg.torch_threads)
     env_cfg, agent_cfg, extra, vec_env, model = setup(cfg, run_dir, resume)
+    lagrangian = extra["lagrangian"]
+    if lagrangian is not None and resume is None:  # the saved config says how the env was made
+        cfg.env.kwargs.reward_mode = "objective"
+        OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
     off_policy = agent_cfg["algo"] in OFF_POLICY
     stopper = StopOnSignal()
-    checkpoints = RotatingCheckpoint(cfg.checkpoint_freq, run_dir / "checkpoints",
-                                     keep=cfg.keep_checkpoints, save_replay_buffer=cfg.save_replay_buffer)
+    checkpoints = RotatingCheckpoint(cfg.checkpoint_freq, run_dir / "checkpoints", keep=cfg.keep_checkpoints,
+                                     save_replay_buffer=cfg.save_replay_buffer, lagrangian=lagrangian)
     parts = [ISACMetricsCallback(extra["objective"]), checkpoints, stopper]
+    if lagrangian is not None:
+        parts.append(LagrangianLog(vec_env))
     metrics = ("isac/score", "isac/feasible")
     if cfg.bench_every > 0:
         parts.append(BenchEvaluation(env_cfg, cfg.bench_every, cfg.bench_episodes, run_dir))
@@ -250,6 +282,8 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
         interrupted = True
     finally:
         model.save(run_dir / "model.zip")
+        if lagrangian is not None:
+            lagrangian.save(state_path(run_dir / "model.zip"))
         if (interrupted or stopper.stop_requested) and off_policy and cfg.save_replay_buffer:
             model.save_replay_buffer(run_dir / "replay_buffer.pkl")  # so that the interrupted run resumes whole
         else:  # a finished run keeps no buffer (one from an earlier interruption would be stale)
@@ -258,7 +292,8 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
         _link_latest(run_dir)
     print(f"model saved to {run_dir / 'model.zip'} after {model.num_timesteps} steps")
     if interrupted or stopper.stop_requested:
-        write_metrics(run_dir, env_cfg, agent_cfg, cfg, model, "stopped", time.perf_counter() - start, None)
+        write_metrics(run_dir, env_cfg, agent_cfg, cfg, model, "stopped", time.perf_counter() - start, None,
+                      lagrangian)
         print("training stopped early by a signal; continue with resume=" + str(run_dir))
         signum = stopper.signum if stopper.signum is not None else signal.SIGINT
         sys.exit(128 + int(signum))  # as shells report a job ended by a signal: 130 (Ctrl-C), 143 (SIGTERM)
@@ -269,7 +304,8 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
                                         checkpoint=str(run_dir / "model.zip"), show_progress=cfg.progress_bar)
         print(f"\n{env_cfg['id']}: trained {agent_cfg['algo']} vs oracles and baselines "
               f"({cfg.eval_episodes} seeded scenarios)\n{table}\n")
-    write_metrics(run_dir, env_cfg, agent_cfg, cfg, model, "completed", time.perf_counter() - start, rows)
+    write_metrics(run_dir, env_cfg, agent_cfg, cfg, model, "completed", time.perf_counter() - start, rows,
+                  lagrangian)
     return float(rows[0]["objective_mean"]) if rows else None
 
 

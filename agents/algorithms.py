@@ -15,8 +15,10 @@ import stable_baselines3 as sb3
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from stable_baselines3.common.utils import update_learning_rate
 
+from .lagrangian import LagrangianReplayBuffer, PIDLagrangian, attach
+
 #: Agent-config keys that are not SB3 constructor arguments.
-SPECIAL_KEYS = ("algo", "net_arch", "noise", "actor_learning_rate")
+SPECIAL_KEYS = ("algo", "net_arch", "noise", "actor_learning_rate", "lagrangian")
 
 
 class _SplitLearningRate:
@@ -57,15 +59,22 @@ def make_noise(spec: dict[str, Any] | None, action_dim: int):
     raise ValueError(f"agent.noise.type must be one of ('normal', 'ou', 'none'), got {kind!r}")
 
 
-def build_model(agent_cfg: dict[str, Any], env, seed: int, tensorboard_log: str | None):
-    """Construct the SB3 model of ``agent_cfg`` (``algo`` picks the algorithm; other keys go to SB3)."""
+def build_model(agent_cfg: dict[str, Any], env, seed: int, tensorboard_log: str | None,
+                lagrangian: PIDLagrangian | None = None):
+    """Construct the SB3 model of ``agent_cfg`` (``algo`` picks the algorithm; other keys go to SB3). With
+    ``lagrangian``, an off-policy model keeps its transitions in a :class:`LagrangianReplayBuffer` priced with it."""
     algo = agent_cfg.get("algo")
     if algo not in ALGORITHMS:
         raise ValueError(f"agent.algo must be one of {sorted(ALGORITHMS)}, got {algo!r}")
     kwargs = {k: v for k, v in agent_cfg.items() if k not in SPECIAL_KEYS}
+    if lagrangian is not None and algo in OFF_POLICY:
+        kwargs["replay_buffer_class"] = LagrangianReplayBuffer
     if algo not in ("ddpg", "td3"):
-        return ALGORITHMS[algo](env=env, seed=seed, tensorboard_log=tensorboard_log,
-                                policy_kwargs={"net_arch": list(agent_cfg["net_arch"])}, **kwargs)
+        model = ALGORITHMS[algo](env=env, seed=seed, tensorboard_log=tensorboard_log,
+                                 policy_kwargs={"net_arch": list(agent_cfg["net_arch"])}, **kwargs)
+        if lagrangian is not None:
+            attach(model, lagrangian)
+        return model
     policy_kwargs = dict(kwargs.pop("policy_kwargs", None) or {})
     if agent_cfg.get("net_arch") is not None:
         policy_kwargs["net_arch"] = list(agent_cfg["net_arch"])
@@ -76,6 +85,8 @@ def build_model(agent_cfg: dict[str, Any], env, seed: int, tensorboard_log: str 
     model.actor_learning_rate = agent_cfg.get("actor_learning_rate")
     if model.actor_learning_rate is not None:
         update_learning_rate(model.actor.optimizer, model.actor_learning_rate)
+    if lagrangian is not None:
+        attach(model, lagrangian)
     return model
 
 

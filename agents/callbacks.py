@@ -11,6 +11,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from isac_gym.physics.units import linear_to_db
 
+from .lagrangian import PIDLagrangian, state_path
 from .runs import checkpoint_steps
 
 if TYPE_CHECKING:
@@ -18,11 +19,12 @@ if TYPE_CHECKING:
 
 #: info keys that are not metrics (or are logged under their own tags).
 _SKIP = {"objective", "score", "sinr", "rate", "power", "feasible", "violation", "reward_terms", "config",
-         "TimeLimit.truncated", "terminal_observation", "episode"}
+         "TimeLimit.truncated", "terminal_observation", "episode", "cost", "costs", "objective_reward"}
 
 
 def scalar_metrics(info: dict, objective_name: str) -> dict[str, float]:
-    """Flatten one env's ``info`` into TensorBoard scalars (``isac/<metric>``, ``reward/<term>``, ``layer/<entry>``).
+    """Flatten one env's ``info`` into TensorBoard scalars (``isac/<metric>``, ``reward/<term>``, ``cost/<constraint>``
+    and ``cost/total``, ``layer/<entry>``).
 
     A minimum SINR of 0 (e.g. a RIS-SLP symbol outside its constructive region: "-inf dB") is
     skipped, not logged as a floor value. Further metrics of the system (``info`` entries beyond
@@ -41,6 +43,9 @@ def scalar_metrics(info: dict, objective_name: str) -> dict[str, float]:
         out[f"isac/violation_{name}"] = float(value)
     for name, value in info["reward_terms"].items():
         out[f"reward/{name}"] = float(value)
+    for name, value in info["costs"].items():
+        out[f"cost/{name}"] = float(value)
+    out["cost/total"] = float(info["cost"])
     for name, value in info.get("layer", {}).items():  # what a structured mode's layer did
         out[f"layer/{name}"] = float(value)
     for key, value in info.items():
@@ -74,8 +79,10 @@ class RotatingCheckpoint(BaseCallback):
     deletes all but the newest ``keep`` checkpoints, so long runs do not fill the disk. The multiples are
     of the run's own step count, so a resumed run checkpoints at the same steps as an uninterrupted one."""
 
-    def __init__(self, save_steps: int, save_path: Path, keep: int = 2, save_replay_buffer: bool = True):
+    def __init__(self, save_steps: int, save_path: Path, keep: int = 2, save_replay_buffer: bool = True,
+                 lagrangian: PIDLagrangian | None = None):
         super().__init__()
+        self.lagrangian = lagrangian  # its multipliers are saved beside each checkpoint
         self.save_steps = max(1, int(save_steps))
         self.save_path = Path(save_path)
         self.keep = max(1, int(keep))
@@ -99,6 +106,8 @@ class RotatingCheckpoint(BaseCallback):
         self.model.save(model_path)
         if self.save_replay_buffer and getattr(self.model, "replay_buffer", None) is not None:
             self.model.save_replay_buffer(self.save_path / f"model_replay_buffer_{steps}_steps.pkl")
+        if self.lagrangian is not None:
+            self.lagrangian.save(state_path(model_path))
         self._rotate()
         return model_path
 
@@ -107,6 +116,7 @@ class RotatingCheckpoint(BaseCallback):
         for old in models[: -self.keep]:
             old.unlink(missing_ok=True)
             (self.save_path / f"model_replay_buffer_{checkpoint_steps(old)}_steps.pkl").unlink(missing_ok=True)
+            state_path(old).unlink(missing_ok=True)
 
 
 class StopOnSignal(BaseCallback):
@@ -211,4 +221,22 @@ class HParams(BaseCallback):
                            exclude=("stdout", "log", "json", "csv"))
 
     def _on_step(self) -> bool:
+        return True
+
+
+class LagrangianLog(BaseCallback):
+    """Logs the Lagrange multipliers (``lagrange/<constraint>``) and the mean cost per step of the episodes that
+    ended last (``cost/episode_<constraint>``) of a :class:`~agents.lagrangian.LagrangianVecEnv`."""
+
+    def __init__(self, vec_env):
+        super().__init__()
+        self.vec_env = vec_env
+
+    def _on_step(self) -> bool:
+        lagrangian = self.vec_env.lagrangian
+        for name, value in zip(lagrangian.constraints, lagrangian.multipliers, strict=True):
+            self.logger.record(f"lagrange/{name}", float(value))
+        if self.vec_env.last_episode_costs is not None:
+            for name, value in zip(lagrangian.constraints, self.vec_env.last_episode_costs, strict=True):
+                self.logger.record(f"cost/episode_{name}", float(value))
         return True

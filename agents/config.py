@@ -17,6 +17,8 @@ from typing import Any, List, Optional, Tuple  # noqa: UP035  (OmegaConf reads t
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from isac_gym.envs.base import COST_LIMIT_PER_STEP
+
 #: The discount where ``agent.gamma`` is left at None and the action mode is not memoryless.
 DEFAULT_GAMMA = 0.99
 
@@ -39,6 +41,22 @@ class NoiseConfig:
 
 
 @dataclass
+class LagrangianConfig:
+    """A PID Lagrangian per constraint (agents/lagrangian.py, docs/constrained.md): the agent trains on the
+    objective minus ``sum_c lambda_c cost_c`` (the env is made with ``reward_mode="objective"``) and each multiplier
+    follows its constraint's mean cost per step over the episodes that end, against ``cost_limit``."""
+
+    enabled: bool = False
+    #: Limit on each constraint's mean cost per step over an episode (a cost is 0 exactly where its constraint
+    #: holds and about the relative violation where it is small); the suite's suggestion by default.
+    cost_limit: float = COST_LIMIT_PER_STEP
+    kp: float = 1.0
+    ki: float = 1.0
+    kd: float = 0.0
+    lambda_init: float = 1.0
+
+
+@dataclass
 class AgentConfig:
     """Fields every SB3 algorithm takes (``algo`` picks it; the rest are SB3 constructor arguments)."""
 
@@ -51,6 +69,7 @@ class AgentConfig:
     gamma: Optional[float] = None  # noqa: UP045
     device: str = "cpu"
     verbose: int = 0
+    lagrangian: LagrangianConfig = field(default_factory=LagrangianConfig)
 
 
 @dataclass

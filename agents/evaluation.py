@@ -51,6 +51,8 @@ class EpisodeResult:
     decision_ms: float
     solve_s: float
     steps: int  # the policy's decisions: 1 for a solver, the episode's steps for an acting policy
+    cost: float = 0.0  # info["cost"] of the final configuration (0 exactly when it is feasible)
+    episode_cost: float = 0.0  # sum of info["cost"] over the episode's steps (a solver: its one configuration's)
 
     def row(self) -> dict[str, Any]:
         """Flat CSV row (one column per violation)."""
@@ -150,12 +152,16 @@ def run_policy(name: str, env_cfg: dict[str, Any], episodes: int, seed: int, ste
             spent, decisions, status = solution.seconds, 1, solution.status
             info = solution.info
             reward = info["reward"]
+            episode_cost = float(info["cost"])
+        else:
+            episode_cost = 0.0
         for _ in range(0 if solver else n_steps):
             t0 = time.perf_counter()
             action, _ = policy.predict(obs, deterministic=True)
             spent += time.perf_counter() - t0
             decisions += 1
             obs, reward, terminated, truncated, info = env.step(action)
+            episode_cost += float(info["cost"])
             if terminated or truncated:
                 break
         sinr = np.atleast_1d(info["sinr"])
@@ -166,7 +172,8 @@ def run_policy(name: str, env_cfg: dict[str, Any], episodes: int, seed: int, ste
             violation={k: float(v) for k, v in info["violation"].items()},
             sinr_min_db=float(linear_to_db(min_sinr)) if min_sinr > 0 else float("-inf"),
             rate_sum=float(np.sum(info["rate"])), power_w=float(info["power"]),
-            decision_ms=1e3 * spent / max(decisions, 1), solve_s=spent, steps=decisions))
+            decision_ms=1e3 * spent / max(decisions, 1), solve_s=spent, steps=decisions,
+            cost=float(info["cost"]), episode_cost=episode_cost))
         if render_dir is not None:
             from isac_gym.render import render_frame, save_png
 
@@ -195,6 +202,8 @@ def summarise(results: list[EpisodeResult]) -> list[dict[str, Any]]:
             "score_mean": float(np.mean([r.score for r in rs])),
             "reward_mean": float(np.mean([r.reward for r in rs])),
             "feasible_rate": float(np.mean([r.feasible for r in rs])),
+            "cost_mean": float(np.mean([r.cost for r in rs])),
+            "episode_cost_mean": float(np.mean([r.episode_cost for r in rs])),
             "violation_mean": {k: float(np.mean([r.violation[k] for r in rs])) for k in rs[0].violation},
             "status_counts": statuses,
             # a user at SINR 0 ("-inf dB") makes the mean meaningless: reported as None ("–")
@@ -207,11 +216,11 @@ def summarise(results: list[EpisodeResult]) -> list[dict[str, Any]]:
 
 
 def format_table(rows: list[dict[str, Any]], objective_name: str) -> str:
-    """Plain-text comparison table (violations as means; the users' sum rate in bit/s/Hz; statuses as counts,
-    e.g. ``5 optimal``)."""
+    """Plain-text comparison table (the final configuration's cost and the violations as means; the users' sum rate
+    in bit/s/Hz; statuses as counts, e.g. ``5 optimal``)."""
     names = list(rows[0]["violation_mean"]) if rows else []
     head = (f"{'policy':<12}{objective_name + ' mean':>14}{'± std':>11}{'median':>11}{'score':>8}{'reward':>9}"
-            f"{'feasible':>9}" + "".join(f"{'v_' + n:>12}" for n in names)
+            f"{'feasible':>9}{'cost':>8}" + "".join(f"{'v_' + n:>12}" for n in names)
             + f"{'min SINR dB':>12}{'sum rate':>9}{'ms/dec':>9}{'s/scen':>8}  status")
     lines = [head, "-" * len(head)]
     for r in rows:
@@ -219,7 +228,8 @@ def format_table(rows: list[dict[str, Any]], objective_name: str) -> str:
         status = ", ".join(f"{n} {s}" for s, n in r["status_counts"].items())
         lines.append(f"{r['policy']:<12}{r['objective_mean']:>14.4g}{r['objective_std']:>11.3g}"
                      f"{r['objective_median']:>11.4g}{r['score_mean']:>8.3f}{r['reward_mean']:>9.3f}"
-                     f"{r['feasible_rate']:>9.0%}" + "".join(f"{r['violation_mean'][n]:>12.3g}" for n in names)
+                     f"{r['feasible_rate']:>9.0%}{r['cost_mean']:>8.3f}"
+                     + "".join(f"{r['violation_mean'][n]:>12.3g}" for n in names)
                      + f"{sinr:>12}{r['rate_sum_mean']:>9.2f}{r['decision_ms']:>9.2f}"
                      f"{r['solve_s_per_scenario']:>8.2f}  {status}")
     return "\n".join(lines)

@@ -16,6 +16,10 @@ one episode on each evaluation scenario, and its last configuration is scored as
 * ``ratio``: the same normalisation with feasibility ignored (progress on the objective alone);
 * ``feasible``: whether that configuration meets every constraint (the env's own ``evaluate``).
 
+``--override agent.lagrangian.enabled=true`` trains TD3 with a PID Lagrangian per constraint instead of the fixed
+penalty weights (the env's objective reward, the constraints through their costs; agents/lagrangian.py), as
+``python train.py agent.lagrangian.enabled=true`` does; the table's agent column tells the two apart.
+
 ``fixed``: one scenario (``scenario_seed=0``) for training and evaluation, the papers' single-realisation
 setting. ``random``: a new scenario at every reset, evaluated on seeds 1000-1004. The table gives the mean and
 range over seeds, and the learning curve (score every ``budget / 5`` steps) is printed per run.
@@ -31,6 +35,7 @@ import gymnasium as gym
 import numpy as np
 
 import isac_gym
+from agents import lagrangian
 from agents.algorithms import build_model
 from agents.evaluation import make_training_env
 from benchmarks import save_report
@@ -81,11 +86,16 @@ def run(env_id: str, setting: str, seed: int, steps: int, overrides: list[str], 
         extra.append(f"env.kwargs.action_mode={mode}")
     env_cfg, agent_cfg = compose(isac_gym.ENVIRONMENTS[env_id].config_name, extra + overrides)
     agent_cfg["learning_starts"] = min(agent_cfg.get("learning_starts", 0), steps // 4)
+    if lagrangian.enabled(agent_cfg):  # as train.py: the objective reward, the constraints through the multipliers
+        env_cfg = lagrangian.objective_env(env_cfg)
     eval_env = gym.make(env_id, max_episode_steps=env_cfg["max_episode_steps"], **env_cfg["kwargs"])
     seeds = (0,) if fixed else EVAL_SEEDS
     refs = {s: compute_reference(eval_env, s) for s in seeds}
     venv = make_training_env(env_cfg, 1, "native", seed)
-    model = build_model(agent_cfg, venv, seed, None)
+    pid = lagrangian.for_env(agent_cfg, eval_env) if lagrangian.enabled(agent_cfg) else None
+    if pid is not None:
+        venv = lagrangian.LagrangianVecEnv(venv, pid)
+    model = build_model(agent_cfg, venv, seed, None, pid)
     curve = []
     seconds = 0.0  # training only: the curve's evaluations are not counted
     chunk = max(steps // CURVE_POINTS, 1)
@@ -100,7 +110,9 @@ def run(env_id: str, setting: str, seed: int, steps: int, overrides: list[str], 
     final = evaluate_model(model, eval_env, seeds, refs)
     return {"id": env_id, "setting": setting, "seed": seed, "steps": steps, "train_s": round(seconds, 1),
             "score": final["score"], "ratio": final["ratio"], "feasible": final["feasible"],
-            "violation": final["violation"], "curve": curve, "action_mode": env_cfg["kwargs"].get("action_mode")}
+            "violation": final["violation"], "curve": curve, "action_mode": env_cfg["kwargs"].get("action_mode"),
+            "agent": "td3-lagrangian" if pid is not None else "td3",
+            "lagrange": None if pid is None else dict(zip(pid.constraints, pid.multipliers.tolist(), strict=True))}
 
 
 def time_to(result: dict, level: float) -> float | None:
@@ -116,13 +128,17 @@ def table(results: list[dict]) -> str:
     """Markdown table per id, setting and action mode: mean (min..max) over seeds of ISAC-Bench's score (infeasible
     = 0) and the mean objective ratio, the feasibility rate, the mean largest raw violation of the final
     configurations, the time to reach a score of 0.5 and the training time."""
-    rows = ["| id | setting | action mode | steps | score (0 random, 1 oracle; infeasible 0) | objective ratio | "
+    rows = ["| id | setting | action mode | agent | steps | score (0 random, 1 oracle; infeasible 0) | objective ratio | "
             "feasible | largest violation | time to score 0.5 | train time / seed |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    keys = sorted({(r["id"], r["setting"], r["action_mode"]) for r in results},
-                  key=lambda k: (list(protocol.IDS).index(k[0]), k[1], str(k[2])))
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+
+    def key_of(r: dict) -> tuple:
+        return r["id"], r["setting"], r["action_mode"], r.get("agent", "td3")
+
+    keys = sorted({key_of(r) for r in results},
+                  key=lambda k: (list(protocol.IDS).index(k[0]), k[1], str(k[2]), k[3]))
     for key in keys:
-        group = [r for r in results if (r["id"], r["setting"], r["action_mode"]) == key]
+        group = [r for r in results if key_of(r) == key]
         s = np.array([r["score"] for r in group])
         f = np.mean([r["feasible"] for r in group])
         t = np.mean([r["train_s"] for r in group])
@@ -132,7 +148,7 @@ def table(results: list[dict]) -> str:
         reached = [x for x in reach if x is not None]
         when = (f"{np.mean(reached) / 60:.1f} min ({len(reached)}/{len(group)} seeds)" if reached else
                 f"not reached ({len(group)} seeds)")
-        rows.append(f"| {key[0]} | {key[1]} | {key[2]} | {group[0]['steps']} | "
+        rows.append(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {group[0]['steps']} | "
                     f"{s.mean():.2f} ({s.min():.2f}..{s.max():.2f}) | {ratio:.2f} | {100 * f:.0f} % | {v:.3g} | "
                     f"{when} | {t / 60:.1f} min |")
     return "\n".join(rows)

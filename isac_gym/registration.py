@@ -40,6 +40,14 @@ class Registration:
         """The :class:`~isac_gym.envs.base.System` behind the id."""
         return self.env_class.system_class
 
+    @property
+    def cost_limit(self) -> float:
+        """The suggested per-episode limit of each constraint's cost (Safety-Gymnasium's unit: the cost summed over
+        an episode of ``max_episode_steps``): :data:`~isac_gym.envs.base.COST_LIMIT_PER_STEP` per step."""
+        from .envs.base import COST_LIMIT_PER_STEP
+
+        return COST_LIMIT_PER_STEP * self.max_episode_steps
+
 
 def discover() -> dict[str, Registration]:
     """Every id declared by a module of :mod:`isac_gym.envs` (its ``REGISTRATIONS``), sorted by id. Two modules

@@ -171,7 +171,7 @@ def _external(tmp_path, **changes):
 def test_score_rates_anyones_results_file_with_the_same_anchors(tmp_path, capsys):
     path, _ = _external(tmp_path)
     assert main(["score", str(path), "--references", str(tmp_path / "cache")]) == 0
-    assert f"| {SLP} | their-agent | agent | 2 | 1.000 ± 0.000 | 100 % | 1.000 | 500.0 ms |" in capsys.readouterr().out
+    assert f"| {SLP} | their-agent | agent | 2 | 1.000 ± 0.000 | 100 % | 1.000 | – | 500.0 ms |" in capsys.readouterr().out
     assert (tmp_path / "cache" / "references" / f"{SLP}.json").is_file()
 
 

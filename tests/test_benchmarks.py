@@ -56,8 +56,12 @@ def test_learnability_runs_on_a_tiny_budget_with_the_training_config():
     assert result["action_mode"] == "direct"
     structured = learn.run("ISAC-RIS-SLP-v0", "fixed", 0, 60, small)  # the id's default mode
     assert structured["action_mode"] == "structured" and structured["feasible"] == 1.0
-    text = learn.table([result, structured])
-    assert "| ISAC-RIS-SLP-v0 | fixed | direct | 60 |" in text and "| ISAC-RIS-SLP-v0 | fixed | structured | 60 |" in text
+    lagrangian = learn.run("ISAC-RIS-SLP-v0", "fixed", 0, 60, small + ["agent.lagrangian.enabled=true"], "direct")
+    assert lagrangian["agent"] == "td3-lagrangian" and set(lagrangian["lagrange"]) == {"qos"}
+    text = learn.table([result, structured, lagrangian])
+    for row in ("| fixed | direct | td3 | 60 |", "| fixed | structured | td3 | 60 |",
+                "| fixed | direct | td3-lagrangian | 60 |"):
+        assert "| ISAC-RIS-SLP-v0 " + row in text
 
 
 def test_the_discount_follows_the_action_mode():

@@ -186,14 +186,16 @@ def run(args: argparse.Namespace, tools: TrainingTools | None = None) -> list[tu
 
 def table(rows: list[tuple[Results, dict]]) -> str:
     """Markdown table: per id and policy, the mean normalised score (± standard error), the feasibility rate, the
-    objective ratio (the score with feasibility ignored), the decision time per scenario and the number of
-    scenarios."""
-    lines = ["| id | policy | kind | scenarios | score (0 random, 1 oracle) | feasible | objective ratio | decision time |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    objective ratio (the score with feasibility ignored), the final configurations' mean cost (``info["cost"]``; "–"
+    where a results file does not give it), the decision time per scenario and the number of scenarios."""
+    lines = ["| id | policy | kind | scenarios | score (0 random, 1 oracle) | feasible | objective ratio | cost | "
+             "decision time |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for res, refs in rows:
         s = protocol.summarise(list(res.episodes), refs)
+        cost = "–" if s.cost is None else f"{s.cost:.3g}"
         lines.append(f"| {res.env_id} | {res.policy} | {res.kind} | {s.episodes} | {s.score:.3f} ± {s.score_sem:.3f} | "
-                     f"{100 * s.feasible:.0f} % | {s.ratio:.3f} | {_seconds(s.decision_s)} |")
+                     f"{100 * s.feasible:.0f} % | {s.ratio:.3f} | {cost} | {_seconds(s.decision_s)} |")
     return "\n".join(lines)
 
 

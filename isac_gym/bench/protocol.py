@@ -116,7 +116,9 @@ class Episode:
 
     ``objective``: the paper's objective of the final configuration (natural units); ``feasible``: the env's own
     verdict; ``decision_s``: wall seconds the policy spent deciding (a solver's solve, or the sum of an agent's
-    ``predict`` calls over the episode); ``status``: a solver's status, ``"acted"`` for an acting policy.
+    ``predict`` calls over the episode); ``status``: a solver's status, ``"acted"`` for an acting policy; ``cost``:
+    the final configuration's ``info["cost"]`` (the constraints' summed cost, 0 exactly when it is feasible; None
+    where a results file does not give it).
     """
 
     seed: int
@@ -124,6 +126,7 @@ class Episode:
     feasible: bool
     decision_s: float
     status: str = "acted"
+    cost: float | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ class Answer:
 
     def episode(self, seed: int) -> Episode:
         return Episode(seed, float(self.info["objective"]), bool(self.info["feasible"]), float(self.seconds),
-                       self.status)
+                       self.status, float(self.info["cost"]))
 
 
 def _plain(value: Any) -> Any:
@@ -322,7 +325,8 @@ def scores(episodes: Iterable[Episode], refs: dict[int, Reference]) -> np.ndarra
 class Summary:
     """One policy on one id: mean normalised score (and its standard error), feasibility rate, decision time, and
     ``ratio``: the mean normalised objective with feasibility ignored (:meth:`Reference.ratio`), which tells an
-    answer no better than random from a good but infeasible one (both score 0)."""
+    answer no better than random from a good but infeasible one (both score 0); ``cost``: the mean cost of the final
+    configurations (None where an episode does not give it)."""
 
     score: float
     score_sem: float
@@ -330,11 +334,14 @@ class Summary:
     decision_s: float
     episodes: int
     ratio: float
+    cost: float | None = None
 
 
 def summarise(episodes: list[Episode], refs: dict[int, Reference]) -> Summary:
     s = scores(episodes, refs)
     sem = float(s.std(ddof=1) / math.sqrt(s.size)) if s.size > 1 else 0.0
     ratio = float(np.mean([refs[e.seed].ratio(e.objective) for e in episodes]))
+    costs = [e.cost for e in episodes]
+    cost = None if any(c is None for c in costs) else float(np.mean(costs))
     return Summary(float(s.mean()), sem, float(np.mean([e.feasible for e in episodes])),
-                   float(np.mean([e.decision_s for e in episodes])), len(episodes), ratio)
+                   float(np.mean([e.decision_s for e in episodes])), len(episodes), ratio, cost)

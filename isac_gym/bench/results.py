@@ -11,15 +11,16 @@ scenario, write this file and run ``python -m isac_gym.bench score FILE``. Schem
       "policy": "td3-seed0",                 # free text, one name per policy
       "kind": "agent",                       # "agent" (acts step by step) or "solver" (one solve per scenario)
       "episodes": [                          # one per scenario, seeds unique
-        {"seed": 1000, "objective": 1.7e-4, "feasible": true, "decision_s": 0.02, "status": "acted"}
+        {"seed": 1000, "objective": 1.7e-4, "feasible": true, "decision_s": 0.02, "status": "acted", "cost": 0.0}
       ],
       "meta": {}                             # optional: anything (training steps, commit, hardware)
     }
 
 ``objective`` is the paper's objective of the final configuration in natural units (``info["objective"]``: finite,
 and > 0 for every metric compared in dB, i.e. all but ET's signed WIM objective), ``feasible`` the env's verdict
-(``info["feasible"]``), ``decision_s`` the seconds the policy spent deciding (>= 0). :func:`validate` checks all of it
-and names the first bad field.
+(``info["feasible"]``), ``decision_s`` the seconds the policy spent deciding (>= 0), ``cost`` (optional; null or
+absent where unknown) the final configuration's ``info["cost"]``: >= 0, and 0 exactly when it is feasible.
+:func:`validate` checks all of it and names the first bad field.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def validate(data: Any) -> Results:
         missing = {"seed", "objective", "feasible", "decision_s"} - set(ep)
         if missing:
             raise ValueError(f"{where} lacks {sorted(missing)}")
-        extra = set(ep) - {"seed", "objective", "feasible", "decision_s", "status"}
+        extra = set(ep) - {"seed", "objective", "feasible", "decision_s", "status", "cost"}
         if extra:
             raise ValueError(f"{where} has unknown keys {sorted(extra)}")
         if not isinstance(ep["seed"], int) or isinstance(ep["seed"], bool) or ep["seed"] < 0:
@@ -119,8 +120,14 @@ def validate(data: Any) -> Results:
             _fail(f"{where}.decision_s", "a finite number >= 0", ep["decision_s"])
         if not isinstance(ep.get("status", "acted"), str):
             _fail(f"{where}.status", "a string", ep["status"])
+        cost = ep.get("cost")
+        if cost is not None:
+            if not _number(cost) or cost < 0:
+                _fail(f"{where}.cost", "a finite number >= 0 or null", cost)
+            if (cost == 0) != ep["feasible"]:
+                _fail(f"{where}.cost", f"0 exactly when the episode is feasible (feasible: {ep['feasible']})", cost)
         episodes.append(Episode(ep["seed"], float(ep["objective"]), ep["feasible"], float(ep["decision_s"]),
-                                ep.get("status", "acted")))
+                                ep.get("status", "acted"), None if cost is None else float(cost)))
     return Results(data["env_id"], data["policy"], data["kind"], tuple(episodes), dict(data.get("env_kwargs", {})),
                    dict(data.get("meta", {})))
 

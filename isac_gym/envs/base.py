@@ -71,6 +71,22 @@ def saturate(violation: np.ndarray) -> np.ndarray:
     return u / (1.0 + u)
 
 
+#: The suggested limit of a constraint's mean cost per step over an episode: a cost is about the relative violation
+#: where it is small, so 0.01 allows about a 1 % shortfall on average (or a larger one on a few steps).
+COST_LIMIT_PER_STEP = 0.01
+#: What the reward holds besides the objective: ``"penalty"`` subtracts each constraint's weighted cost,
+#: ``"objective"`` leaves the constraints to the cost signal alone (constrained RL).
+REWARD_MODES = ("penalty", "objective")
+
+
+def constraint_cost(violation: np.ndarray) -> np.ndarray:
+    """A constraint's cost ``[B]`` from its raw violation: :func:`saturate` where the constraint is broken (the
+    violation above :data:`FEASIBILITY_TOL`), exactly 0 where it holds. Bounded in ``[0, 1)``, so costs compare
+    across constraints and ids; the reward's penalty terms are ``-w_c`` times the same map."""
+    v = np.asarray(violation, dtype=float)
+    return np.where(v > FEASIBILITY_TOL, saturate(np.maximum(v, 0.0)), 0.0)
+
+
 @dataclass(frozen=True)
 class LogScale:
     """The anchors of :func:`log_score` for a batch of scenarios, precomputed.
@@ -305,12 +321,15 @@ def default_action_mode(options_class: type) -> str:
 
 
 @dataclass(frozen=True)
-class ActionOptions(Validated):
-    """The options every system shares: the action mode and the size of an incremental move."""
+class SharedOptions(Validated):
+    """The options every system shares: the action mode, the size of an incremental move and the reward mode."""
 
     action_step: float = param(ACTION_STEP, "largest move per step in action_mode='incremental', in direct-action "
                                "units (entries in [-1, 1]; phases wrap around)", kind="positive", high=2.0)
     action_mode: str = action_mode_field()
+    reward_mode: str = param("penalty", "'penalty': the objective's score minus each constraint's weighted cost; "
+                             "'objective': the score only, the constraints left to info['costs'] (constrained RL)",
+                             kind="choice", choices=REWARD_MODES)
 
 
 @dataclass(frozen=True)
@@ -323,6 +342,8 @@ class Assessment:
     reward_terms: dict[str, np.ndarray]  # name -> [B], summing to the reward
     reward: np.ndarray  # [B]
     feasible: np.ndarray  # [B] bool
+    costs: dict[str, np.ndarray]  # name -> [B]: constraint_cost of each violation
+    cost: np.ndarray  # [B] their sum
     state: Any  # the system's typed intermediates (observation and rendering reuse them)
 
 
@@ -350,7 +371,8 @@ class System(ABC):
     objective_name: ClassVar[str] = "objective"
     #: True when the objective is maximised (SINR), False when minimised (CRB).
     maximise: ClassVar[bool] = False
-    #: Names of the violations; each has a reward weight in :attr:`weights`.
+    #: Names of the violations; each has a reward weight in :attr:`weights` and its own reward term (dropped
+    #: in ``reward_mode='objective'``).
     violation_names: ClassVar[tuple[str, ...]] = ()
     #: Module that lists the system's oracles and baselines (``policies(system) -> {name: class}``).
     oracle_module: ClassVar[str] = ""
@@ -384,7 +406,9 @@ class System(ABC):
     @property
     def reward_floor(self) -> float:
         """The least reward any action can get: the score's floor -1 and each violation term at most its weight
-        (:func:`saturate`), ``-(1 + sum_c w_c)``."""
+        (:func:`saturate`), ``-(1 + sum_c w_c)``; -1 in ``reward_mode='objective'``."""
+        if self.options.reward_mode == "objective":
+            return -1.0
         return -(1.0 + sum(self.weights.values()))
 
     def periodic_entries(self) -> np.ndarray:
@@ -447,11 +471,12 @@ class System(ABC):
 
     def reward_terms(self, score: np.ndarray, violation: dict[str, np.ndarray], metrics: Metrics,
                      config: Any) -> dict[str, np.ndarray]:
-        """Named reward terms (they sum to the reward). Default: ``score`` (the objective score), and
-        ``-w_c saturate(violation_c)`` per constraint. Objectives of another form override this hook."""
+        """Named reward terms in ``reward_mode='penalty'`` (they sum to the reward). Default: ``score`` (the
+        objective score), and ``-w_c constraint_cost(violation_c)`` per constraint, each named as its violation
+        (the terms ``reward_mode='objective'`` drops). Objectives of another form override this hook."""
         terms = {"score": score}
         for name in self.violation_names:
-            terms[name] = -self.weights[name] * saturate(violation[name])
+            terms[name] = -self.weights[name] * constraint_cost(violation[name])
         return terms
 
     def render_panels(self, info: dict[str, Any], scenario: Any, refs: Any) -> list[Panel]:
@@ -475,14 +500,18 @@ class System(ABC):
         violation = self.violations(metrics, state, config)
         score = self.score(metrics, refs)
         terms = self.reward_terms(score, violation, metrics, config)
+        if self.options.reward_mode == "objective":
+            terms = {name: term for name, term in terms.items() if name not in self.violation_names}
         reward = np.asarray(sum(terms.values()), dtype=float)
+        costs = {name: constraint_cost(value) for name, value in violation.items()}
+        cost = np.asarray(sum(costs.values()), dtype=float) if costs else np.zeros(np.shape(score))
         feasible = None
         for value in violation.values():
             ok = value <= FEASIBILITY_TOL
             feasible = ok if feasible is None else feasible & ok
         if feasible is None:
             feasible = np.ones(np.shape(score), dtype=bool)
-        return Assessment(metrics, violation, score, terms, reward, feasible, state)
+        return Assessment(metrics, violation, score, terms, reward, feasible, costs, cost, state)
 
     def observation(self, assessment: Assessment, config: Any, scenario: Any, refs: Any,
                     prev_action: np.ndarray, code: np.ndarray) -> np.ndarray:
@@ -536,6 +565,9 @@ class System(ABC):
             "violation": {k: pick(v) for k, v in assessment.violation.items()},
             "feasible": bool(assessment.feasible[row]) if row is not None else assessment.feasible.copy(),
             "reward_terms": {k: pick(v) for k, v in assessment.reward_terms.items()},
+            "costs": {k: pick(v) for k, v in assessment.costs.items()},
+            "cost": pick(assessment.cost),
+            "reward_mode": self.options.reward_mode,
             "config": {name: _read_only(getattr(config, name) if row is None else getattr(config, name)[row])
                        for name in _field_names(type(config))},
         }
@@ -594,6 +626,11 @@ def common_manual(system: System) -> str:
         "Each violation ``v`` enters the reward as ``s(v) = u / (1 + u)``, ``u = log(1 + v)`` (below 1, ``v`` to "
         f"first order), so no reward is below ``-(1 + sum of the weights)`` ({system.reward_floor:g} at the "
         "defaults); ``info['violation']`` keeps the raw ``v``.",
+        f"Constrained MDP: ``info['costs']`` holds one cost per constraint "
+        f"({', '.join(f'``{n}``' for n in system.violation_names)}): ``s(v)`` where the constraint is broken, 0 "
+        "exactly where it holds; ``info['cost']`` is their sum. ``reward_mode='objective'`` drops the penalty "
+        "terms from the reward and leaves the constraints to the cost (``isac_gym.wrappers.SafetyStep`` gives "
+        "Safety-Gymnasium's six-tuple step; docs/constrained.md).",
         "Oracles act in every mode (``isac_gym.oracles``).",
     ]
     return " ".join(parts)

@@ -28,7 +28,6 @@ from .base import (
     CONSTRAINT_WEIGHT,
     FEASIBILITY_TOL,
     ActionMode,
-    ActionOptions,
     Decoded,
     ISACEnv,
     ISACVectorEnv,
@@ -36,11 +35,12 @@ from .base import (
     Metrics,
     ObsPart,
     Panel,
+    SharedOptions,
     System,
     action_mode_field,
+    constraint_cost,
     db_feature,
     document,
-    saturate,
 )
 
 #: The CRB score reaches 1 this many dB below the isotropic transmission's tr(CRB).
@@ -77,7 +77,7 @@ class StructuredMode(ActionMode):
 
 
 @dataclass(frozen=True)
-class ETOptions(ActionOptions):
+class ETOptions(SharedOptions):
     """Env options of ISAC-ET-v0 (action mode and reward weights)."""
 
     action_mode: str = action_mode_field(StructuredMode, default=StructuredMode.name)
@@ -307,7 +307,7 @@ class ETSystem(System):
             return super().reward_terms(score, violation, metrics, config)
         rho = self.params.wim_rho
         return {"crb": rho * metrics.extra["crb_score"], "rate": (1.0 - rho) * metrics.extra["rate_score"],
-                "coverage": -self.weights["coverage"] * saturate(violation["coverage"])}
+                "coverage": -self.weights["coverage"] * constraint_cost(violation["coverage"])}
 
     def observe(self, assessment, config, scenario, refs: ETReferences, prev_action) -> dict[str, np.ndarray]:
         p = self.params

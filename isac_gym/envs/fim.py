@@ -27,7 +27,6 @@ from ..render import pattern_db
 from .base import (
     CONSTRAINT_WEIGHT,
     ActionMode,
-    ActionOptions,
     Decoded,
     ISACEnv,
     ISACVectorEnv,
@@ -35,11 +34,12 @@ from .base import (
     Metrics,
     ObsPart,
     Panel,
+    SharedOptions,
     System,
     action_mode_field,
+    constraint_cost,
     db_feature,
     document,
-    saturate,
 )
 
 #: Paper-mode position actions below -1/3 move down one step, above +1/3 up one step.
@@ -104,7 +104,7 @@ class StructuredMode(PaperMode):
 
 
 @dataclass(frozen=True)
-class FIMOptions(ActionOptions):
+class FIMOptions(SharedOptions):
     """Env options of ISAC-FIM-v0 (action mapping and reward weights)."""
 
     action_mode: str = action_mode_field(PaperMode, StructuredMode, default=StructuredMode.name)
@@ -156,8 +156,8 @@ class FIMSystem(System):
             ObsPart("user_sinr", "user SINR", k, "dB / 10, clipped to [-10, 10]", "K"),
             ObsPart("crb_score", "CRB score f(CRB)", 1, "log-normalised (see reward)"),
             ObsPart("per_user_beam_power", "per-user beam power", k, "/ P_max", "K"),
-            ObsPart("violation_power", "violation: power", 1, "saturate(v), as in the reward"),
-            ObsPart("violation_qos", "violation: QoS", 1, "saturate(v), as in the reward"),
+            ObsPart("violation_power", "violation: power", 1, "its cost s(v), as in the reward"),
+            ObsPart("violation_qos", "violation: QoS", 1, "its cost s(v), as in the reward"),
             ObsPart("clipped_moves", "clipped moves", 1, "fraction of elements (paper mode)"),
             self.memory_part("action dim"),
             ObsPart("user_channels_re", "user channels Re", k * nt, "/ sqrt(beta_k)", "K Nt"),
@@ -371,9 +371,9 @@ class FIMSystem(System):
         """Eq. (21): the score minus the power and QoS violations and the position penalty, which
         counts clipped moves (an action that pushes past a limit) beside elements out of limits."""
         w = self.weights
-        return {"score": score, "power": -w["power"] * saturate(violation["power"]),
-                "qos": -w["qos"] * saturate(violation["qos"]),
-                "position": -w["position"] * saturate(metrics.extra["clipped_moves"] + violation["position"])}
+        return {"score": score, "power": -w["power"] * constraint_cost(violation["power"]),
+                "qos": -w["qos"] * constraint_cost(violation["qos"]),
+                "position": -w["position"] * constraint_cost(metrics.extra["clipped_moves"] + violation["position"])}
 
     def observe(self, assessment, config, scenario, refs, prev_action) -> dict[str, np.ndarray]:
         p = self.params
@@ -388,8 +388,8 @@ class FIMSystem(System):
             "user_sinr": db_feature(units.linear_to_db(m.sinr)),
             "crb_score": assessment.score,
             "per_user_beam_power": m.extra["user_power"] / p.p_max_w,
-            "violation_power": saturate(assessment.violation["power"]),
-            "violation_qos": saturate(assessment.violation["qos"]),
+            "violation_power": assessment.costs["power"],
+            "violation_qos": assessment.costs["qos"],
             "clipped_moves": m.extra["clipped_moves"],
             "user_channels_re": h.real.reshape(b, -1),
             "user_channels_im": h.imag.reshape(b, -1),

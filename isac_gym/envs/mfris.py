@@ -26,7 +26,6 @@ from .base import (
     CONSTRAINT_WEIGHT,
     FEASIBILITY_TOL,
     ActionMode,
-    ActionOptions,
     Decoded,
     ISACEnv,
     ISACVectorEnv,
@@ -34,6 +33,7 @@ from .base import (
     Metrics,
     ObsPart,
     Panel,
+    SharedOptions,
     System,
     action_mode_field,
     db_feature,
@@ -75,7 +75,7 @@ class StructuredMode(ActionMode):
 
 
 @dataclass(frozen=True)
-class MFRISOptions(ActionOptions):
+class MFRISOptions(SharedOptions):
     """Env options of ISAC-MFRIS-v0 (action mode and reward weights)."""
 
     action_mode: str = action_mode_field(StructuredMode, default=StructuredMode.name)

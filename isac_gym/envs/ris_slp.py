@@ -15,7 +15,6 @@ from ..render import pattern_db
 from .base import (
     CONSTRAINT_WEIGHT,
     ActionMode,
-    ActionOptions,
     Decoded,
     ISACEnv,
     ISACVectorEnv,
@@ -23,6 +22,7 @@ from .base import (
     Metrics,
     ObsPart,
     Panel,
+    SharedOptions,
     System,
     action_mode_field,
     document,
@@ -57,7 +57,7 @@ class StructuredMode(ActionMode):
 
 
 @dataclass(frozen=True)
-class RISSLPOptions(ActionOptions):
+class RISSLPOptions(SharedOptions):
     """Env options of the RIS-SLP ids."""
 
     action_mode: str = action_mode_field(StructuredMode, default=StructuredMode.name)

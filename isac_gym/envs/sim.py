@@ -14,7 +14,6 @@ from ..render import pattern_db
 from .base import (
     CONSTRAINT_WEIGHT,
     ActionMode,
-    ActionOptions,
     Decoded,
     ISACEnv,
     ISACVectorEnv,
@@ -22,12 +21,13 @@ from .base import (
     Metrics,
     ObsPart,
     Panel,
+    SharedOptions,
     System,
     action_mode_field,
+    constraint_cost,
     db_feature,
     document,
     furthest_feasible,
-    saturate,
 )
 
 OBJECTIVES = ("constrained", "weighted")
@@ -76,7 +76,7 @@ class StructuredMode(ActionMode):
 
 
 @dataclass(frozen=True)
-class SIMOptions(ActionOptions):
+class SIMOptions(SharedOptions):
     """Env options of ISAC-SIM-v0 (reward form and weights)."""
 
     action_mode: str = action_mode_field(StructuredMode, default=StructuredMode.name)
@@ -219,7 +219,7 @@ class SIMSystem(System):
         if self.problem == "weighted":
             return {"rate": o.w_comm * metrics.extra["sum_rate"] / self.params.rate_min,
                     "sensing": o.w_sense * score}
-        return {"score": score, "qos": -o.w_qos * saturate(violation["qos"])}
+        return {"score": score, "qos": -o.w_qos * constraint_cost(violation["qos"])}
 
     def observe(self, assessment, config, scenario, refs: SIMReferences, prev_action) -> dict[str, np.ndarray]:
         p = self.params

@@ -16,15 +16,18 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
-from .envs.base import ISACVectorEnv
+from ..envs.base import ISACVectorEnv
 
 
-def _columns(value: Any) -> Any:
-    """Each batched entry as a Python list over the sub-envs: scalars become Python numbers (``tolist``), higher
-    ranks row views; nested dicts recurse."""
+def _columns(value: Any, n: int) -> Any:
+    """Each batched entry as a Python list over the ``n`` sub-envs: scalars become Python numbers (``tolist``),
+    higher ranks row views, an entry shared by every sub-env (e.g. ``reward_mode``) is repeated; nested dicts
+    recurse."""
     if isinstance(value, dict):
-        return {k: _columns(v) for k, v in value.items()}
+        return {k: _columns(v, n) for k, v in value.items()}
     arr = np.asarray(value)
+    if arr.ndim == 0:
+        return [value] * n
     return arr.tolist() if arr.ndim == 1 else list(arr)
 
 
@@ -34,7 +37,7 @@ def _row(columns: dict[str, Any], i: int) -> dict[str, Any]:
 
 def info_rows(info: dict[str, Any], n: int) -> list[dict[str, Any]]:
     """A batched Gymnasium info dict as ``n`` per-env dicts (SB3's layout)."""
-    columns = _columns(info)
+    columns = _columns(info, n)
     return [_row(columns, i) for i in range(n)]
 
 
