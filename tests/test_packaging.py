@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+import isac_gym
+
 
 def test_making_and_stepping_every_env_imports_no_training_or_solver_library():
     code = (
@@ -59,3 +61,36 @@ def test_the_installed_training_tools_are_found_from_any_directory(tmp_path):
     """The bench finds the training tools through the installed entry point, not through the current directory."""
     proc = _python("from isac_gym.bench.trained import load_tools; print(type(load_tools()).__name__)", tmp_path)
     assert proc.stdout.strip() == "TrainingTools", proc.stderr
+
+
+def test_without_the_solver_extra_the_solver_free_policies_work_and_the_others_name_the_extra(tmp_path):
+    """A bare ``pip install isac-gym``: ``oracles.names`` lists every policy, ``random`` (and every policy that needs
+    no solver) solves, and a solver's policy fails with one ModuleNotFoundError naming the extra."""
+    code = (
+        "import sys\n"
+        "sys.modules['cvxpy'] = None\n"
+        "sys.modules['cvxopt'] = None\n"
+        "import gymnasium as gym, isac_gym\n"
+        "from isac_gym import oracles\n"
+        "out = {}\n"
+        "for env_id, reg in isac_gym.ENVIRONMENTS.items():\n"
+        "    env = gym.make(env_id, **reg.small)\n"
+        "    env.reset(seed=0)\n"
+        "    for name in oracles.names(env):\n"
+        "        try:\n"
+        "            oracles.make(env, name).solve(env.unwrapped.current_scenario)\n"
+        "            out[env_id, name] = 'ok'\n"
+        "        except ModuleNotFoundError as exc:\n"
+        "            out[env_id, name] = str(exc)\n"
+        "print(repr(out))\n"
+    )
+    proc = _python(code, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = eval(proc.stdout)  # noqa: S307  (our own repr)
+    assert {env_id for env_id, _ in out} == set(isac_gym.ENVIRONMENTS)
+    for (env_id, name), result in out.items():
+        if name == "random":
+            assert result == "ok", (env_id, result)
+        elif result != "ok":
+            assert "pip install 'isac-gym[oracles]'" in result and ("cvxpy" in result or "cvxopt" in result)
+    assert out["ISAC-FIM-v0", "oracle"] != "ok" and out["ISAC-SIM-v0", "oracle"] == "ok"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import time
 import zlib
 from dataclasses import dataclass
@@ -11,6 +12,29 @@ from typing import Any
 import numpy as np
 
 from ..physics import batching
+
+#: How to install what a solver needs.
+ORACLES_EXTRA = "pip install 'isac-gym[oracles]'"
+
+
+class MissingModule:
+    """Stands for a solver library of the ``[oracles]`` extra that is not installed: the oracle modules import,
+    ``oracles.names`` lists every policy and the policies that need no solver (``random``, closed-form baselines)
+    work; the first use of the library raises one ``ModuleNotFoundError`` naming it and the extra."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        raise ModuleNotFoundError(f"this solver needs {self._name}, which is not installed: {ORACLES_EXTRA}")
+
+
+def solver_library(name: str) -> Any:
+    """``import name`` (cvxpy, cvxopt), or a :class:`MissingModule` where the ``[oracles]`` extra is not installed."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError:
+        return MissingModule(name)
 
 #: Statuses of a :class:`Solution`, each with one meaning:
 #:

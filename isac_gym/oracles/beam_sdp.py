@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .base import solver_library
+
 #: CVXOPT interior-point tolerances, tried in turn until a run ends with a certificate: CVXOPT's defaults
 #: (abstol 1e-7, reltol 1e-6, feastol 1e-7 on rows scaled to unit norm; the solvers keep relative margins of 1e-4
 #: inside every constraint), then looser ones when the first run breaks down numerically (a few scenarios in a
@@ -115,7 +117,7 @@ def solve_beam_sdp(problem: BeamSDP, options: tuple[dict, ...] = SOLVER_OPTIONS)
     its multiplier is ``Y_k`` (read from the real form). ``options``: CVXOPT option sets tried in turn, each with
     every factorisation of :data:`KKT_SOLVERS`.
     """
-    import cvxopt
+    cvxopt = solver_library("cvxopt")
 
     t0 = time.perf_counter()
     k_users = problem.n_users

@@ -22,14 +22,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import cvxpy as cp
 import numpy as np
 
 from ..physics import fim
 from ..physics.arrays import steering_with_derivatives
 from ..physics.beamforming import scale_onto_budget, unit_columns, zf_directions
-from .base import DONE, Design, Policy, RandomPolicy
+from .base import DONE, Design, Policy, RandomPolicy, solver_library
 from .sdp import ProgramCache, crb_epigraph, extract_user_beams, hermitian_psd, psd_part, solve_counted
+
+cp = solver_library("cvxpy")
 
 #: SINR targets are solved for with this relative margin so rank-one extraction stays feasible.
 SINR_MARGIN = 1e-3

@@ -43,14 +43,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-import cvxpy as cp
 import numpy as np
 
 from ..physics import batching, mfris
 from ..physics.beamforming import scale_onto_budget
 from ..physics.mfris import MFRISConfiguration, MFRISParams, MFRISScenario
-from .base import DONE, Design, Policy, RandomPolicy
+from .base import DONE, Design, Policy, RandomPolicy, solver_library
 from .sdp import ProgramCache, extract_user_beams, solve_counted
+
+cp = solver_library("cvxpy")
 
 #: Relative margin on the SINR targets and budgets handed to the solvers, so results pass the env's check.
 MARGIN = 1e-4

@@ -16,8 +16,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-import cvxpy as cp
 import numpy as np
+
+from .base import solver_library
+
+cp = solver_library("cvxpy")
 
 
 def hermitian_psd(n: int, count: int = 1) -> list[cp.Variable]:
