@@ -8,9 +8,10 @@ The trained model acts in the env its run saved (id, every kwarg, ``max_episode_
 compared on that env: ``env=`` may be left out; given, another id is refused, and so is an
 ``env.kwargs.action_mode`` (or ``action_step``) other than the run's, while other ``env.kwargs`` evaluate the model
 under other physics.
-Prints the comparison table (objective, score, reward, feasibility rate, each violation's mean, the
-solvers' status counts) and writes ``evaluation.csv`` and ``evaluation.json`` to the run dir;
-``render=true`` also saves one PNG per policy and scenario under ``frames/``.
+Prints the comparison table (objective; ISAC-Bench's score, 0 random configurations, 1 the oracle, 0 where infeasible,
+with its anchors cached in ``outputs/references/``, and the objective ratio beside it; reward, feasibility rate,
+cost, each violation's mean, the solvers' status counts) and writes ``evaluation.csv`` and ``evaluation.json`` to the
+run dir; ``render=true`` also saves one PNG per policy and scenario under ``frames/``.
 A bad policy name or a missing or incompatible checkpoint exits with status 2 and one line on stderr, leaving no run
 directory behind.
 """
@@ -35,8 +36,9 @@ from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 import isac_gym  # noqa: E402, F401
 from agents.bench_tools import open_model  # noqa: E402
-from agents.evaluation import CheckpointPolicy, evaluate_policies, make_env  # noqa: E402
+from agents.evaluation import CheckpointPolicy, evaluate_policies, make_env, scenarios_phrase  # noqa: E402
 from isac_gym import oracles  # noqa: E402
+from isac_gym.bench.protocol import reference_path  # noqa: E402
 from isac_gym.bench.trained import agent_env  # noqa: E402
 
 
@@ -92,9 +94,13 @@ def main(cfg: DictConfig) -> None:
         shutil.rmtree(run_dir, ignore_errors=True)  # a refused call leaves nothing behind
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    # the anchors of the score (an oracle solve per scenario) are cached across evaluations, keyed by the problem
+    references = reference_path(Path(hydra.utils.get_original_cwd()) / "outputs", env_cfg["id"],
+                                env_cfg.get("kwargs") or {})
     rows, table = evaluate_policies(policies, env_cfg, cfg.episodes, cfg.seed, run_dir, steps=cfg.steps,
-                                    checkpoint=checkpoint, show_progress=cfg.progress_bar, render=cfg.render)
-    print(f"\n{env_cfg['id']}: {cfg.episodes} seeded scenarios (seeds {cfg.seed}..{cfg.seed + cfg.episodes - 1})"
+                                    checkpoint=checkpoint, show_progress=cfg.progress_bar, render=cfg.render,
+                                    references=references)
+    print(f"\n{env_cfg['id']}: {scenarios_phrase(cfg.episodes, cfg.seed)}"
           + (f", trained model {checkpoint}" if checkpoint else ""))
     print(table)
     print(f"\nwritten: {run_dir / 'evaluation.csv'}, {run_dir / 'evaluation.json'}"

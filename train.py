@@ -53,7 +53,7 @@ from agents.callbacks import (  # noqa: E402
     RotatingCheckpoint,
     StopOnSignal,
 )
-from agents.evaluation import evaluate_policies, make_env, make_training_env  # noqa: E402
+from agents.evaluation import evaluate_policies, make_env, make_training_env, scenarios_phrase, verdict  # noqa: E402
 from agents.lagrangian import LagrangianVecEnv, attach, enabled, for_env, objective_env, state_path  # noqa: E402
 from agents.runs import open_run  # noqa: E402
 from agents.sweep import last_logged_step  # noqa: E402
@@ -137,10 +137,18 @@ def prepare(cfg: DictConfig) -> tuple[dict, dict, dict]:
     probe = make_env(env_cfg)  # constructor errors surface here, as one line
     agent_cfg = resolve_gamma(agent_cfg, env_cfg)
     available = oracles.names(probe)
+    slow = oracles.slow_names(probe)
     objective = probe.unwrapped.system.objective_name
+    maximise = probe.unwrapped.system.maximise
     lagrangian = for_env(agent_cfg, probe) if enabled(agent_cfg) else None
     probe.close()
-    policies = list(cfg.eval_policies) if cfg.eval_policies is not None else ["checkpoint"] + available
+    if cfg.eval_policies is not None:
+        policies = list(cfg.eval_policies)
+    else:  # slow solvers stay one flag away: eval_policies=[checkpoint,...,sdr]
+        policies = ["checkpoint"] + [p for p in available if p not in slow]
+        if slow and cfg.eval_episodes > 0:
+            print(f"the comparison after training leaves out {', '.join(slow)} (slow: over ten seconds per "
+                  f"scenario); eval_policies=[{','.join(['checkpoint'] + available)}] includes it")
     unknown = [p for p in policies if p not in available + ["checkpoint"]]
     if unknown:
         raise RunError(f"eval_policies: unknown {unknown} for {env_cfg['id']}; available: {['checkpoint'] + available}")
@@ -149,7 +157,7 @@ def prepare(cfg: DictConfig) -> tuple[dict, dict, dict]:
                       f"{agent_cfg['learning_starts']}: the agent collects data but never trains", stacklevel=1)
     if "n_steps" in agent_cfg:
         agent_cfg["n_steps"] = rollout_steps(int(agent_cfg["n_steps"]), int(cfg.n_envs), int(cfg.total_timesteps))
-    extra = {"policies": policies, "objective": objective, "lagrangian": lagrangian}
+    extra = {"policies": policies, "objective": objective, "maximise": maximise, "lagrangian": lagrangian}
     return env_cfg, agent_cfg, extra
 
 
@@ -266,7 +274,7 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
     parts = [ISACMetricsCallback(extra["objective"]), checkpoints, stopper]
     if lagrangian is not None:
         parts.append(LagrangianLog(vec_env))
-    metrics = ("isac/score", "isac/feasible")
+    metrics = ("isac/objective_score", "isac/feasible")
     if cfg.bench_every > 0:
         parts.append(BenchEvaluation(env_cfg, cfg.bench_every, cfg.bench_episodes, run_dir))
         metrics = ("eval/score", "eval/feasible") + metrics
@@ -302,8 +310,9 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
         rows, table = evaluate_policies(extra["policies"], env_cfg, cfg.eval_episodes, seed=1000,
                                         out_dir=run_dir, steps=cfg.eval_steps,
                                         checkpoint=str(run_dir / "model.zip"), show_progress=cfg.progress_bar)
-        print(f"\n{env_cfg['id']}: trained {agent_cfg['algo']} vs oracles and baselines "
-              f"({cfg.eval_episodes} seeded scenarios)\n{table}\n")
+        print(f"\n{env_cfg['id']}: trained {agent_cfg['algo']} vs oracles and baselines on "
+              f"{scenarios_phrase(cfg.eval_episodes, 1000)}\n{table}\n")
+        print(verdict(rows, extra["objective"], extra["maximise"]) + "\n")
     write_metrics(run_dir, env_cfg, agent_cfg, cfg, model, "completed", time.perf_counter() - start, rows,
                   lagrangian)
     return float(rows[0]["objective_mean"]) if rows else None

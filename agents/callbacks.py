@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from isac_gym.bench import Summary
 
 #: info keys that are not metrics (or are logged under their own tags).
-_SKIP = {"objective", "score", "sinr", "rate", "power", "feasible", "violation", "reward_terms", "config",
+_SKIP = {"objective", "objective_score", "sinr", "rate", "power", "feasible", "violation", "reward_terms", "config",
          "TimeLimit.truncated", "terminal_observation", "episode", "cost", "costs", "objective_reward"}
 
 
@@ -33,7 +33,7 @@ def scalar_metrics(info: dict, objective_name: str) -> dict[str, float]:
     out: dict[str, float] = {}
     sinr = np.atleast_1d(info["sinr"])
     out[f"isac/{objective_name}"] = float(info["objective"])
-    out["isac/score"] = float(info["score"])
+    out["isac/objective_score"] = float(info["objective_score"])
     if np.min(sinr) > 0:
         out["isac/sinr_min_db"] = float(np.min(linear_to_db(sinr)))
     out["isac/rate_sum"] = float(np.sum(info["rate"]))

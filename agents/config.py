@@ -159,8 +159,9 @@ class TrainConfig:
     eval_episodes: int = setting(5, "seeded scenarios of the post-training comparison (0 to skip)", low=0)
     eval_steps: Optional[int] = setting(None, "steps per evaluation episode (None: max_episode_steps)",  # noqa: UP045
                                         low=1)
-    eval_policies: Optional[List[str]] = setting(None, "policies of the post-training comparison (None: the "  # noqa: UP006, UP045
-                                                       "checkpoint and every oracle and baseline)")
+    eval_policies: Optional[List[str]] = setting(  # noqa: UP006, UP045
+        None, "policies of the post-training comparison (None: the checkpoint and every oracle and baseline but the "
+              "slow ones, e.g. MF-RIS's sdr)")
     bench_every: int = setting(0, "steps between ISAC-Bench evaluations during training (0: off)", low=0)
     bench_episodes: int = setting(5, "evaluation scenarios of each (one when the env holds a fixed scenario)", low=1)
 

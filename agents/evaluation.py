@@ -11,6 +11,7 @@ and are scored on the configuration of their last step.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import time
 import zipfile
@@ -25,7 +26,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnvWrapper, VecMoni
 
 import isac_gym  # noqa: F401  (registers the ids)
 from isac_gym import oracles
-from isac_gym.bench.protocol import MAX_SUB_ENVS, training_seed
+from isac_gym.bench.protocol import MAX_SUB_ENVS, ReferenceStore, training_seed
 from isac_gym.physics.units import linear_to_db
 from isac_gym.wrappers import SB3VecEnv
 
@@ -36,11 +37,14 @@ class CheckpointError(ValueError):
 
 @dataclass
 class EpisodeResult:
+    """One policy on one scenario: its final configuration's figures. ``score`` and ``ratio`` are ISAC-Bench's
+    (:func:`with_scores`): the normalised objective (0 random configurations, 1 the oracle) where the configuration
+    is feasible and 0 where it is not, and the same with feasibility ignored; NaN until scored."""
+
     policy: str
     episode: int
     seed: int
     objective: float
-    score: float
     reward: float
     feasible: bool
     status: str  # a solver's Solution.status; "acted" for acting policies
@@ -53,6 +57,8 @@ class EpisodeResult:
     steps: int  # the policy's decisions: 1 for a solver, the episode's steps for an acting policy
     cost: float = 0.0  # info["cost"] of the final configuration (0 exactly when it is feasible)
     episode_cost: float = 0.0  # sum of info["cost"] over the episode's steps (a solver: its one configuration's)
+    score: float = float("nan")
+    ratio: float = float("nan")
 
     def row(self) -> dict[str, Any]:
         """Flat CSV row (one column per violation)."""
@@ -168,7 +174,7 @@ def run_policy(name: str, env_cfg: dict[str, Any], episodes: int, seed: int, ste
         min_sinr = float(np.min(sinr))
         results.append(EpisodeResult(
             policy=name, episode=ep, seed=seed + ep, objective=float(info["objective"]),
-            score=float(info["score"]), reward=float(reward), feasible=bool(info["feasible"]), status=status,
+            reward=float(reward), feasible=bool(info["feasible"]), status=status,
             violation={k: float(v) for k, v in info["violation"].items()},
             sinr_min_db=float(linear_to_db(min_sinr)) if min_sinr > 0 else float("-inf"),
             rate_sum=float(np.sum(info["rate"])), power_w=float(info["power"]),
@@ -200,6 +206,7 @@ def summarise(results: list[EpisodeResult]) -> list[dict[str, Any]]:
             "objective_mean": float(obj.mean()), "objective_std": float(obj.std()),
             "objective_median": float(np.median(obj)),
             "score_mean": float(np.mean([r.score for r in rs])),
+            "ratio_mean": float(np.mean([r.ratio for r in rs])),
             "reward_mean": float(np.mean([r.reward for r in rs])),
             "feasible_rate": float(np.mean([r.feasible for r in rs])),
             "cost_mean": float(np.mean([r.cost for r in rs])),
@@ -219,15 +226,18 @@ def format_table(rows: list[dict[str, Any]], objective_name: str) -> str:
     """Plain-text comparison table (the final configuration's cost and the violations as means; the users' sum rate
     in bit/s/Hz; statuses as counts, e.g. ``5 optimal``)."""
     names = list(rows[0]["violation_mean"]) if rows else []
-    head = (f"{'policy':<12}{objective_name + ' mean':>14}{'± std':>11}{'median':>11}{'score':>8}{'reward':>9}"
+    width = max([12] + [len(r["policy"]) + 2 for r in rows])  # long names (random_coefficients) keep the columns
+    head = (f"{'policy':<{width}}{objective_name + ' mean':>14}{'± std':>11}{'median':>11}{'score':>8}{'ratio':>8}"
+            f"{'reward':>9}"
             f"{'feasible':>9}{'cost':>8}" + "".join(f"{'v_' + n:>12}" for n in names)
             + f"{'min SINR dB':>12}{'sum rate':>9}{'ms/dec':>9}{'s/scen':>8}  status")
     lines = [head, "-" * len(head)]
     for r in rows:
         sinr = "–" if r["sinr_min_db_mean"] is None else f"{r['sinr_min_db_mean']:.2f}"
         status = ", ".join(f"{n} {s}" for s, n in r["status_counts"].items())
-        lines.append(f"{r['policy']:<12}{r['objective_mean']:>14.4g}{r['objective_std']:>11.3g}"
-                     f"{r['objective_median']:>11.4g}{r['score_mean']:>8.3f}{r['reward_mean']:>9.3f}"
+        lines.append(f"{r['policy']:<{width}}{r['objective_mean']:>14.4g}{r['objective_std']:>11.3g}"
+                     f"{r['objective_median']:>11.4g}{r['score_mean']:>8.3f}{r['ratio_mean']:>8.3f}"
+                     f"{r['reward_mean']:>9.3f}"
                      f"{r['feasible_rate']:>9.0%}{r['cost_mean']:>8.3f}"
                      + "".join(f"{r['violation_mean'][n]:>12.3g}" for n in names)
                      + f"{sinr:>12}{r['rate_sum_mean']:>9.2f}{r['decision_ms']:>9.2f}"
@@ -235,11 +245,57 @@ def format_table(rows: list[dict[str, Any]], objective_name: str) -> str:
     return "\n".join(lines)
 
 
+def verdict(rows: list[dict[str, Any]], objective_name: str, maximise: bool) -> str:
+    """The comparison in plain words: where the trained agent (the ``checkpoint`` row) stands on the paper's objective
+    (mean over the scenarios) against every other policy, its feasibility and its ISAC-Bench score; "" without a
+    checkpoint row."""
+    agent = next((r for r in rows if r["policy"] == "checkpoint"), None)
+    if agent is None:
+        return ""
+
+    def better(a: float, b: float) -> bool:
+        return a > b if maximise else a < b
+
+    others = [r for r in rows if r is not agent]
+    beats = [f"{r['policy']} ({r['objective_mean']:.3g})" for r in others if better(agent["objective_mean"],
+                                                                                     r["objective_mean"])]
+    behind = [f"{r['policy']} ({r['objective_mean']:.3g})" for r in others if not better(agent["objective_mean"],
+                                                                                         r["objective_mean"])]
+    feasible = f"feasible on {agent['feasible_rate']:.0%} of the scenarios"
+    lines = [f"The trained agent's {objective_name} ({'higher' if maximise else 'lower'} is better): "
+             f"{agent['objective_mean']:.3g} on the mean, {feasible}; ISAC-Bench score {agent['score_mean']:.2f} "
+             "(0: random configurations, 1: the oracle; 0 where infeasible)."]
+    if beats:
+        lines.append("It beats " + ", ".join(beats) + ".")
+    if behind:
+        lines.append("It is behind " + ", ".join(behind) + ".")
+    return "\n".join(lines)
+
+
+def scenarios_phrase(episodes: int, seed: int) -> str:
+    """``"5 seeded scenarios (seeds 1000-1004)"``, ``"1 seeded scenario (seed 1000)"``."""
+    if episodes == 1:
+        return f"1 seeded scenario (seed {seed})"
+    return f"{episodes} seeded scenarios (seeds {seed}-{seed + episodes - 1})"
+
+
+def with_scores(results: list[EpisodeResult], env_cfg: dict[str, Any], references: Path | None,
+                progress: Any = None) -> list[EpisodeResult]:
+    """``results`` with ISAC-Bench's ``score`` and ``ratio`` against the anchors of their scenarios (random
+    configurations and the oracle; :class:`~isac_gym.bench.protocol.ReferenceStore`, cached in the file
+    ``references``, computed where missing)."""
+    store = ReferenceStore(env_cfg["id"], env_cfg.get("kwargs") or {}, references)
+    refs = store.get(sorted({r.seed for r in results}), progress)
+    return [dataclasses.replace(r, score=refs[r.seed].score(r.objective, r.feasible),
+                                ratio=refs[r.seed].ratio(r.objective)) for r in results]
+
+
 def evaluate_policies(policies: list[str], env_cfg: dict[str, Any], episodes: int, seed: int, out_dir: Path,
                       steps: int | None = None, checkpoint: str | None = None, show_progress: bool = True,
-                      render: bool = False):
-    """Run every policy, write ``evaluation.csv`` / ``evaluation.json`` to ``out_dir`` (and, with ``render``,
-    one PNG per policy and scenario under ``out_dir/frames``), return (rows, table)."""
+                      render: bool = False, references: Path | None = None):
+    """Run every policy, score their answers as ISAC-Bench does (anchors cached in ``references``, by default
+    ``out_dir/bench_references.json``), write ``evaluation.csv`` / ``evaluation.json`` to ``out_dir`` (and, with
+    ``render``, one PNG per policy and scenario under ``out_dir/frames``), return (rows, table)."""
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(policies) * episodes, desc="evaluating", disable=not show_progress)
@@ -254,6 +310,10 @@ def evaluate_policies(policies: list[str], env_cfg: dict[str, Any], episodes: in
         results += run_policy(name, env_cfg, episodes, seed, steps, checkpoint, progress,
                               out_dir / "frames" if render else None)
     bar.close()
+    anchors = tqdm(total=episodes, desc="ISAC-Bench anchors (oracle per scenario)", disable=not show_progress)
+    results = with_scores(results, env_cfg, references or out_dir / "bench_references.json",
+                          lambda s: anchors.update(1))
+    anchors.close()
     objective_name = make_env(env_cfg).unwrapped.system.objective_name
     rows = summarise(results)
     out_dir.mkdir(parents=True, exist_ok=True)

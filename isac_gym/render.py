@@ -19,10 +19,13 @@ LABEL_SIZE = 9
 def frame_title(system: Any, info: dict[str, Any]) -> str:
     """The frame's headline: objective, score, feasibility, the users' worst SINR and every violation."""
     sinr = np.atleast_1d(np.asarray(info["sinr"], dtype=float))
-    worst = 10.0 * np.log10(np.min(sinr)) if sinr.size and np.min(sinr) > 0 else -np.inf
+    if sinr.size and np.min(sinr) > 0:
+        users = f"worst user SINR = {10.0 * np.log10(np.min(sinr)):.1f} dB"
+    else:  # a user at SINR 0 (e.g. a RIS-SLP symbol outside its decision region): no dB value to show
+        users = f"{int(np.sum(sinr <= 0))} of {sinr.size} users not served"
     violations = ", ".join(f"{k} {float(v):.2g}" for k, v in info["violation"].items()) or "none"
-    return (f"{system.objective_name} = {info['objective']:.3g}   score = {info['score']:.2f}   "
-            f"feasible = {info['feasible']}\nworst user SINR = {worst:.1f} dB   violations: {violations}")
+    return (f"{system.objective_name} = {info['objective']:.3g}   objective score = {info['objective_score']:.2f}   "
+            f"feasible = {info['feasible']}\n{users}   violations: {violations}")
 
 
 def render_frame(system: Any, info: dict[str, Any], scenario: Any, refs: Any) -> np.ndarray:

@@ -31,7 +31,7 @@ def test_sb3_vec_env_equals_dummy_vec_env(env_id, kwargs):
             assert a["objective"] == pytest.approx(b["objective"], rel=1e-9)
             assert set(b) <= set(a) and a["violation"].keys() == b["violation"].keys()
             assert type(a["feasible"]) is type(b["feasible"]) is bool and a["feasible"] == b["feasible"]
-            assert isinstance(a["score"], float) and np.allclose(a["sinr"], b["sinr"], rtol=1e-9)
+            assert isinstance(a["objective_score"], float) and np.allclose(a["sinr"], b["sinr"], rtol=1e-9)
             assert ("terminal_observation" in a) == ("terminal_observation" in b)
             if "terminal_observation" in a:
                 assert np.allclose(a["terminal_observation"], b["terminal_observation"], atol=1e-6)

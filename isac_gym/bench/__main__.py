@@ -25,7 +25,6 @@ installed entry point; without them ``--checkpoint``, ``--agent`` and ``--runs``
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from dataclasses import replace
@@ -57,20 +56,6 @@ def parse_kwargs(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def setting_tag(env_id: str, env_kwargs: dict[str, Any]) -> str:
-    """The id, and a short hash of the problem kwargs (:func:`~isac_gym.bench.protocol.problem_kwargs`) when there
-    are any: the name of a setting's files."""
-    problem = protocol.problem_kwargs(env_id, env_kwargs)
-    if not problem:
-        return env_id
-    return f"{env_id}-{hashlib.sha1(json.dumps(problem, sort_keys=True).encode()).hexdigest()[:8]}"
-
-
-def reference_path(out: Path, env_id: str, env_kwargs: dict[str, Any]) -> Path:
-    """Where the anchors of a setting are cached."""
-    return out / "references" / f"{setting_tag(env_id, env_kwargs)}.json"
-
-
 def require_tools(tools: TrainingTools | None, flag: str) -> TrainingTools:
     """The training tools, or a one-line ``ValueError`` saying that ``flag`` needs them."""
     if tools is None:
@@ -95,7 +80,7 @@ def _tick(bar, text: str = "") -> None:
 
 def references_for(out: Path, env_id: str, env_kwargs: dict[str, Any], seeds: list[int]) -> dict[int, Any]:
     env_kwargs = protocol.problem_kwargs(env_id, env_kwargs)
-    store = protocol.ReferenceStore(env_id, env_kwargs, reference_path(out, env_id, env_kwargs))
+    store = protocol.ReferenceStore(env_id, env_kwargs, protocol.reference_path(out, env_id, env_kwargs))
     bar = _bar(len(seeds), f"{env_id} anchors")
     refs = store.get(seeds, progress=lambda s: _tick(bar, f"seed {s}"))
     if bar is not None:
@@ -120,7 +105,7 @@ def _evaluate(out: Path, env, env_id: str, env_kwargs: dict, name: str, policy, 
     """One policy on one setting, resuming from its results file and saving after every episode. The file records
     the action mode the policy acted in and the checkpoint it was loaded from; resuming a file made under other
     kwargs, another mode (a default that changed) or another model is refused rather than mixed."""
-    path = out / "results" / setting_tag(env_id, env_kwargs) / f"{name}.json"
+    path = out / "results" / protocol.setting_tag(env_id, env_kwargs) / f"{name}.json"
     meta = {"action_mode": env.unwrapped.system.options.action_mode}
     if checkpoint is not None:
         meta["checkpoint"] = str(Path(checkpoint).resolve())

@@ -30,6 +30,7 @@ a JSON file per setting and computes only the seeds it lacks, so an interrupted 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -218,6 +219,20 @@ def compute_reference(env: gym.Env, seed: int) -> Reference:
     sol = oracles.make(env, "oracle").solve(scenario)  # the same solve as the bench's own oracle entry
     return Reference(seed, float(np.mean(randoms)), ref.value(sol.objective), bool(sol.feasible), sol.status,
                      float(sol.seconds), ref.scale, ref.maximise)
+
+
+def setting_tag(env_id: str, env_kwargs: dict[str, Any]) -> str:
+    """The id, and a short hash of the problem kwargs (:func:`problem_kwargs`) when there are any: the name of a
+    setting's files."""
+    problem = problem_kwargs(env_id, env_kwargs)
+    if not problem:
+        return env_id
+    return f"{env_id}-{hashlib.sha1(json.dumps(problem, sort_keys=True).encode()).hexdigest()[:8]}"
+
+
+def reference_path(out: Path, env_id: str, env_kwargs: dict[str, Any]) -> Path:
+    """Where the anchors of a setting are cached under a folder ``out`` (``out/references/<setting>.json``)."""
+    return Path(out) / "references" / f"{setting_tag(env_id, env_kwargs)}.json"
 
 
 class ReferenceStore:

@@ -474,7 +474,7 @@ class System(ABC):
         """Named reward terms in ``reward_mode='penalty'`` (they sum to the reward). Default: ``score`` (the
         objective score), and ``-w_c constraint_cost(violation_c)`` per constraint, each named as its violation
         (the terms ``reward_mode='objective'`` drops). Objectives of another form override this hook."""
-        terms = {"score": score}
+        terms = {"objective_score": score}
         for name in self.violation_names:
             terms[name] = -self.weights[name] * constraint_cost(violation[name])
         return terms
@@ -558,7 +558,7 @@ class System(ABC):
         info = {
             "objective": objective,
             self.objective_name: objective,
-            "score": pick(assessment.score),
+            "objective_score": pick(assessment.score),
             "sinr": pick(m.sinr),
             "rate": pick(m.rate),
             "power": pick(m.power),

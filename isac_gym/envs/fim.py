@@ -371,7 +371,7 @@ class FIMSystem(System):
         """Eq. (21): the score minus the power and QoS violations and the position penalty, which
         counts clipped moves (an action that pushes past a limit) beside elements out of limits."""
         w = self.weights
-        return {"score": score, "power": -w["power"] * constraint_cost(violation["power"]),
+        return {"objective_score": score, "power": -w["power"] * constraint_cost(violation["power"]),
                 "qos": -w["qos"] * constraint_cost(violation["qos"]),
                 "position": -w["position"] * constraint_cost(metrics.extra["clipped_moves"] + violation["position"])}
 

@@ -219,7 +219,7 @@ class SIMSystem(System):
         if self.problem == "weighted":
             return {"rate": o.w_comm * metrics.extra["sum_rate"] / self.params.rate_min,
                     "sensing": o.w_sense * score}
-        return {"score": score, "qos": -o.w_qos * constraint_cost(violation["qos"])}
+        return {"objective_score": score, "qos": -o.w_qos * constraint_cost(violation["qos"])}
 
     def observe(self, assessment, config, scenario, refs: SIMReferences, prev_action) -> dict[str, np.ndarray]:
         p = self.params

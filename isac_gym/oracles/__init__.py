@@ -14,7 +14,7 @@ from typing import Any
 from ..envs.base import policies_of
 from .base import Design, Policy, RandomPolicy, Solution
 
-__all__ = ["Design", "Policy", "RandomPolicy", "Solution", "make", "names"]
+__all__ = ["Design", "Policy", "RandomPolicy", "Solution", "make", "names", "slow_names"]
 
 
 def _table(env: Any) -> dict[str, Any]:
@@ -28,6 +28,11 @@ def _table(env: Any) -> dict[str, Any]:
 def names(env: Any) -> list[str]:
     """Policy names available for ``env`` (the oracle, the paper's baselines and ``random``)."""
     return sorted(_table(env))
+
+
+def slow_names(env: Any) -> list[str]:
+    """The policies of ``env`` whose solve takes more than about ten seconds per scenario (``Policy.slow``)."""
+    return sorted(name for name, cls in _table(env).items() if getattr(cls, "slow", False))
 
 
 def make(env: Any, name: str = "oracle", **kwargs: Any) -> Policy:

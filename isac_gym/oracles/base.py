@@ -104,6 +104,9 @@ class Policy:
     name = "policy"
     #: The status of a design whose method ran as designed (see :data:`STATUSES`).
     success_status = "baseline"
+    #: Whether a solve takes more than about ten seconds per scenario at the paper's sizes: train.py leaves such
+    #: policies out of its post-training comparison unless ``eval_policies`` names them.
+    slow = False
 
     def __init__(self, env: Any, seed: int | None = None):
         self.env = env

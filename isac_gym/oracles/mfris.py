@@ -774,6 +774,7 @@ class SDRPolicy(AOPolicy):
 
     name = "sdr"
     success_status = "baseline"
+    slow = True  # 11-76 s per scenario at the defaults (docs/performance.md)
     method = "sdr"
     default_starts = 1
 

@@ -29,7 +29,7 @@ def test_encode_inverts_decode_and_the_budget_holds():
 def test_crb_reward_terms_follow_the_documented_formula():
     env = gym.make("ISAC-ET-v0", w_qos=0.7, w_cov=0.3, action_mode="direct")
     _, info0 = env.reset(seed=1)
-    assert abs(info0["score"]) < 0.05  # the start (isotropic beam energy) scores about 0
+    assert abs(info0["objective_score"]) < 0.05  # the start (isotropic beam energy) scores about 0
     p = env.unwrapped.system.params
     *_, reward, _, _, info = env.step(env.action_space.sample())
     qos = np.maximum(0, 1 - np.asarray(info["sinr"]) / p.sinr_min).sum()

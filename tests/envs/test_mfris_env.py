@@ -71,12 +71,12 @@ def test_amplifier_excess_is_scaled_and_reported_and_evaluate_reproduces_it():
 def test_reward_terms_and_score_anchors():
     env = gym.make("ISAC-MFRIS-v0", w_qos=3.0, action_mode="direct")
     _, info0 = env.reset(seed=2)
-    assert info0["score"] == pytest.approx(0.0, abs=1e-12)  # the episode starts at the anchor
+    assert info0["objective_score"] == pytest.approx(0.0, abs=1e-12)  # the episode starts at the anchor
     *_, reward, _, _, info = env.step(env.action_space.sample())
     p = env.unwrapped.system.params
     shortfall = np.maximum(0.0, 1.0 - np.asarray(info["rate"]) / p.rate_min).sum()
     assert info["violation"]["qos"] == pytest.approx(shortfall)
-    assert reward == pytest.approx(info["score"] - 3.0 * saturated(shortfall))
+    assert reward == pytest.approx(info["objective_score"] - 3.0 * saturated(shortfall))
     refs = env.unwrapped.current_references
     assert refs.objective_target / refs.objective_worst == pytest.approx(10 ** (SCORE_SPAN_DB / 10))
     assert info["objective"] == pytest.approx(np.sum(info["echo_sinr"]))

@@ -76,8 +76,8 @@ def test_score_anchors():
     from isac_gym.physics import ris_slp
 
     x, phi = ris_slp.matched_design(u.system.params, u.current_scenario)
-    assert u.evaluate(RISSLPConfiguration(x, phi))["score"] == pytest.approx(1.0)
-    assert u.evaluate(u.system.anchor_config)["score"] == pytest.approx(0.0, abs=1e-9)
+    assert u.evaluate(RISSLPConfiguration(x, phi))["objective_score"] == pytest.approx(1.0)
+    assert u.evaluate(u.system.anchor_config)["objective_score"] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_doa_score_decreases_with_crb_on_every_scenario():
@@ -88,7 +88,7 @@ def test_doa_score_decreases_with_crb_on_every_scenario():
         env.reset(seed=seed)
         infos = [env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32))[-1] for _ in range(4)]
         order = np.argsort([i["crb"] for i in infos])
-        scores = np.array([i["score"] for i in infos])[order]
+        scores = np.array([i["objective_score"] for i in infos])[order]
         assert np.all(np.diff(scores) <= 1e-12)
 
 

@@ -32,9 +32,9 @@ def test_reward_forms(problem):
     shortfall = max(0.0, 1.0 - info["sum_rate"] / p.rate_min)
     assert info["violation"]["qos"] == pytest.approx(shortfall)
     if problem == "weighted":
-        expected = 0.3 * info["sum_rate"] / p.rate_min + 0.7 * info["score"]
+        expected = 0.3 * info["sum_rate"] / p.rate_min + 0.7 * info["objective_score"]
     else:
-        expected = info["score"] - 2.0 * saturated(shortfall)
+        expected = info["objective_score"] - 2.0 * saturated(shortfall)
     assert reward == pytest.approx(expected)
     assert info["feasible"] == (shortfall <= 1e-6)
 

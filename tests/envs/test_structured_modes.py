@@ -75,8 +75,8 @@ def test_the_layer_says_whether_it_holds_the_constraints(env_id, data):
         assert bool(layer["inside"]) == (info["violation"]["qos"] == 0.0)
         assert info["feasible"] == bool(layer["inside"])
     again = env.evaluate(info["config"])  # the configuration is the physical one: evaluate reproduces the step
-    assert again["reward"] == info["reward_terms"]["score"] + sum(
-        v for k, v in info["reward_terms"].items() if k != "score")
+    assert again["reward"] == info["reward_terms"]["objective_score"] + sum(
+        v for k, v in info["reward_terms"].items() if k != "objective_score")
 
 
 def test_the_sim_segment_keeps_the_proposal_when_it_is_feasible_and_the_anchor_at_zero():

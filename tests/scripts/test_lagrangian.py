@@ -109,7 +109,7 @@ def test_a_lagrangian_run_trains_on_the_objective_and_saves_its_multipliers(lagr
     acc = EventAccumulator(str(next((run_dir / "tb").iterdir())))
     acc.Reload()
     tags = set(acc.Tags()["scalars"])
-    for tag in ("lagrange/qos", "cost/qos", "cost/total", "cost/episode_qos", "reward/score"):
+    for tag in ("lagrange/qos", "cost/qos", "cost/total", "cost/episode_qos", "reward/objective_score"):
         assert tag in tags, tag
     assert "reward/qos" not in tags  # the constraint is in the cost, not in the reward
     rows = json.loads((run_dir / "evaluation.json").read_text())["summary"]
