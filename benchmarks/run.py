@@ -1,4 +1,4 @@
-"""Step throughput, vector speed-up, memory and oracle runtime (docs/benchmarks in the README, "Speed").
+"""Step throughput, vector speed-up, memory and oracle runtime (what each figure measures and its goal: docs/performance.md).
 
 Usage: ``python -m benchmarks [--ids ISAC-FIM-v0] [--steps 3000] [--num-envs 256] [--json out.json]``.
 Throughputs are reported as ratios over Gymnasium's ``Pendulum-v1`` measured in the same run,

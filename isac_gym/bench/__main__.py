@@ -12,7 +12,8 @@
 * ``validate FILE ...``: checks files against the schema; exits 1 with the first bad field of each bad file.
 * ``figures [--only NAME ...] [--seeds N] [--points K] [--agent PATH ...] [--runs DIR ...] [--out DIR] [--work DIR]``:
   each paper's comparisons (:data:`~isac_gym.bench.figures.FIGURES`) as PNGs and ``figures.md`` in ``--out``
-  (default ``docs/figures``), on the first N evaluation scenarios (default 3) and the first K points of each sweep
+  (default ``bench_results/figures``; ``--out docs/figures`` refreshes the docs on purpose),
+  on the first N evaluation scenarios (default 3) and the first K points of each sweep
   (default all); measured points are kept under ``--work`` (default ``bench_results/figures``): rerunning
   resumes. ``--agent`` adds a trained model (a run directory or model file; its run's saved env) to the figures of
   its id; ``--runs`` draws the learning curves of each ``train.py -m ... bench_every=N`` sweep
@@ -266,7 +267,8 @@ def main(argv: list[str] | None = None, tools: TrainingTools | None = None) -> i
                        help="train.py run directories or model files")
     p_fig.add_argument("--runs", nargs="*", default=[], metavar="DIR",
                        help="train.py sweep directories (learning curves, one PNG each)")
-    p_fig.add_argument("--out", default="docs/figures")
+    p_fig.add_argument("--out", default="bench_results/figures",
+                       help="where the PNGs and figures.md go (docs/figures refreshes the docs)")
     p_fig.add_argument("--work", default="bench_results/figures", help="where measured points are kept")
     args = parser.parse_args(argv)
     if tools is None and (getattr(args, "checkpoint", None) or getattr(args, "agent", None) or getattr(args, "runs", None)):

@@ -350,7 +350,7 @@ class ETSystem(System):
         def surface(ax):
             hidden = scenario.positions[~mask]
             seen = scenario.positions[mask]
-            ax.scatter(hidden[:, 1], hidden[:, 0], c="0.8", s=8, label="hidden patches")
+            ax.scatter(hidden[:, 1], hidden[:, 0], c="0.55", s=8, label="hidden patches")
             sc = ax.scatter(seen[:, 1], seen[:, 0], c=10 * np.log10(np.maximum(energy, 1e-30)), s=14, cmap="magma",
                             label="visible patches")
             ax.figure.colorbar(sc, ax=ax, fraction=0.046, label="E_q (dBW)")
