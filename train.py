@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import signal
 import sys
@@ -211,8 +212,11 @@ def _model(cfg, run_dir, env_cfg, agent_cfg, resume, vec_env, lagrangian):
         if buffer is None:
             print(f"resume: no replay buffer found beside {resume.name}; continuing with an empty buffer")
         else:
-            model.load_replay_buffer(buffer)
-            print(f"resume: replay buffer restored from {buffer} ({model.replay_buffer.size()} transitions)")
+            try:
+                model.load_replay_buffer(buffer)
+                print(f"resume: replay buffer restored from {buffer} ({model.replay_buffer.size()} transitions)")
+            except (EOFError, pickle.UnpicklingError) as exc:  # cut short by a kill while it was written
+                print(f"resume: the replay buffer {buffer.name} is unreadable ({exc}); continuing with an empty buffer")
     if lagrangian is not None:
         saved = state_path(resume)
         if saved.is_file():

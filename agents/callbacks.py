@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -73,6 +74,14 @@ class ISACMetricsCallback(BaseCallback):
         return True
 
 
+def _atomic(path: Path, write) -> None:
+    """``write(temporary path)`` beside ``path`` (same suffix: SB3 appends one where it is missing), then rename it
+    onto ``path``."""
+    tmp = path.with_name(f".partial_{path.name}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
 class RotatingCheckpoint(BaseCallback):
     """Each time the step count passes a multiple of ``save_steps``, saves ``model_<N>_steps.zip`` (and, for
     off-policy agents with ``save_replay_buffer``, ``model_replay_buffer_<N>_steps.pkl``, SB3's names) and
@@ -100,14 +109,16 @@ class RotatingCheckpoint(BaseCallback):
         return True
 
     def save(self) -> Path:
+        """Write the checkpoint's files, each complete or not at all (written aside, then renamed), the model last:
+        a kill during a save leaves the previous checkpoint the newest, with its buffer and multipliers whole."""
         self.save_path.mkdir(parents=True, exist_ok=True)
         steps = self.num_timesteps
         model_path = self.save_path / f"model_{steps}_steps.zip"
-        self.model.save(model_path)
         if self.save_replay_buffer and getattr(self.model, "replay_buffer", None) is not None:
-            self.model.save_replay_buffer(self.save_path / f"model_replay_buffer_{steps}_steps.pkl")
+            _atomic(self.save_path / f"model_replay_buffer_{steps}_steps.pkl", self.model.save_replay_buffer)
         if self.lagrangian is not None:
-            self.lagrangian.save(state_path(model_path))
+            _atomic(state_path(model_path), self.lagrangian.save)
+        _atomic(model_path, self.model.save)
         self._rotate()
         return model_path
 

@@ -242,7 +242,7 @@ def check_values(cfg: Any, schema: type, with_env: bool = True) -> None:
 def resolve_gamma(agent_cfg: dict, env_cfg: dict) -> dict:
     """``agent_cfg`` with ``gamma`` decided where it is None: 0 where the env's action mode is memoryless (a step's
     reward depends on its action alone, so the return worth learning is that reward and bootstrapping adds only
-    noise; README "Learnability"), :data:`DEFAULT_GAMMA` otherwise."""
+    noise; docs/learnability.md), :data:`DEFAULT_GAMMA` otherwise."""
     if agent_cfg.get("gamma") is not None:
         return agent_cfg
     import isac_gym

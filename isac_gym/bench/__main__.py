@@ -238,9 +238,8 @@ def figures(args: argparse.Namespace, tools: TrainingTools | None = None) -> str
     return f"figures and tables written to {out}"
 
 
-def main(argv: list[str] | None = None, tools: TrainingTools | None = None) -> int:
-    """The command line; ``tools``: the training tools (default: the installed entry point, when a command needs
-    them)."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser (every subcommand and its defaults)."""
     parser = argparse.ArgumentParser(prog="python -m isac_gym.bench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="evaluate oracles, baselines and checkpoints on the evaluation scenarios")
@@ -270,7 +269,13 @@ def main(argv: list[str] | None = None, tools: TrainingTools | None = None) -> i
     p_fig.add_argument("--out", default="bench_results/figures",
                        help="where the PNGs and figures.md go (docs/figures refreshes the docs)")
     p_fig.add_argument("--work", default="bench_results/figures", help="where measured points are kept")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None, tools: TrainingTools | None = None) -> int:
+    """The command line; ``tools``: the training tools (default: the installed entry point, when a command needs
+    them)."""
+    args = build_parser().parse_args(argv)
     if tools is None and (getattr(args, "checkpoint", None) or getattr(args, "agent", None) or getattr(args, "runs", None)):
         tools = load_tools()
     try:

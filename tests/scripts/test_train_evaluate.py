@@ -160,7 +160,7 @@ def test_evaluate_takes_the_env_of_the_run(trained, tmp_path):
     run_dir, _ = trained
     proc = _run("evaluate.py", "policy=all", f"checkpoint={run_dir}", "episodes=1", "progress_bar=false",
                 f"hydra.run.dir={tmp_path / 'e'}")
-    assert "ISAC-FIM-v0: 1 seeded scenarios" in proc.stdout and str(run_dir / "model.zip") in proc.stdout
+    assert "ISAC-FIM-v0: 1 seeded scenario (seed 1000)" in proc.stdout and str(run_dir / "model.zip") in proc.stdout
     import csv
 
     rows = {r["policy"]: r for r in csv.DictReader((tmp_path / "e" / "evaluation.csv").open())}
