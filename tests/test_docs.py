@@ -36,3 +36,18 @@ def test_figures_write_outside_the_tracked_docs_by_default():
     from isac_gym.bench.__main__ import build_parser
 
     assert not build_parser().parse_args(["figures"]).out.startswith("docs")
+
+
+def test_the_constrained_mdp_page_lists_every_ids_costs_and_limit():
+    import gymnasium as gym
+
+    import isac_gym
+
+    page = (ROOT / "docs" / "constrained.md").read_text()
+    rows = {line.split("|")[1].strip(): line for line in page.splitlines() if line.startswith("| ISAC-")}
+    assert set(rows) == set(isac_gym.ENVIRONMENTS)
+    for env_id, reg in isac_gym.ENVIRONMENTS.items():
+        costs = gym.make(env_id).reset(seed=0)[1]["costs"]
+        for name in costs:
+            assert f"`{name}`" in rows[env_id], (env_id, name)
+        assert f"{reg.cost_limit:.1f} ({reg.max_episode_steps} steps)" in rows[env_id]
