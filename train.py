@@ -59,6 +59,7 @@ from agents.lagrangian import LagrangianVecEnv, attach, enabled, for_env, object
 from agents.runs import open_run  # noqa: E402
 from agents.sweep import last_logged_step  # noqa: E402
 from isac_gym import oracles  # noqa: E402
+from isac_gym.bench.protocol import reference_path  # noqa: E402
 
 
 class RunError(ValueError):
@@ -311,8 +312,11 @@ def run(cfg: DictConfig, run_dir: Path) -> float | None:
         sys.exit(128 + int(signum))  # as shells report a job ended by a signal: 130 (Ctrl-C), 143 (SIGTERM)
     rows = None
     if cfg.eval_episodes > 0:
+        # the score's anchors (an oracle solve per scenario) are shared with evaluate.py and later runs
+        references = reference_path(Path(hydra.utils.get_original_cwd()) / "outputs", env_cfg["id"],
+                                    env_cfg.get("kwargs") or {})
         rows, table = evaluate_policies(extra["policies"], env_cfg, cfg.eval_episodes, seed=1000,
-                                        out_dir=run_dir, steps=cfg.eval_steps,
+                                        out_dir=run_dir, steps=cfg.eval_steps, references=references,
                                         checkpoint=str(run_dir / "model.zip"), show_progress=cfg.progress_bar)
         print(f"\n{env_cfg['id']}: trained {agent_cfg['algo']} vs oracles and baselines on "
               f"{scenarios_phrase(cfg.eval_episodes, 1000)}\n{table}\n")
