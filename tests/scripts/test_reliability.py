@@ -169,6 +169,19 @@ def test_hostile_command_lines_fail_in_one_line(tmp_path):
         assert "Traceback" not in proc.stdout + proc.stderr
 
 
+@pytest.mark.parametrize("script", ["train.py", "evaluate.py"])
+def test_the_task_function_pickles_as_the_process_launchers_pickle_it(script):
+    """joblib and submitit pickle the task function with cloudpickle; one defined in ``__main__`` goes by value,
+    with every module its code reaches (the slow sweeps below run them; this catches it in seconds)."""
+    import runpy
+
+    import cloudpickle
+
+    namespace = runpy.run_path(str(ROOT / script), run_name="launched_task")  # not in sys.modules: by value
+    restored = cloudpickle.loads(cloudpickle.dumps(namespace["main"]))
+    assert callable(restored)
+
+
 @pytest.mark.slow
 def test_the_issue_sweep_runs_in_parallel_on_joblib_and_writes_a_summary(tmp_path):
     proc = _run("train.py", "-m", "env=fim,ris_slp", "agent=ddpg,td3", "seed=0,1", *TINY, "hydra/launcher=joblib",
