@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import importlib
 import math
 import textwrap
@@ -266,6 +267,46 @@ class IncrementalMode(ActionMode):
         """The move towards ``config``'s direct encoding (reached within ``2 / action_step`` steps)."""
         delta = self.system.wrap_phases(self.system.encode(config) - code)
         return np.clip(delta / self.system.options.action_step, -1.0, 1.0)
+
+
+class ScenarioMemo:
+    """Per-scenario results of a costly design (a structured mode's anchor), solved once per scenario.
+
+    A fixed scenario reset at every episode, the evaluation scenarios met again and ``evaluate(config, scenario)``
+    reuse the design instead of solving it again. Keyed on the scenario's arrays (a digest of their bytes); the
+    newest ``size`` are kept."""
+
+    def __init__(self, size: int = 256):
+        self.size = size
+        self._store: dict[bytes, Any] = {}
+
+    @staticmethod
+    def _key(row: Any) -> bytes:
+        digest = hashlib.blake2b(digest_size=16)
+
+        def feed(fields: dict[str, Any]) -> None:
+            for name, value in sorted(fields.items()):
+                digest.update(name.encode())
+                if isinstance(value, dict):
+                    feed(value)
+                else:
+                    digest.update(str((value.dtype, value.shape)).encode() + np.ascontiguousarray(value).tobytes())
+
+        feed(batching.as_dict(row))
+        return digest.digest()
+
+    def rows(self, scenario: Any, batch: int, solve: Any) -> list[Any]:
+        """``solve(i)`` for each row ``i`` of a batched ``scenario`` (``batch`` rows), from memory where the same
+        scenario was solved before."""
+        out = []
+        for i in range(batch):
+            key = self._key(batching.take(scenario, i))
+            if key not in self._store:
+                if len(self._store) >= self.size:
+                    self._store.pop(next(iter(self._store)))
+                self._store[key] = solve(i)
+            out.append(self._store[key])
+        return out
 
 
 #: Bisection steps of :func:`furthest_feasible` (the point is found to within 2^-6 of the segment).

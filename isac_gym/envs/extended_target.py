@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..physics import batching, units
 from ..physics import extended_target as et
-from ..physics import units
 from ..physics.arrays import squared_norm
 from ..physics.batching import masked_max, masked_min, masked_sum
 from ..physics.beamforming import (
@@ -35,12 +36,14 @@ from .base import (
     Metrics,
     ObsPart,
     Panel,
+    ScenarioMemo,
     SharedOptions,
     System,
     action_mode_field,
     constraint_cost,
     db_feature,
     document,
+    furthest_feasible,
 )
 
 #: The CRB score reaches 1 this many dB below the isotropic transmission's tr(CRB).
@@ -52,16 +55,24 @@ MARGIN_DB = 6.0
 #: The structured mode's largest mix of a user's direction towards the target (the zero action's is half of it):
 #: measured on 8 scenarios, the zero action's CRB score went from 0.15 (pure ZF) to 0.60 at a mix of 0.3.
 TARGET_MIX = 0.6
+#: Where the structured mode's coverage anchor sits on the segment from the ``avg_coverage`` design towards the
+#: zero action's SINR-layer beams: this fraction of the furthest feasible point, so the anchor is inside the
+#: coverage constraint with room to move, and well below the oracle (the ``avg_coverage`` design itself scores
+#: about 0.99 on ISAC-Bench and would leave nothing to learn).
+ANCHOR_HEADROOM = 0.9
+#: SINR margin above Gamma of the covering design the anchor starts from (dB): room inside the QoS constraint.
+ANCHOR_SINR_DB = 1.0
 
 
 class StructuredMode(ActionMode):
-    """SINR margins and residuals around the users' ZF directions, with a SINR layer
-    (:meth:`ETSystem.decode_structured`): every user meets Gamma wherever the directions allow; the coverage
-    constraint is left to the agent (``info["violation"]["coverage"]``)."""
+    """SINR margins and residuals around the users' ZF directions with a SINR layer, and a segment layer for
+    coverage (:meth:`ETSystem.decode_structured`, :meth:`ETSystem.references`): every user meets Gamma and the beams
+    cover the target's visible patches wherever the scenario's coverage anchor is feasible (``info["layer"]``)."""
 
     name = "structured"
     doc = ("SINR margins, mixes of each user's ZF direction with the target's and residuals; min-power SINR balancing "
-           "meets Gamma, the rest of the budget scales every beam up (info['layer'])")
+           "meets Gamma, the rest of the budget scales every beam up, and a segment from a coverage anchor solved at "
+           "reset keeps the beams covering the target (info['layer'])")
     memoryless = True
 
     @property
@@ -70,10 +81,31 @@ class StructuredMode(ActionMode):
         return 2 * p.n_users + 2 * p.n_tx * p.n_users
 
     def act(self, action, scenario, refs, previous, code) -> Decoded:
-        return self.system.decode_structured(action, scenario, refs)
+        system = self.system
+        b = action.shape[0]
+        proposal = system.decode_structured(action, scenario, refs)
+        beams = np.asarray(proposal.config.beams)
+        anchor = np.where(refs.anchor_feasible[:, None, None], refs.anchor, beams)
+        config, t = furthest_feasible(system, beam_segment(anchor, beams), scenario, refs, b)
+        layer = {**proposal.layer, "segment": np.where(refs.anchor_feasible, t, 1.0),
+                 "anchor_feasible": refs.anchor_feasible.astype(float)}
+        return Decoded(config, layer=layer)
 
     def towards(self, config, current, code, scenario, refs) -> np.ndarray:
         return self.system.structured_action(config, scenario, refs)
+
+
+def beam_segment(start: np.ndarray, end: np.ndarray):
+    """``t [B] -> ETConfiguration(start + t (end' - start))``, the segments between beamformers ``[B, Nt, K]``
+    with each column of ``end`` turned to the phase of ``start``'s (which changes none of its SINRs, its power or its
+    covariance ``W W^H``), so that the way between two designs does not pass through beams that cancel."""
+    align = np.sum(np.conj(end) * start, axis=-2, keepdims=True)
+    delta = end * np.exp(1j * np.angle(align)) - start
+
+    def blend(t: np.ndarray) -> et.ETConfiguration:
+        return et.ETConfiguration(start + t[:, None, None] * delta)
+
+    return blend
 
 
 @dataclass(frozen=True)
@@ -100,6 +132,8 @@ class ETReferences:
     channel_obs: np.ndarray
     target_obs: np.ndarray
     target_direction: np.ndarray  # [B, Nt] the unit direction of most energy on the visible patches
+    anchor: np.ndarray  # [B, Nt, K] the structured mode's coverage anchor ([B, 0, 0] in the other modes)
+    anchor_feasible: np.ndarray  # [B] whether it meets every constraint
 
 
 class ETSystem(System):
@@ -127,6 +161,7 @@ class ETSystem(System):
         #: Centre of the beamformer encoding: each user's stream on its own antenna (isotropic beam energy).
         self.centre = antenna_centre(nt, spread_antennas(nt, k))
         self._start = self.centre * (2.0 * np.sqrt(p.p_max_w / k))
+        self._anchors = ScenarioMemo()
         self.obs_layout = (
             ObsPart("user_channels_re", "user channels Re", k * nt, "/ sqrt(PL_k)", "K Nt"),
             ObsPart("user_channels_im", "user channels Im", k * nt, "/ sqrt(PL_k)", "K Nt"),
@@ -168,8 +203,33 @@ class ETSystem(System):
         # the unit w maximising sum_q |a_q^H w|^2 over the visible patches: the top eigenvector of sum_q a_q a_q^H
         energy = np.einsum("bqn,bqm->bnm", visible, np.conj(visible))
         direction = np.linalg.eigh(energy)[1][..., -1]
-        return ETReferences(geom, worst, target, LogScale.of(worst, target), channels,
-                            np.concatenate([centre, patches], axis=-1), direction)
+        refs = ETReferences(geom, worst, target, LogScale.of(worst, target), channels,
+                            np.concatenate([centre, patches], axis=-1), direction,
+                            np.zeros((b, 0, 0), complex), np.zeros(b, dtype=bool))
+        if not isinstance(self.mode, StructuredMode):
+            return refs
+        anchors = self._anchors.rows(scenario, b, lambda i: self._coverage_anchor(batching.take(scenario, slice(i, i + 1)),
+                                                                               batching.take(refs, slice(i, i + 1))))
+        return dataclasses.replace(refs, anchor=np.stack([a for a, _ in anchors]),
+                                   anchor_feasible=np.array([ok for _, ok in anchors]))
+
+    def _coverage_anchor(self, scenario, refs: ETReferences) -> tuple[np.ndarray, bool]:
+        """The structured mode's anchor for one scenario (a batch of one): ``ANCHOR_HEADROOM`` of the way from
+        :func:`~isac_gym.physics.extended_target.covering_beams` (every user at ``ANCHOR_SINR_DB`` above Gamma) to
+        the furthest point towards the zero action's SINR-layer beams that meets every constraint. Returns the beams
+        ``[Nt, K]`` and whether they meet every constraint."""
+        p = self.params
+        visible = refs.geometry.visible[0]
+        cover = et.covering_beams(p, scenario.channels[0], refs.geometry.steering[0, visible],
+                                  p.sinr_min * units.db_to_linear(ANCHOR_SINR_DB))
+        zero = np.asarray(self.decode_structured(np.zeros((1, self.mode.dim)), scenario, refs).config.beams)
+        blend = beam_segment(cover[None], zero)
+        if self.assess(blend(np.zeros(1)), scenario, refs).feasible[0]:
+            t = furthest_feasible(self, blend, scenario, refs, 1)[1]
+            anchor = blend(ANCHOR_HEADROOM * t)
+        else:
+            anchor = blend(np.zeros(1))
+        return np.asarray(anchor.beams)[0], bool(self.assess(anchor, scenario, refs).feasible[0])
 
     def initial_config(self, scenario, refs: ETReferences) -> et.ETConfiguration:
         """Each user's beam on its own antenna (spread over the array) at ``P_T / K``: isotropic beam energy,
