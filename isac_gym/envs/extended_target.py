@@ -258,7 +258,8 @@ class ETSystem(System):
         return unit_columns((1.0 - mix[:, None, :]) * zf + mix[:, None, :] * t)
 
     def decode_structured(self, action: np.ndarray, scenario, refs: ETReferences) -> Decoded:
-        """The structured mode (:class:`StructuredMode`): ``a = [margins (K), mixes (K), residuals (2 Nt K)]``.
+        """The structured mode's proposal (:class:`StructuredMode` keeps the furthest feasible point towards it from
+        the coverage anchor): ``a = [margins (K), mixes (K), residuals (2 Nt K)]``.
 
         User k's direction is its unit ZF direction mixed (``c_k = TARGET_MIX (a + 1) / 2``) with the unit direction of
         most energy on the target's visible patches (the top eigenvector of ``sum_q a_q a_q^H``, kept in the
@@ -268,8 +269,8 @@ class ETSystem(System):
         ``P_T`` (a common scale-up only raises every SINR). Per row, the first reachable of: the agent's margins, Gamma
         itself (``margins_shrunk``), Gamma on the ZF directions (``zf``), else equal powers on the agent's directions
         (``fallback``). ``||W||_F^2 = P_T``. The SINR constraints (problem 'crb') hold wherever the layer reaches them
-        (``inside``: the env's QoS verdict); coverage is the agent's to meet. Under ``problem='wim'`` the targets shape
-        the beams the same way (the rate term rewards them), with nothing to guarantee.
+        (``inside``: the env's QoS verdict of the proposal); coverage is the segment's. Under ``problem='wim'`` the
+        targets shape the beams the same way (the rate term rewards them), with nothing to guarantee.
         """
         p = self.params
         k, nt = p.n_users, p.n_tx
@@ -444,8 +445,10 @@ class ETEnv(ISACEnv):
     real and imaginary parts of the direction). ``env.unwrapped.encode(config)`` inverts it.
     ``action_mode="structured"`` (the default), dimension ``2K + 2 Nt K`` (520): SINR margins, mixes of each user's
     ZF direction with the target's, and residuals; min-power SINR balancing meets Gamma and the rest of the budget
-    scales the beams up (:class:`StructuredMode`, docs/extended_target.md). The coverage constraint is not held by
-    the layer: the zero action misses it on most scenarios, and the agent learns to meet it.
+    scales the beams up, and a segment layer from a coverage anchor solved at reset (a covering design,
+    :func:`~isac_gym.physics.extended_target.covering_beams`) keeps the furthest point towards those beams that meets
+    every constraint (:class:`StructuredMode`, docs/extended_target.md): the zero action and every action are
+    feasible wherever the anchor is (``info["layer"]["anchor_feasible"]``).
 
     **Observation** ``Box(-100, 100, float32)``, in this order (sizes at the defaults):
 

@@ -21,6 +21,7 @@ from .base import (
     Metrics,
     ObsPart,
     Panel,
+    ScenarioMemo,
     SharedOptions,
     System,
     action_mode_field,
@@ -130,6 +131,7 @@ class SIMSystem(System):
         p = params
         k, m, t = p.n_users, p.n_elements, p.n_targets
         self.direct_dim = p.n_layers * m
+        self._anchors = ScenarioMemo()
         anchor = np.random.default_rng(ANCHOR_SEED).uniform(0.0, 2.0 * np.pi, (p.n_layers, m))
         self.mse_anchor = float(sim.beam_matching_error(p, sim.beam_pattern(p, sim.response(p, anchor))))
         theta, phi = p.grid_angles
@@ -155,8 +157,8 @@ class SIMSystem(System):
         target = worst * units.db_to_linear(-SCORE_SPAN_DB)
         p = self.params
         if isinstance(self.mode, StructuredMode):  # the mode's anchor: D3, communication only, per scenario
-            anchor = np.stack([sim.d3(p, scenario.channels[i], 0.0, 1.0, np.random.default_rng(STRUCTURED_SEED)).phases[0]
-                               for i in range(b)])
+            anchor = np.stack(self._anchors.rows(scenario, b, lambda i: sim.d3(
+                p, scenario.channels[i], 0.0, 1.0, np.random.default_rng(STRUCTURED_SEED)).phases[0]))
             anchor_feasible = sim.sum_rate(p, scenario.channels, sim.response(p, anchor)) >= p.rate_min
         else:
             anchor, anchor_feasible = np.zeros((b, 0, 0)), np.zeros(b, dtype=bool)

@@ -148,3 +148,29 @@ def test_the_et_anchor_covers_the_target_inside_every_constraint_and_below_the_o
         anchor = env.evaluate(et.ETConfiguration(env.refs.anchor[0]))
         assert anchor["feasible"] and env.refs.anchor_feasible[0]
         assert anchor["objective"] > oracles.make(env, "oracle").solve(env.current_scenario).objective
+
+
+def test_a_scenario_s_anchor_is_solved_once_and_reused():
+    """ScenarioMemo: the same scenario (a fixed one reset again, a vector env's rows, evaluate on another scenario)
+    is solved once; another scenario is solved anew; the memory is bounded."""
+    from isac_gym.envs.base import ScenarioMemo
+    from isac_gym.physics import batching
+
+    env = gym.make("ISAC-ET-v0").unwrapped
+    env.reset(seed=0)
+    first = env.scenario
+    env.reset(seed=1)
+    both = batching.stack([batching.take(first, 0), env.current_scenario, batching.take(first, 0)])
+    calls = []
+    memo = ScenarioMemo(size=2)
+    out = memo.rows(both, 3, lambda i: calls.append(i) or i)
+    assert calls == [0, 1] and out == [0, 1, 0]  # row 2 is row 0's scenario
+    assert memo.rows(first, 1, lambda i: calls.append("again")) == [0] and calls == [0, 1]
+    env.reset(seed=2)
+    memo.rows(env.scenario, 1, lambda i: "new")
+    assert memo.rows(first, 1, lambda i: "solved again") == ["solved again"]  # pushed out by the bound
+    fixed = gym.make("ISAC-SIM-v0", scenario="fixed").unwrapped
+    fixed.reset(seed=0)
+    anchor = fixed.refs.anchor.copy()
+    fixed.reset(seed=5)  # the same fixed scenario: the same anchor
+    np.testing.assert_array_equal(fixed.refs.anchor, anchor)
