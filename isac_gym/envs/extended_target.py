@@ -62,6 +62,9 @@ TARGET_MIX = 0.6
 ANCHOR_HEADROOM = 0.9
 #: SINR margin above Gamma of the covering design the anchor starts from (dB): room inside the QoS constraint.
 ANCHOR_SINR_DB = 1.0
+#: Largest share of the spare power (what min-power SINR balancing leaves of the budget) that the structured mode
+#: gives to the covering design's sensing parts (the zero action's is half of it).
+SENSING_SHARE = 1.0
 
 
 class StructuredMode(ActionMode):
@@ -78,7 +81,7 @@ class StructuredMode(ActionMode):
     @property
     def dim(self) -> int:
         p = self.system.params
-        return 2 * p.n_users + 2 * p.n_tx * p.n_users
+        return 2 * p.n_users + 1 + 2 * p.n_tx * p.n_users
 
     def act(self, action, scenario, refs, previous, code) -> Decoded:
         system = self.system
@@ -132,6 +135,7 @@ class ETReferences:
     channel_obs: np.ndarray
     target_obs: np.ndarray
     target_direction: np.ndarray  # [B, Nt] the unit direction of most energy on the visible patches
+    sensing: np.ndarray  # [B, Nt, K] the covering design's unit sensing parts ([B, 0, 0] outside the structured mode)
     anchor: np.ndarray  # [B, Nt, K] the structured mode's coverage anchor ([B, 0, 0] in the other modes)
     anchor_feasible: np.ndarray  # [B] whether it meets every constraint
 
@@ -203,33 +207,36 @@ class ETSystem(System):
         # the unit w maximising sum_q |a_q^H w|^2 over the visible patches: the top eigenvector of sum_q a_q a_q^H
         energy = np.einsum("bqn,bqm->bnm", visible, np.conj(visible))
         direction = np.linalg.eigh(energy)[1][..., -1]
+        none = np.zeros((b, 0, 0), complex)
         refs = ETReferences(geom, worst, target, LogScale.of(worst, target), channels,
-                            np.concatenate([centre, patches], axis=-1), direction,
-                            np.zeros((b, 0, 0), complex), np.zeros(b, dtype=bool))
+                            np.concatenate([centre, patches], axis=-1), direction, none, none,
+                            np.zeros(b, dtype=bool))
         if not isinstance(self.mode, StructuredMode):
             return refs
-        anchors = self._anchors.rows(scenario, b, lambda i: self._coverage_anchor(batching.take(scenario, slice(i, i + 1)),
-                                                                               batching.take(refs, slice(i, i + 1))))
-        return dataclasses.replace(refs, anchor=np.stack([a for a, _ in anchors]),
-                                   anchor_feasible=np.array([ok for _, ok in anchors]))
+        rows = self._anchors.rows(scenario, b, lambda i: self._coverage_anchor(batching.take(scenario, slice(i, i + 1)),
+                                                                            batching.take(refs, slice(i, i + 1))))
+        return dataclasses.replace(refs, sensing=np.stack([r[0] for r in rows]), anchor=np.stack([r[1] for r in rows]),
+                                   anchor_feasible=np.array([r[2] for r in rows]))
 
-    def _coverage_anchor(self, scenario, refs: ETReferences) -> tuple[np.ndarray, bool]:
-        """The structured mode's anchor for one scenario (a batch of one): ``ANCHOR_HEADROOM`` of the way from
-        :func:`~isac_gym.physics.extended_target.covering_beams` (every user at ``ANCHOR_SINR_DB`` above Gamma) to
-        the furthest point towards the zero action's SINR-layer beams that meets every constraint. Returns the beams
-        ``[Nt, K]`` and whether they meet every constraint."""
+    def _coverage_anchor(self, scenario, refs: ETReferences) -> tuple[np.ndarray, np.ndarray, bool]:
+        """The structured mode's per-scenario constants (a batch of one): the sensing parts of
+        :func:`~isac_gym.physics.extended_target.covering_beams` (every user at ``ANCHOR_SINR_DB`` above Gamma), and
+        the anchor, ``ANCHOR_HEADROOM`` of the way from that covering design to the furthest point towards the zero
+        action's proposal that meets every constraint. Returns the sensing parts and the anchor's beams ``[Nt, K]``,
+        and whether the anchor meets every constraint."""
         p = self.params
         visible = refs.geometry.visible[0]
         cover = et.covering_beams(p, scenario.channels[0], refs.geometry.steering[0, visible],
                                   p.sinr_min * units.db_to_linear(ANCHOR_SINR_DB))
+        refs = dataclasses.replace(refs, sensing=cover.sensing[None])
         zero = np.asarray(self.decode_structured(np.zeros((1, self.mode.dim)), scenario, refs).config.beams)
-        blend = beam_segment(cover[None], zero)
+        blend = beam_segment(cover.beams[None], zero)
         if self.assess(blend(np.zeros(1)), scenario, refs).feasible[0]:
             t = furthest_feasible(self, blend, scenario, refs, 1)[1]
             anchor = blend(ANCHOR_HEADROOM * t)
         else:
             anchor = blend(np.zeros(1))
-        return np.asarray(anchor.beams)[0], bool(self.assess(anchor, scenario, refs).feasible[0])
+        return cover.sensing, np.asarray(anchor.beams)[0], bool(self.assess(anchor, scenario, refs).feasible[0])
 
     def initial_config(self, scenario, refs: ETReferences) -> et.ETConfiguration:
         """Each user's beam on its own antenna (spread over the array) at ``P_T / K``: isotropic beam energy,
@@ -277,7 +284,8 @@ class ETSystem(System):
         b = action.shape[0]
         margins = units.db_to_linear(MARGIN_DB * 0.5 * (action[:, :k] + 1.0))
         mix = TARGET_MIX * 0.5 * (action[:, k: 2 * k] + 1.0)
-        res = action[:, 2 * k:].reshape(b, 2, nt, k) / np.sqrt(nt)
+        share = SENSING_SHARE * 0.5 * (action[:, 2 * k] + 1.0)
+        res = action[:, 2 * k + 1:].reshape(b, 2, nt, k) / np.sqrt(nt)
         mine = unit_columns(self._directions(mix, scenario, refs) + (res[:, 0] + 1j * res[:, 1]))
         zf = self._zf(scenario)
         h = scenario.channels
@@ -291,8 +299,15 @@ class ETSystem(System):
             take = (chosen == len(tries)) & ok & (total <= p.p_max_w)
             chosen = np.where(take, n, chosen)
             dirs = np.where(take[:, None, None], u, dirs)
-            power = np.where(take[:, None], least * (p.p_max_w / np.maximum(total, 1e-300))[:, None], power)
-        config = et.ETConfiguration(dirs * np.sqrt(power)[:, None, :])
+            # the spare power: a share to the sensing parts, the rest scales every user's beam up
+            up = (total + (1.0 - share) * (p.p_max_w - total)) / np.maximum(total, 1e-300)
+            power = np.where(take[:, None], least * up[:, None], power)
+        users = dirs * np.sqrt(power)[:, None, :]
+        # the sensing parts reach no user; c fills the budget exactly: c^2 + 2 c Re<V, S> + ||V||^2 = P_T
+        cross = np.real(np.sum(np.conj(users) * refs.sensing, axis=(-2, -1)))
+        left = np.maximum(p.p_max_w - squared_norm(users, (-2, -1)), 0.0)
+        c = np.where(chosen < len(tries), -cross + np.sqrt(cross**2 + left), 0.0)
+        config = et.ETConfiguration(users + c[:, None, None] * refs.sensing)
         sinr = user_sinr(h, config.beams, p.noise_user_w)
         inside = np.maximum(0.0, 1.0 - sinr / p.sinr_min).sum(axis=-1) <= FEASIBILITY_TOL
         layer = {"margins_shrunk": (chosen >= 1).astype(float), "zf": (chosen == 2).astype(float),
@@ -300,22 +315,26 @@ class ETSystem(System):
         return Decoded(config, layer=layer)
 
     def structured_action(self, config: et.ETConfiguration, scenario, refs: ETReferences) -> np.ndarray:
-        """A fit of ``config`` in the structured mode: the zero mix's directions as the base, each residual the
-        difference between the configuration's unit direction (phase-aligned with the base) and the base, clipped to
-        the box, and each margin from its SINR over Gamma."""
+        """A fit of ``config`` in the structured mode: the sensing share from the configuration's component along the
+        sensing parts (``c = Re <S, W>``, ``c^2`` of the budget); with that component removed, the zero mix's
+        directions as the base, each residual the difference between the configuration's unit direction
+        (phase-aligned with the base) and the base, clipped to the box, and each margin from its SINR over Gamma."""
         p = self.params
         k = p.n_users
         w = np.asarray(config.beams)
         b = w.shape[0]
+        c = np.maximum(np.real(np.sum(np.conj(refs.sensing) * w, axis=(-2, -1))), 0.0)
+        share = 2.0 * (c**2 / p.p_max_w) / SENSING_SHARE - 1.0
+        sinr = user_sinr(scenario.channels, w, p.noise_user_w)
+        w = w - c[:, None, None] * refs.sensing
         base = self._directions(np.full((b, k), 0.5 * TARGET_MIX), scenario, refs)
         u = unit_columns(w)
         align = np.sum(np.conj(u) * base, axis=-2)
         u = u * np.exp(1j * np.angle(align))[:, None, :]
         res = (u - base) * np.sqrt(p.n_tx)
-        sinr = user_sinr(scenario.channels, w, p.noise_user_w)
         margins = 2.0 * units.linear_to_db(np.maximum(sinr / p.sinr_min, 1e-300)) / MARGIN_DB - 1.0
-        return np.clip(np.concatenate([margins, np.zeros((b, k)), res.real.reshape(b, -1), res.imag.reshape(b, -1)],
-                                      axis=-1), -1.0, 1.0)
+        return np.clip(np.concatenate([margins, np.zeros((b, k)), share[:, None], res.real.reshape(b, -1),
+                                       res.imag.reshape(b, -1)], axis=-1), -1.0, 1.0)
 
     def encode(self, config: et.ETConfiguration) -> np.ndarray:
         return encode_beamformer(np.asarray(config.beams), self.params.p_max_w, self.centre)

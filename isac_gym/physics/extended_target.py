@@ -579,7 +579,15 @@ COVERING_ITERATIONS = 300
 COVERING_TEMPERATURE = 0.05
 
 
-def covering_beams(params: ETParams, channels: np.ndarray, steering: np.ndarray, sinr_target: float) -> np.ndarray:
+@dataclass(frozen=True)
+class CoveringDesign:
+    """What :func:`covering_beams` designs: the beams and their sensing parts."""
+
+    beams: np.ndarray  # [Nt, K], ||W||_F^2 = P_T
+    sensing: np.ndarray  # [Nt, K] the sensing parts at unit Frobenius norm, in every user's null space (0 if none fit)
+
+
+def covering_beams(params: ETParams, channels: np.ndarray, steering: np.ndarray, sinr_target: float) -> CoveringDesign:
     """Beams that spread their energy evenly over the target's visible patches and meet every user's SINR target.
 
     A design of this suite for feasible starting points (the structured mode's coverage anchor), not one of [ET]'s.
@@ -599,7 +607,7 @@ def covering_beams(params: ETParams, channels: np.ndarray, steering: np.ndarray,
         sinr_target: linear SINR each user is given.
 
     Returns:
-        ``[Nt, K]`` beams with ``||W||_F^2 = P_T``.
+        The beams ``[Nt, K]`` (``||W||_F^2 = P_T``) and the unit sensing parts ``S``.
     """
     k, nt = channels.shape
     _, _, vh = np.linalg.svd(np.conj(channels), full_matrices=True)
@@ -611,7 +619,7 @@ def covering_beams(params: ETParams, channels: np.ndarray, steering: np.ndarray,
     comm = zf * (np.sqrt(sinr_target * params.noise_user_w) / gain_zf)
     left = params.p_max_w - squared_norm(comm, (-2, -1))
     if left <= 0.0:
-        return scale_onto_budget(comm, params.p_max_w)
+        return CoveringDesign(scale_onto_budget(comm, params.p_max_w), np.zeros_like(comm))
     offset = (np.conj(steering) @ comm) / math.sqrt(left)  # a_q^H v_k / c
 
     def unpack(z: np.ndarray) -> np.ndarray:
@@ -635,7 +643,8 @@ def covering_beams(params: ETParams, channels: np.ndarray, steering: np.ndarray,
     found = minimize(smooth_log_ratio, np.concatenate([start.real.ravel(), start.imag.ravel()]), jac=True,
                      method="L-BFGS-B", options={"maxiter": COVERING_ITERATIONS})
     x = unpack(found.x)
-    return scale_onto_budget(comm + math.sqrt(left) * (basis @ x) / np.linalg.norm(x), params.p_max_w)
+    sensing = (basis @ x) / np.linalg.norm(x)
+    return CoveringDesign(scale_onto_budget(comm + math.sqrt(left) * sensing, params.p_max_w), sensing)
 
 
 # ---------------------------------------------------------------------------------------- one assessment

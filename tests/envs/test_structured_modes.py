@@ -141,10 +141,12 @@ def test_the_et_anchor_covers_the_target_inside_every_constraint_and_below_the_o
         geom = env.refs.geometry
         target = p.sinr_min * units.db_to_linear(1.0)
         cover = et.covering_beams(p, env.scenario.channels[0], geom.steering[0, geom.visible[0]], target)
-        info = env.evaluate(et.ETConfiguration(cover))
+        info = env.evaluate(et.ETConfiguration(cover.beams))
         assert info["feasible"] and info["coverage_ratio"] < 0.75 * p.coverage_eps, (seed, info["coverage_ratio"])
         np.testing.assert_allclose(info["sinr"], target, rtol=1e-6)  # the sensing parts reach no user
         assert info["power"] == pytest.approx(p.p_max_w, rel=1e-9)
+        assert np.linalg.norm(cover.sensing) == pytest.approx(1.0)
+        np.testing.assert_allclose(np.conj(env.scenario.channels[0]) @ cover.sensing, 0.0, atol=1e-9)
         anchor = env.evaluate(et.ETConfiguration(env.refs.anchor[0]))
         assert anchor["feasible"] and env.refs.anchor_feasible[0]
         assert anchor["objective"] > oracles.make(env, "oracle").solve(env.current_scenario).objective
