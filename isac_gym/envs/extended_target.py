@@ -62,26 +62,31 @@ TARGET_MIX = 0.6
 ANCHOR_HEADROOM = 0.9
 #: SINR margin above Gamma of the covering design the anchor starts from (dB): room inside the QoS constraint.
 ANCHOR_SINR_DB = 1.0
+#: Size of the structured mode's reshaping of the sensing parts: an action entry of 1 moves a coefficient by
+#: ``SENSING_RESIDUAL / (K sqrt 2)`` (a corner of the box moves them all by ``sqrt 2 SENSING_RESIDUAL``, against the
+#: covering design's coefficients of unit norm).
+SENSING_RESIDUAL = 1.0
 #: Largest share of the spare power (what min-power SINR balancing leaves of the budget) that the structured mode
 #: gives to the covering design's sensing parts (the zero action's is half of it).
 SENSING_SHARE = 1.0
 
 
 class StructuredMode(ActionMode):
-    """SINR margins and residuals around the users' ZF directions with a SINR layer, and a segment layer for
+    """SINR margins, a sensing share and residuals around the users' ZF directions with a SINR layer, and a segment layer for
     coverage (:meth:`ETSystem.decode_structured`, :meth:`ETSystem.references`): every user meets Gamma and the beams
     cover the target's visible patches wherever the scenario's coverage anchor is feasible (``info["layer"]``)."""
 
     name = "structured"
-    doc = ("SINR margins, mixes of each user's ZF direction with the target's and residuals; min-power SINR balancing "
-           "meets Gamma, the rest of the budget scales every beam up, and a segment from a coverage anchor solved at "
-           "reset keeps the beams covering the target (info['layer'])")
+    doc = ("SINR margins, mixes of each user's ZF direction with the target's, a sensing share and residuals; min-power "
+           "SINR balancing meets Gamma, the spare power goes to sensing parts that reach no user and to the users' "
+           "beams, and a segment from a coverage anchor solved at reset keeps the beams covering the target "
+           "(info['layer'])")
     memoryless = True
 
     @property
     def dim(self) -> int:
         p = self.system.params
-        return 2 * p.n_users + 1 + 2 * p.n_tx * p.n_users
+        return 2 * p.n_users + 1 + 4 * p.n_users**2 + 2 * p.n_tx * p.n_users
 
     def act(self, action, scenario, refs, previous, code) -> Decoded:
         system = self.system
@@ -136,6 +141,7 @@ class ETReferences:
     target_obs: np.ndarray
     target_direction: np.ndarray  # [B, Nt] the unit direction of most energy on the visible patches
     sensing: np.ndarray  # [B, Nt, K] the covering design's unit sensing parts ([B, 0, 0] outside the structured mode)
+    subspace: np.ndarray  # [B, Nt, 2K] orthonormal, where the structured mode reshapes them (no user hears it)
     anchor: np.ndarray  # [B, Nt, K] the structured mode's coverage anchor ([B, 0, 0] in the other modes)
     anchor_feasible: np.ndarray  # [B] whether it meets every constraint
 
@@ -209,26 +215,27 @@ class ETSystem(System):
         direction = np.linalg.eigh(energy)[1][..., -1]
         none = np.zeros((b, 0, 0), complex)
         refs = ETReferences(geom, worst, target, LogScale.of(worst, target), channels,
-                            np.concatenate([centre, patches], axis=-1), direction, none, none,
+                            np.concatenate([centre, patches], axis=-1), direction, none, none, none,
                             np.zeros(b, dtype=bool))
         if not isinstance(self.mode, StructuredMode):
             return refs
         rows = self._anchors.rows(scenario, b, lambda i: self._coverage_anchor(batching.take(scenario, slice(i, i + 1)),
                                                                             batching.take(refs, slice(i, i + 1))))
-        return dataclasses.replace(refs, sensing=np.stack([r[0] for r in rows]), anchor=np.stack([r[1] for r in rows]),
-                                   anchor_feasible=np.array([r[2] for r in rows]))
+        return dataclasses.replace(refs, sensing=np.stack([r[0].sensing for r in rows]),
+                                   subspace=np.stack([r[0].subspace for r in rows]),
+                                   anchor=np.stack([r[1] for r in rows]), anchor_feasible=np.array([r[2] for r in rows]))
 
-    def _coverage_anchor(self, scenario, refs: ETReferences) -> tuple[np.ndarray, np.ndarray, bool]:
+    def _coverage_anchor(self, scenario, refs: ETReferences) -> tuple[et.CoveringDesign, np.ndarray, bool]:
         """The structured mode's per-scenario constants (a batch of one): the sensing parts of
         :func:`~isac_gym.physics.extended_target.covering_beams` (every user at ``ANCHOR_SINR_DB`` above Gamma), and
         the anchor, ``ANCHOR_HEADROOM`` of the way from that covering design to the furthest point towards the zero
-        action's proposal that meets every constraint. Returns the sensing parts and the anchor's beams ``[Nt, K]``,
+        action's proposal that meets every constraint. Returns the covering design, the anchor's beams ``[Nt, K]``
         and whether the anchor meets every constraint."""
         p = self.params
         visible = refs.geometry.visible[0]
         cover = et.covering_beams(p, scenario.channels[0], refs.geometry.steering[0, visible],
                                   p.sinr_min * units.db_to_linear(ANCHOR_SINR_DB))
-        refs = dataclasses.replace(refs, sensing=cover.sensing[None])
+        refs = dataclasses.replace(refs, sensing=cover.sensing[None], subspace=cover.subspace[None])
         zero = np.asarray(self.decode_structured(np.zeros((1, self.mode.dim)), scenario, refs).config.beams)
         blend = beam_segment(cover.beams[None], zero)
         if self.assess(blend(np.zeros(1)), scenario, refs).feasible[0]:
@@ -236,7 +243,7 @@ class ETSystem(System):
             anchor = blend(ANCHOR_HEADROOM * t)
         else:
             anchor = blend(np.zeros(1))
-        return cover.sensing, np.asarray(anchor.beams)[0], bool(self.assess(anchor, scenario, refs).feasible[0])
+        return cover, np.asarray(anchor.beams)[0], bool(self.assess(anchor, scenario, refs).feasible[0])
 
     def initial_config(self, scenario, refs: ETReferences) -> et.ETConfiguration:
         """Each user's beam on its own antenna (spread over the array) at ``P_T / K``: isotropic beam energy,
@@ -264,6 +271,14 @@ class ETSystem(System):
         t = t * np.exp(1j * np.angle(align))
         return unit_columns((1.0 - mix[:, None, :]) * zf + mix[:, None, :] * t)
 
+    def _sensing(self, residual: np.ndarray, refs: ETReferences) -> np.ndarray:
+        """Unit sensing parts ``[B, Nt, K]``: the covering design's coefficients in its subspace ``U`` plus
+        ``residual [B, 2K, K]``, ``S = U C / ||C||_F`` with ``C = U^H S_0 + residual`` (no user hears any of them)."""
+        coefs = np.conj(refs.subspace.mT) @ refs.sensing + residual
+        s = refs.subspace @ coefs
+        norm = np.sqrt(squared_norm(s, (-2, -1)))
+        return s / np.where(norm > 0.0, norm, 1.0)[:, None, None]
+
     def decode_structured(self, action: np.ndarray, scenario, refs: ETReferences) -> Decoded:
         """The structured mode's proposal (:class:`StructuredMode` keeps the furthest feasible point towards it from
         the coverage anchor): ``a = [margins (K), mixes (K), residuals (2 Nt K)]``.
@@ -285,7 +300,9 @@ class ETSystem(System):
         margins = units.db_to_linear(MARGIN_DB * 0.5 * (action[:, :k] + 1.0))
         mix = TARGET_MIX * 0.5 * (action[:, k: 2 * k] + 1.0)
         share = SENSING_SHARE * 0.5 * (action[:, 2 * k] + 1.0)
-        res = action[:, 2 * k + 1:].reshape(b, 2, nt, k) / np.sqrt(nt)
+        shape = action[:, 2 * k + 1: 2 * k + 1 + 4 * k * k].reshape(b, 2, 2 * k, k) * (SENSING_RESIDUAL / (k * np.sqrt(2)))
+        res = action[:, 2 * k + 1 + 4 * k * k:].reshape(b, 2, nt, k) / np.sqrt(nt)
+        sensing = self._sensing(shape[:, 0] + 1j * shape[:, 1], refs)
         mine = unit_columns(self._directions(mix, scenario, refs) + (res[:, 0] + 1j * res[:, 1]))
         zf = self._zf(scenario)
         h = scenario.channels
@@ -304,10 +321,10 @@ class ETSystem(System):
             power = np.where(take[:, None], least * up[:, None], power)
         users = dirs * np.sqrt(power)[:, None, :]
         # the sensing parts reach no user; c fills the budget exactly: c^2 + 2 c Re<V, S> + ||V||^2 = P_T
-        cross = np.real(np.sum(np.conj(users) * refs.sensing, axis=(-2, -1)))
+        cross = np.real(np.sum(np.conj(users) * sensing, axis=(-2, -1)))
         left = np.maximum(p.p_max_w - squared_norm(users, (-2, -1)), 0.0)
         c = np.where(chosen < len(tries), -cross + np.sqrt(cross**2 + left), 0.0)
-        config = et.ETConfiguration(users + c[:, None, None] * refs.sensing)
+        config = et.ETConfiguration(users + c[:, None, None] * sensing)
         sinr = user_sinr(h, config.beams, p.noise_user_w)
         inside = np.maximum(0.0, 1.0 - sinr / p.sinr_min).sum(axis=-1) <= FEASIBILITY_TOL
         layer = {"margins_shrunk": (chosen >= 1).astype(float), "zf": (chosen == 2).astype(float),
@@ -316,7 +333,8 @@ class ETSystem(System):
 
     def structured_action(self, config: et.ETConfiguration, scenario, refs: ETReferences) -> np.ndarray:
         """A fit of ``config`` in the structured mode: the sensing share from the configuration's component along the
-        sensing parts (``c = Re <S, W>``, ``c^2`` of the budget); with that component removed, the zero mix's
+        covering design's sensing parts (``c = Re <S, W>``, ``c^2`` of the budget; their shape is left as it is);
+        with that component removed, the zero mix's
         directions as the base, each residual the difference between the configuration's unit direction
         (phase-aligned with the base) and the base, clipped to the box, and each margin from its SINR over Gamma."""
         p = self.params
@@ -333,8 +351,8 @@ class ETSystem(System):
         u = u * np.exp(1j * np.angle(align))[:, None, :]
         res = (u - base) * np.sqrt(p.n_tx)
         margins = 2.0 * units.linear_to_db(np.maximum(sinr / p.sinr_min, 1e-300)) / MARGIN_DB - 1.0
-        return np.clip(np.concatenate([margins, np.zeros((b, k)), share[:, None], res.real.reshape(b, -1),
-                                       res.imag.reshape(b, -1)], axis=-1), -1.0, 1.0)
+        return np.clip(np.concatenate([margins, np.zeros((b, k)), share[:, None], np.zeros((b, 4 * k * k)),
+                                       res.real.reshape(b, -1), res.imag.reshape(b, -1)], axis=-1), -1.0, 1.0)
 
     def encode(self, config: et.ETConfiguration) -> np.ndarray:
         return encode_beamformer(np.asarray(config.beams), self.params.p_max_w, self.centre)
@@ -462,9 +480,10 @@ class ETEnv(ISACEnv):
     **Action space** ``Box(-1, 1, float32)``. ``action_mode="direct"`` (``1 + 2 Nt K``, 513 at the defaults): the
     beamformer ``W`` (``Nt x K``) in the suite's beamformer encoding with budget ``P_T`` (power fraction, then the
     real and imaginary parts of the direction). ``env.unwrapped.encode(config)`` inverts it.
-    ``action_mode="structured"`` (the default), dimension ``2K + 2 Nt K`` (520): SINR margins, mixes of each user's
-    ZF direction with the target's, and residuals; min-power SINR balancing meets Gamma and the rest of the budget
-    scales the beams up, and a segment layer from a coverage anchor solved at reset (a covering design,
+    ``action_mode="structured"`` (the default), dimension ``2K + 1 + 2 Nt K`` (521): SINR margins, mixes of each
+    user's ZF direction with the target's, a sensing share and residuals; min-power SINR balancing meets Gamma, the
+    spare power goes in that share to a covering design's sensing parts (which reach no user) and to scaling the
+    users' beams up, and a segment layer from a coverage anchor solved at reset (a covering design,
     :func:`~isac_gym.physics.extended_target.covering_beams`) keeps the furthest point towards those beams that meets
     every constraint (:class:`StructuredMode`, docs/extended_target.md): the zero action and every action are
     feasible wherever the anchor is (``info["layer"]["anchor_feasible"]``).

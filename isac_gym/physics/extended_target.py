@@ -581,10 +581,12 @@ COVERING_TEMPERATURE = 0.05
 
 @dataclass(frozen=True)
 class CoveringDesign:
-    """What :func:`covering_beams` designs: the beams and their sensing parts."""
+    """What :func:`covering_beams` designs: the beams, their sensing parts and a subspace around them."""
 
     beams: np.ndarray  # [Nt, K], ||W||_F^2 = P_T
     sensing: np.ndarray  # [Nt, K] the sensing parts at unit Frobenius norm, in every user's null space (0 if none fit)
+    subspace: np.ndarray  # [Nt, 2K] orthonormal: the sensing parts' span and the K directions of most patch energy
+    # that no user hears (0 if no sensing part fits)
 
 
 def covering_beams(params: ETParams, channels: np.ndarray, steering: np.ndarray, sinr_target: float) -> CoveringDesign:
@@ -607,7 +609,9 @@ def covering_beams(params: ETParams, channels: np.ndarray, steering: np.ndarray,
         sinr_target: linear SINR each user is given.
 
     Returns:
-        The beams ``[Nt, K]`` (``||W||_F^2 = P_T``) and the unit sensing parts ``S``.
+        The beams ``[Nt, K]`` (``||W||_F^2 = P_T``), the unit sensing parts ``S`` and an orthonormal basis
+        ``[Nt, 2K]`` of the span of ``S`` and of the K directions of most patch energy that no user hears (a space
+        in which to reshape the sensing parts).
     """
     k, nt = channels.shape
     _, _, vh = np.linalg.svd(np.conj(channels), full_matrices=True)
@@ -619,7 +623,8 @@ def covering_beams(params: ETParams, channels: np.ndarray, steering: np.ndarray,
     comm = zf * (np.sqrt(sinr_target * params.noise_user_w) / gain_zf)
     left = params.p_max_w - squared_norm(comm, (-2, -1))
     if left <= 0.0:
-        return CoveringDesign(scale_onto_budget(comm, params.p_max_w), np.zeros_like(comm))
+        return CoveringDesign(scale_onto_budget(comm, params.p_max_w), np.zeros_like(comm),
+                              np.zeros((nt, 2 * k), complex))
     offset = (np.conj(steering) @ comm) / math.sqrt(left)  # a_q^H v_k / c
 
     def unpack(z: np.ndarray) -> np.ndarray:
@@ -644,7 +649,8 @@ def covering_beams(params: ETParams, channels: np.ndarray, steering: np.ndarray,
                      method="L-BFGS-B", options={"maxiter": COVERING_ITERATIONS})
     x = unpack(found.x)
     sensing = (basis @ x) / np.linalg.norm(x)
-    return CoveringDesign(scale_onto_budget(comm + math.sqrt(left) * sensing, params.p_max_w), sensing)
+    subspace = basis @ np.linalg.qr(np.concatenate([x, start], axis=1))[0]
+    return CoveringDesign(scale_onto_budget(comm + math.sqrt(left) * sensing, params.p_max_w), sensing, subspace)
 
 
 # ---------------------------------------------------------------------------------------- one assessment
