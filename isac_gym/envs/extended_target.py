@@ -60,8 +60,9 @@ TARGET_MIX = 0.6
 #: coverage constraint with room to move, and well below the oracle (the ``avg_coverage`` design itself scores
 #: about 0.99 on ISAC-Bench and would leave nothing to learn).
 ANCHOR_HEADROOM = 0.9
-#: SINR margin above Gamma of the covering design the anchor starts from (dB): room inside the QoS constraint.
-ANCHOR_SINR_DB = 1.0
+#: SINR margins above Gamma of the covering design the anchor starts from (dB), the first that gives a feasible
+#: design: room inside the QoS constraint (1 dB left no power to cover the target on 1 of 100 scenarios, 0.5 dB did).
+ANCHOR_SINR_DB = (1.0, 0.5, 0.1)
 #: Size of the structured mode's reshaping of the sensing parts: an action entry of 1 moves a coefficient by
 #: ``SENSING_RESIDUAL / (K sqrt 2)`` (a corner of the box moves them all by ``sqrt 2 SENSING_RESIDUAL``, against the
 #: covering design's coefficients of unit norm).
@@ -227,14 +228,18 @@ class ETSystem(System):
 
     def _coverage_anchor(self, scenario, refs: ETReferences) -> tuple[et.CoveringDesign, np.ndarray, bool]:
         """The structured mode's per-scenario constants (a batch of one): the sensing parts of
-        :func:`~isac_gym.physics.extended_target.covering_beams` (every user at ``ANCHOR_SINR_DB`` above Gamma), and
+        :func:`~isac_gym.physics.extended_target.covering_beams` (every user at the first of ``ANCHOR_SINR_DB`` above Gamma
+        that gives a feasible design), and
         the anchor, ``ANCHOR_HEADROOM`` of the way from that covering design to the furthest point towards the zero
         action's proposal that meets every constraint. Returns the covering design, the anchor's beams ``[Nt, K]``
         and whether the anchor meets every constraint."""
         p = self.params
         visible = refs.geometry.visible[0]
-        cover = et.covering_beams(p, scenario.channels[0], refs.geometry.steering[0, visible],
-                                  p.sinr_min * units.db_to_linear(ANCHOR_SINR_DB))
+        for margin in ANCHOR_SINR_DB:  # the first whose users' parts leave room to cover the target
+            cover = et.covering_beams(p, scenario.channels[0], refs.geometry.steering[0, visible],
+                                      p.sinr_min * units.db_to_linear(margin))
+            if self.assess(et.ETConfiguration(cover.beams[None]), scenario, refs).feasible[0]:
+                break
         refs = dataclasses.replace(refs, sensing=cover.sensing[None], subspace=cover.subspace[None])
         zero = np.asarray(self.decode_structured(np.zeros((1, self.mode.dim)), scenario, refs).config.beams)
         blend = beam_segment(cover.beams[None], zero)
@@ -480,13 +485,13 @@ class ETEnv(ISACEnv):
     **Action space** ``Box(-1, 1, float32)``. ``action_mode="direct"`` (``1 + 2 Nt K``, 513 at the defaults): the
     beamformer ``W`` (``Nt x K``) in the suite's beamformer encoding with budget ``P_T`` (power fraction, then the
     real and imaginary parts of the direction). ``env.unwrapped.encode(config)`` inverts it.
-    ``action_mode="structured"`` (the default), dimension ``2K + 1 + 2 Nt K`` (521): SINR margins, mixes of each
-    user's ZF direction with the target's, a sensing share and residuals; min-power SINR balancing meets Gamma, the
-    spare power goes in that share to a covering design's sensing parts (which reach no user) and to scaling the
-    users' beams up, and a segment layer from a coverage anchor solved at reset (a covering design,
-    :func:`~isac_gym.physics.extended_target.covering_beams`) keeps the furthest point towards those beams that meets
-    every constraint (:class:`StructuredMode`, docs/extended_target.md): the zero action and every action are
-    feasible wherever the anchor is (``info["layer"]["anchor_feasible"]``).
+    ``action_mode="structured"`` (the default), dimension ``2K + 1 + 4K^2 + 2 Nt K`` (585): SINR margins, mixes of each
+    user's ZF direction with the target's, a sensing share, the sensing parts' shape and residuals; min-power SINR
+    balancing meets Gamma, the spare power goes in that share to a covering design's sensing parts (reshaped in a
+    subspace no user hears) and to scaling the users' beams up, and a segment layer from a coverage anchor solved at
+    reset (a covering design, :func:`~isac_gym.physics.extended_target.covering_beams`) keeps the furthest point
+    towards those beams that meets every constraint (:class:`StructuredMode`, docs/extended_target.md): the zero
+    action and every action are feasible wherever the anchor is (``info["layer"]["anchor_feasible"]``).
 
     **Observation** ``Box(-100, 100, float32)``, in this order (sizes at the defaults):
 
