@@ -322,8 +322,8 @@ class ETSystem(System):
             chosen = np.where(take, n, chosen)
             dirs = np.where(take[:, None, None], u, dirs)
             # the spare power: a share to the sensing parts, the rest scales every user's beam up
-            up = (total + (1.0 - share) * (p.p_max_w - total)) / np.maximum(total, 1e-300)
-            power = np.where(take[:, None], least * up[:, None], power)
+            up = np.where(take, (total + (1.0 - share) * (p.p_max_w - total)) / np.maximum(total, 1e-300), 0.0)
+            power = np.where(take[:, None], np.where(take[:, None], least, 0.0) * up[:, None], power)
         users = dirs * np.sqrt(power)[:, None, :]
         # the sensing parts reach no user; c fills the budget exactly: c^2 + 2 c Re<V, S> + ||V||^2 = P_T
         cross = np.real(np.sum(np.conj(users) * sensing, axis=(-2, -1)))
