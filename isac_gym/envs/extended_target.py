@@ -73,12 +73,13 @@ SENSING_SHARE = 1.0
 
 
 class StructuredMode(ActionMode):
-    """SINR margins, a sensing share and residuals around the users' ZF directions with a SINR layer, and a segment layer for
-    coverage (:meth:`ETSystem.decode_structured`, :meth:`ETSystem.references`): every user meets Gamma and the beams
-    cover the target's visible patches wherever the scenario's coverage anchor is feasible (``info["layer"]``)."""
+    """SINR margins and mixes of the users' ZF directions with a SINR layer, a sensing share and shape, and a segment
+    layer for coverage (:meth:`ETSystem.decode_structured`, :meth:`ETSystem.references`): every user meets Gamma and
+    the beams cover the target's visible patches wherever the scenario's coverage anchor is feasible
+    (``info["layer"]``)."""
 
     name = "structured"
-    doc = ("SINR margins, mixes of each user's ZF direction with the target's, a sensing share and residuals; min-power "
+    doc = ("SINR margins, mixes of each user's ZF direction with the target's, a sensing share and shape; min-power "
            "SINR balancing meets Gamma, the spare power goes to sensing parts that reach no user and to the users' "
            "beams, and a segment from a coverage anchor solved at reset keeps the beams covering the target "
            "(info['layer'])")
@@ -87,7 +88,7 @@ class StructuredMode(ActionMode):
     @property
     def dim(self) -> int:
         p = self.system.params
-        return 2 * p.n_users + 1 + 4 * p.n_users**2 + 2 * p.n_tx * p.n_users
+        return 2 * p.n_users + 1 + 4 * p.n_users**2
 
     def act(self, action, scenario, refs, previous, code) -> Decoded:
         system = self.system
@@ -286,29 +287,30 @@ class ETSystem(System):
 
     def decode_structured(self, action: np.ndarray, scenario, refs: ETReferences) -> Decoded:
         """The structured mode's proposal (:class:`StructuredMode` keeps the furthest feasible point towards it from
-        the coverage anchor): ``a = [margins (K), mixes (K), residuals (2 Nt K)]``.
+        the coverage anchor): ``a = [margins (K), mixes (K), sensing share (1), sensing shape (4 K^2)]``.
 
         User k's direction is its unit ZF direction mixed (``c_k = TARGET_MIX (a + 1) / 2``) with the unit direction of
         most energy on the target's visible patches (the top eigenvector of ``sum_q a_q a_q^H``, kept in the
-        references), plus ``r / sqrt(Nt)`` (``r`` its residual's entries, so that a residual is of the order of the
-        unit direction), normalised. Min-power SINR balancing (:func:`~isac_gym.physics.beamforming.min_power_sinr`)
-        gives the least powers meeting ``Gamma m_k`` (``m_k`` from 0 to ``MARGIN_DB`` dB), which are scaled up to
-        ``P_T`` (a common scale-up only raises every SINR). Per row, the first reachable of: the agent's margins, Gamma
-        itself (``margins_shrunk``), Gamma on the ZF directions (``zf``), else equal powers on the agent's directions
-        (``fallback``). ``||W||_F^2 = P_T``. The SINR constraints (problem 'crb') hold wherever the layer reaches them
+        references), normalised. Min-power SINR balancing (:func:`~isac_gym.physics.beamforming.min_power_sinr`)
+        gives the least powers meeting ``Gamma m_k`` (``m_k`` from 0 to ``MARGIN_DB`` dB); per row, the first
+        reachable of: the agent's margins, Gamma itself (``margins_shrunk``), Gamma on the ZF directions (``zf``), else
+        equal powers on the agent's directions (``fallback``, no sensing part). Of the spare power ``P_T - sum p_k``,
+        the share ``SENSING_SHARE (a + 1) / 2`` goes to the sensing parts (:meth:`_sensing`: the covering design's,
+        reshaped by the shape entries; they reach no user, so they change no SINR) and the rest scales every user's
+        beam up (which only raises every SINR); the sensing parts' amplitude ``c`` fills the budget exactly, the root
+        of ``||V + c S||_F^2 = P_T``. The SINR constraints (problem 'crb') hold wherever the layer reaches them
         (``inside``: the env's QoS verdict of the proposal); coverage is the segment's. Under ``problem='wim'`` the
         targets shape the beams the same way (the rate term rewards them), with nothing to guarantee.
         """
         p = self.params
-        k, nt = p.n_users, p.n_tx
+        k = p.n_users
         b = action.shape[0]
         margins = units.db_to_linear(MARGIN_DB * 0.5 * (action[:, :k] + 1.0))
         mix = TARGET_MIX * 0.5 * (action[:, k: 2 * k] + 1.0)
         share = SENSING_SHARE * 0.5 * (action[:, 2 * k] + 1.0)
-        shape = action[:, 2 * k + 1: 2 * k + 1 + 4 * k * k].reshape(b, 2, 2 * k, k) * (SENSING_RESIDUAL / (k * np.sqrt(2)))
-        res = action[:, 2 * k + 1 + 4 * k * k:].reshape(b, 2, nt, k) / np.sqrt(nt)
+        shape = action[:, 2 * k + 1:].reshape(b, 2, 2 * k, k) * (SENSING_RESIDUAL / (k * np.sqrt(2)))
         sensing = self._sensing(shape[:, 0] + 1j * shape[:, 1], refs)
-        mine = unit_columns(self._directions(mix, scenario, refs) + (res[:, 0] + 1j * res[:, 1]))
+        mine = self._directions(mix, scenario, refs)
         zf = self._zf(scenario)
         h = scenario.channels
         noise = np.full((b, k), p.noise_user_w)
@@ -337,27 +339,25 @@ class ETSystem(System):
         return Decoded(config, layer=layer)
 
     def structured_action(self, config: et.ETConfiguration, scenario, refs: ETReferences) -> np.ndarray:
-        """A fit of ``config`` in the structured mode: the sensing share from the configuration's component along the
-        covering design's sensing parts (``c = Re <S, W>``, ``c^2`` of the budget; their shape is left as it is);
-        with that component removed, the zero mix's
-        directions as the base, each residual the difference between the configuration's unit direction
-        (phase-aligned with the base) and the base, clipped to the box, and each margin from its SINR over Gamma."""
+        """A fit of ``config`` in the structured mode: each margin from the user's SINR over Gamma, the mixes at the
+        zero action's, and the sensing parts from the configuration's component in their subspace ``U``
+        (``C = U^H W``, each column turned to the phase of the covering design's): the shape from its direction
+        against the covering design's coefficients, the share from its energy ``||C||_F^2`` over ``P_T``; clipped to
+        the box."""
         p = self.params
         k = p.n_users
         w = np.asarray(config.beams)
         b = w.shape[0]
-        c = np.maximum(np.real(np.sum(np.conj(refs.sensing) * w, axis=(-2, -1))), 0.0)
-        share = 2.0 * (c**2 / p.p_max_w) / SENSING_SHARE - 1.0
         sinr = user_sinr(scenario.channels, w, p.noise_user_w)
-        w = w - c[:, None, None] * refs.sensing
-        base = self._directions(np.full((b, k), 0.5 * TARGET_MIX), scenario, refs)
-        u = unit_columns(w)
-        align = np.sum(np.conj(u) * base, axis=-2)
-        u = u * np.exp(1j * np.angle(align))[:, None, :]
-        res = (u - base) * np.sqrt(p.n_tx)
         margins = 2.0 * units.linear_to_db(np.maximum(sinr / p.sinr_min, 1e-300)) / MARGIN_DB - 1.0
-        return np.clip(np.concatenate([margins, np.zeros((b, k)), share[:, None], np.zeros((b, 4 * k * k)),
-                                       res.real.reshape(b, -1), res.imag.reshape(b, -1)], axis=-1), -1.0, 1.0)
+        start = np.conj(refs.subspace.mT) @ refs.sensing
+        coefs = np.conj(refs.subspace.mT) @ w
+        coefs = coefs * np.exp(1j * np.angle(np.sum(np.conj(coefs) * start, axis=-2, keepdims=True)))
+        energy = squared_norm(coefs, (-2, -1))
+        share = 2.0 * (energy / p.p_max_w) / SENSING_SHARE - 1.0
+        shape = (coefs / np.sqrt(np.maximum(energy, 1e-300))[:, None, None] - start) * (k * np.sqrt(2) / SENSING_RESIDUAL)
+        return np.clip(np.concatenate([margins, np.zeros((b, k)), share[:, None], shape.real.reshape(b, -1),
+                                       shape.imag.reshape(b, -1)], axis=-1), -1.0, 1.0)
 
     def encode(self, config: et.ETConfiguration) -> np.ndarray:
         return encode_beamformer(np.asarray(config.beams), self.params.p_max_w, self.centre)
@@ -485,8 +485,8 @@ class ETEnv(ISACEnv):
     **Action space** ``Box(-1, 1, float32)``. ``action_mode="direct"`` (``1 + 2 Nt K``, 513 at the defaults): the
     beamformer ``W`` (``Nt x K``) in the suite's beamformer encoding with budget ``P_T`` (power fraction, then the
     real and imaginary parts of the direction). ``env.unwrapped.encode(config)`` inverts it.
-    ``action_mode="structured"`` (the default), dimension ``2K + 1 + 4K^2 + 2 Nt K`` (585): SINR margins, mixes of each
-    user's ZF direction with the target's, a sensing share, the sensing parts' shape and residuals; min-power SINR
+    ``action_mode="structured"`` (the default), dimension ``2K + 1 + 4K^2`` (73): SINR margins, mixes of each
+    user's ZF direction with the target's, a sensing share and the sensing parts' shape; min-power SINR
     balancing meets Gamma, the spare power goes in that share to a covering design's sensing parts (reshaped in a
     subspace no user hears) and to scaling the users' beams up, and a segment layer from a coverage anchor solved at
     reset (a covering design, :func:`~isac_gym.physics.extended_target.covering_beams`) keeps the furthest point
