@@ -55,10 +55,9 @@ MARGIN_DB = 6.0
 #: The structured mode's largest mix of a user's direction towards the target (the zero action's is half of it):
 #: measured on 8 scenarios, the zero action's CRB score went from 0.15 (pure ZF) to 0.60 at a mix of 0.3.
 TARGET_MIX = 0.6
-#: Where the structured mode's coverage anchor sits on the segment from the ``avg_coverage`` design towards the
-#: zero action's SINR-layer beams: this fraction of the furthest feasible point, so the anchor is inside the
-#: coverage constraint with room to move, and well below the oracle (the ``avg_coverage`` design itself scores
-#: about 0.99 on ISAC-Bench and would leave nothing to learn).
+#: Where the structured mode's coverage anchor sits on the segment from the covering design
+#: (:func:`~isac_gym.physics.extended_target.covering_beams`) towards the zero action's proposal: this fraction of
+#: the furthest feasible point, so the anchor is inside every constraint with room to move, and below the oracle.
 ANCHOR_HEADROOM = 0.9
 #: SINR margins above Gamma of the covering design the anchor starts from (dB), the first that gives a feasible
 #: design: room inside the QoS constraint (1 dB left no power to cover the target on 1 of 100 scenarios, 0.5 dB did).
@@ -228,12 +227,11 @@ class ETSystem(System):
                                    anchor=np.stack([r[1] for r in rows]), anchor_feasible=np.array([r[2] for r in rows]))
 
     def _coverage_anchor(self, scenario, refs: ETReferences) -> tuple[et.CoveringDesign, np.ndarray, bool]:
-        """The structured mode's per-scenario constants (a batch of one): the sensing parts of
-        :func:`~isac_gym.physics.extended_target.covering_beams` (every user at the first of ``ANCHOR_SINR_DB`` above Gamma
-        that gives a feasible design), and
-        the anchor, ``ANCHOR_HEADROOM`` of the way from that covering design to the furthest point towards the zero
-        action's proposal that meets every constraint. Returns the covering design, the anchor's beams ``[Nt, K]``
-        and whether the anchor meets every constraint."""
+        """The structured mode's per-scenario constants (a batch of one): the covering design
+        (:func:`~isac_gym.physics.extended_target.covering_beams`, every user at the first margin of
+        ``ANCHOR_SINR_DB`` above Gamma that gives a feasible design) and the anchor, ``ANCHOR_HEADROOM`` of the way
+        from it to the furthest point towards the zero action's proposal that meets every constraint. Returns the
+        design, the anchor's beams ``[Nt, K]`` and whether the anchor meets every constraint."""
         p = self.params
         visible = refs.geometry.visible[0]
         for margin in ANCHOR_SINR_DB:  # the first whose users' parts leave room to cover the target

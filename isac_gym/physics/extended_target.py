@@ -25,6 +25,7 @@ from functools import cached_property
 
 import numpy as np
 from scipy.optimize import minimize
+from scipy.special import logsumexp, softmax
 
 from . import units
 from .arrays import azimuth_elevation_cosines, cis, squared_norm, steering_set, upa_positions
@@ -599,7 +600,7 @@ def covering_beams(params: ETParams, channels: np.ndarray, steering: np.ndarray,
     power splits exactly, ``||W||_F^2 = ||V||_F^2 + c^2`` with ``||S||_F = 1``; ``c`` spends the rest of the budget.
     The sensing parts minimise a smooth version (log-sum-exp at :data:`COVERING_TEMPERATURE`) of
     ``log max_q E_q - log min_q E_q``, the log of the coverage ratio of eq. (15) with the users' parts included, by
-    L-BFGS from each column's top eigenvector of its patch energy. Where the users' parts alone exceed the budget,
+    L-BFGS from the K directions of most patch energy that no user hears. Where the users' parts alone exceed the budget,
     W is scaled onto it (and the SINRs fall short: the caller checks the design).
 
     Args:
@@ -634,12 +635,9 @@ def covering_beams(params: ETParams, channels: np.ndarray, steering: np.ndarray,
         norm = np.linalg.norm(z)
         y = seen @ unpack(z / norm) + offset  # a_q^H w_k / c
         energy = np.maximum(np.sum(np.abs(y) ** 2, axis=-1), 1e-300)
-        value, slope = 0.0, np.zeros_like(energy)
-        for sign in (1.0, -1.0):  # log-sum-exp of +log E (a smooth max) and of -log E (minus a smooth min)
-            v = sign * np.log(energy) / (tau := COVERING_TEMPERATURE)
-            w = np.exp(v - v.max())
-            value += tau * (v.max() + np.log(w.sum()))
-            slope += sign * w / w.sum()
+        v = np.log(energy) / COVERING_TEMPERATURE  # a smooth max of log E minus a smooth min of it (log-sum-exp)
+        value = COVERING_TEMPERATURE * (logsumexp(v) + logsumexp(-v))
+        slope = softmax(v) - softmax(-v)  # d value / d log E_q
         grad = np.conj(seen).T @ ((slope / energy)[:, None] * y)  # d/d conj(x) (Wirtinger) at x = z / ||z||
         g = 2.0 * np.concatenate([grad.real.ravel(), grad.imag.ravel()])
         return value, (g - np.dot(g, z) * z / norm**2) / norm  # through the normalisation z / ||z||
