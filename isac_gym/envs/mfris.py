@@ -59,7 +59,8 @@ class StructuredMode(ActionMode):
 
     name = "structured"
     doc = ("SINR margins, user-direction residuals around ZF on the surface's effective channels, radar streams and "
-           "the surface's coefficients; min-power SINR balancing meets every user's rate (info['layer'])")
+           "the surface's coefficients (phases around the focusing phases); min-power SINR balancing meets every "
+           "user's rate (info['layer'])")
     memoryless = True
 
     @property
@@ -169,13 +170,14 @@ class MFRISSystem(System):
         beams = decode_beamformer(action[:, : self.n_beam], p.n_tx, p.n_streams, p.p_bs_w, self.centre)
         return Decoded(MFRISConfiguration(beams, self._coefficients(action[:, self.n_beam:])))
 
-    def _coefficients(self, rest: np.ndarray) -> np.ndarray:
+    def _coefficients(self, rest: np.ndarray, centre: np.ndarray | float = np.pi) -> np.ndarray:
         """Per element ``t = (a+1)/2``, ``rho = (a+1)/2`` in the protocol's amplitude set and the phases
-        ``theta_s = pi (a + 1)``: ``rest [B, 4 M]`` to the coefficients ``[B, 2, M]``."""
+        ``theta_s = centre + pi a`` (the direct mode's centre is pi, so ``theta_s = pi (a + 1)``): ``rest [B, 4 M]``
+        to the coefficients ``[B, 2, M]``."""
         p = self.params
         rest = rest.reshape(-1, 4, p.n_elements)
         beta = mfris.amplitudes_from_fractions(p, 0.5 * (rest[:, 0] + 1.0), 0.5 * (rest[:, 1] + 1.0))
-        return np.sqrt(beta) * cis(np.pi * (rest[:, 2:] + 1.0))
+        return np.sqrt(beta) * cis(centre + np.pi * rest[:, 2:])
 
     def _structured_parts(self, action: np.ndarray) -> tuple[np.ndarray, ...]:
         """The structured action's parts: margins ``[B, K]``, split ``[B]``, user residuals ``[B, Nt, K]``, radar
@@ -195,7 +197,8 @@ class MFRISSystem(System):
         """The structured mode (:class:`StructuredMode`): ``a = [margins (K), split, user residuals (2 Nt K),
         radar directions (2 Nt^2), per element (t, rho, theta_r, theta_t) (4 M)]``.
 
-        The surface's coefficients are the direct mode's (in the amplitude set by construction). User k's direction is
+        The surface's amplitudes are the direct mode's (in the amplitude set by construction), its phases
+        ``theta_s = theta_s^focus + pi a`` around :func:`~isac_gym.physics.mfris.focusing_phases`. User k's direction is
         its unit ZF direction on the effective channels ``c_k`` of eq. (9) plus ``USER_RESIDUAL`` times a residual,
         normalised; the radar streams ``W_0`` are the centre (one stream per antenna) plus their entries, at unit
         Frobenius norm, and get what the users leave of ``P_BS``. The users' powers come from min-power SINR
@@ -211,7 +214,7 @@ class MFRISSystem(System):
         p = self.params
         k = p.n_users
         margins, split, residual, radar, rest = self._structured_parts(action)
-        coef = self._coefficients(rest)
+        coef = self._coefficients(rest, mfris.focusing_phases(p, scenario))
         b = action.shape[0]
         scale_total = np.ones(b)
         for _ in range(AMPLIFIER_PASSES):
@@ -251,9 +254,10 @@ class MFRISSystem(System):
         return Decoded(config, layer=layer)
 
     def structured_action(self, config: MFRISConfiguration, scenario) -> np.ndarray:
-        """A fit of ``config`` in the structured mode: its coefficients exactly (the direct encoding's per-element
-        entries), the margins from its users' SINRs over their targets, the split from the user beams' power, the
-        radar streams' directions (their encoding) and no user residual (the layer's ZF directions)."""
+        """A fit of ``config`` in the structured mode: its coefficients exactly (the direct encoding's amplitude
+        entries, the phases relative to the focusing phases), the margins from its users' SINRs over their targets,
+        the split from the user beams' power, the radar streams' directions (their encoding) and no user residual
+        (the layer's ZF directions)."""
         p = self.params
         k = p.n_users
         w = np.asarray(config.beams)
@@ -265,10 +269,13 @@ class MFRISSystem(System):
         radar = w[:, :, k:]
         peak = np.max(np.abs(radar), axis=(-2, -1), keepdims=True)
         r = radar * (0.5 / np.where(peak > 0, peak, 1.0)) - self.centre[:, k:]
-        direct = self.encode(config)
         b = w.shape[0]
+        surface = self.encode(config)[:, self.n_beam:].reshape(b, 4, -1)
+        # the phases relative to the focusing phases, wrapped into [-1, 1)
+        offset = np.angle(config.coefficients) - mfris.focusing_phases(p, scenario)
+        surface[:, 2:] = np.mod(offset / np.pi + 1.0, 2.0) - 1.0
         return np.clip(np.concatenate([margins, split[:, None], np.zeros((b, 2 * p.n_tx * k)),
-                                       r.real.reshape(b, -1), r.imag.reshape(b, -1), direct[:, self.n_beam:]],
+                                       r.real.reshape(b, -1), r.imag.reshape(b, -1), surface.reshape(b, -1)],
                                       axis=-1), -1.0, 1.0)
 
     def periodic_entries(self) -> np.ndarray:
@@ -411,7 +418,9 @@ class MFRISEnv(ISACEnv):
     ``ris_power`` violation. ``env.unwrapped.encode(config)`` inverts the mapping.
     ``action_mode="structured"`` (the default; ``K + 1 + 2 Nt K + 2 Nt^2 + 4 M``, 317): SINR margins, the users' share of
     ``P_BS``, residuals around the users' ZF directions on the surface's effective channels, the radar streams and
-    the same per-element entries; min-power SINR balancing sets the users' powers so that every rate meets
+    the per-element entries, the phases as residuals ``theta_s = theta_s^focus + pi a`` around the scenario's focusing
+    phases (:func:`~isac_gym.physics.mfris.focusing_phases`: every element co-phased from the BS to its side's
+    targets); min-power SINR balancing sets the users' powers so that every rate meets
     ``R_min`` wherever the directions allow, the BS budget and the amplitude set hold by construction, and the
     coefficients are scaled onto ``P_RIS`` where needed (:class:`StructuredMode`, docs/mfris.md;
     ``info["layer"]``).

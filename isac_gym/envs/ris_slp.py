@@ -29,31 +29,40 @@ from .base import (
 )
 
 TASKS = ("detection", "doa")
+#: Largest phase residual of the structured mode around the matched design (fraction of pi).
+PHASE_RESIDUAL = 0.25
 #: Seed of the fixed "uninformed" configuration (random waveform, random RIS) anchoring the score at 0.
 ANCHOR_SEED = 20250120
 
 
 class StructuredMode(ActionMode):
-    """The direct encoding (waveform and RIS phases) with a constructive-interference layer: the waveform is moved by
-    :func:`~isac_gym.physics.ris_slp.ci_layer` (damped Gauss-Newton steps on its phases, then the ZF start where the
-    agent's waveform cannot be brought in) until every received symbol lies in its constructive region, so the QoS
-    holds by construction wherever the layer reaches it (``info["layer"]["inside"]``); the RIS phases are the
-    agent's."""
+    """Phase residuals around the scenario's matched radar design (:func:`~isac_gym.physics.ris_slp.matched_design`:
+    ``x = x_m exp(j r pi a_x)``, ``phi = phi_m exp(j r pi a_phi)``, ``r = PHASE_RESIDUAL``) with a
+    constructive-interference layer: the waveform is moved by :func:`~isac_gym.physics.ris_slp.ci_layer` (damped
+    Gauss-Newton steps on its phases, then the ZF start where the agent's waveform cannot be brought in) until every
+    received symbol lies in its constructive region, so the QoS holds by construction wherever the layer reaches it
+    (``info["layer"]["inside"]``); the RIS phases are the agent's."""
 
     name = "structured"
-    doc = ("the direct encoding, with the waveform moved into every constructive region by a CI layer "
-           "(info['layer'])")
+    doc = ("phase residuals around the matched radar design, with the waveform moved into every constructive region "
+           "by a CI layer (info['layer'])")
     memoryless = True
 
     def act(self, action, scenario, refs, previous, code) -> Decoded:
         system = self.system
-        config = system.decode(action, scenario, refs).config
-        x, layer = ris_slp.ci_layer(system.params, scenario, config.x, config.phi)
-        return Decoded(RISSLPConfiguration(x, config.phi), code=action, layer=layer)
+        residual = system.decode(PHASE_RESIDUAL * action, scenario, refs).config
+        x = residual.x * (refs.matched.x / system.params.amplitude)
+        phi = residual.phi * refs.matched.phi
+        x, layer = ris_slp.ci_layer(system.params, scenario, x, phi)
+        return Decoded(RISSLPConfiguration(x, phi), code=action, layer=layer)
 
     def towards(self, config, current, code, scenario, refs) -> np.ndarray:
-        """The direct encoding of ``config``: a waveform already inside every region passes the layer unchanged."""
-        return self.system.encode(config)
+        """The phases of ``config`` relative to the matched design: a waveform already inside every region passes
+        the layer unchanged."""
+        m = refs.matched
+        relative = self.system.encode(RISSLPConfiguration(
+            np.asarray(config.x) * np.conj(m.x / self.system.params.amplitude), np.asarray(config.phi) * np.conj(m.phi)))
+        return np.clip(relative / PHASE_RESIDUAL, -1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -70,12 +79,14 @@ class RISSLPOptions(SharedOptions):
 
 @dataclass(frozen=True)
 class RISSLPReferences:
-    """Per-scenario constants: score anchors (``worst`` scores 0, ``target`` 1) and the static observation."""
+    """Per-scenario constants: score anchors (``worst`` scores 0, ``target`` 1: the matched radar design ``matched``,
+    the structured mode's centre) and the static observation."""
 
     worst: np.ndarray
     target: np.ndarray
     scale: LogScale  # the score anchors, precomputed
     static_obs: np.ndarray
+    matched: RISSLPConfiguration
 
 
 @dataclass(frozen=True)
@@ -155,8 +166,9 @@ class RISSLPSystem(System):
         static = np.concatenate([scenario.symbols.reshape(batch, -1) / self.params.psk_order,
                                  _normalised_rows(np.conj(scenario.h_user)),
                                  np.broadcast_to(self._geometry_obs, (batch, self._geometry_obs.size))], axis=-1)
-        worst, target = self.objective(anchor, scenario), self.objective(RISSLPConfiguration(x, phi), scenario)
-        return RISSLPReferences(worst, target, LogScale.of(worst, target, self.maximise), static)
+        matched = RISSLPConfiguration(x, phi)
+        worst, target = self.objective(anchor, scenario), self.objective(matched, scenario)
+        return RISSLPReferences(worst, target, LogScale.of(worst, target, self.maximise), static, matched)
 
     def initial_config(self, scenario, refs) -> RISSLPConfiguration:
         """The configuration of the all-zero action: equal phases on every antenna and element."""
@@ -271,10 +283,11 @@ class RISSLPEnv(ISACEnv):
     ``x = sqrt(P/M) exp(j pi a[:ML])`` (slot-major, ``[L, M]``) and ``phi = exp(j pi a[ML:])``;
     the modulus constraints hold by construction. This is the ``direct`` mode;
     ``env.unwrapped.encode(config)`` inverts it. ``action_mode="incremental"``: see below.
-    ``action_mode="structured"`` (the default): the same encoding, then a constructive-interference layer moves the
-    waveform into every constructive region (:class:`StructuredMode`: damped Gauss-Newton steps on its phases, then
-    the constant-modulus ZF start where needed; docs/ris_slp.md), the RIS phases staying the agent's;
-    ``info["layer"]`` says what it did and whether every symbol is inside.
+    ``action_mode="structured"`` (the default): the same entries as phase residuals of at most ``PHASE_RESIDUAL pi``
+    (``pi / 4``) around the scenario's matched radar design (the reward's anchor 1, below), then a
+    constructive-interference layer moves the waveform into every constructive region (:class:`StructuredMode`:
+    damped Gauss-Newton steps on its phases, then the constant-modulus ZF start where needed; docs/ris_slp.md), the
+    RIS phases staying the agent's; ``info["layer"]`` says what it did and whether every symbol is inside.
 
     **Observation** ``Box(-100, 100, float32)``, in this order (sizes at the defaults):
 

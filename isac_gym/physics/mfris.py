@@ -428,6 +428,24 @@ def isotropic_radar(params: MFRISParams, power_w: float) -> np.ndarray:
     return beams
 
 
+def focusing_phases(params: MFRISParams, scenario: MFRISScenario) -> np.ndarray:
+    """Per-side phases ``[..., 2, M]`` (rad) that co-phase each element's path from the BS to its side's targets.
+
+    Target j's echo on side s passes ``a_j^H Theta_s G w`` (eq. (20): ``C_s = H_s Theta_s G W``), whose elements add
+    in phase when ``theta_{s,m} = arg(a_{j,m}) - arg([G w_1]_m)``, ``w_1`` the right singular vector of G's largest
+    singular value (the BS beam that puts the most power on the surface). Side s aims at
+    ``sum_{j in J_s} |alpha_j| a_j`` (a side without targets at ``a = 1``), weighting its targets by their
+    strength. A standard co-phasing design, not the paper's: the structured mode's zero point.
+    """
+    p = params
+    vh = np.linalg.svd(scenario.g)[2]  # [..., Nt, Nt]
+    gw = (scenario.g @ np.conj(vh[..., 0, :, None]))[..., 0]  # [..., M]
+    weights = (p.target_side == np.arange(2)[:, None]) * np.abs(scenario.target_gain)[..., None, :]  # [..., 2, J]
+    aim = weights.astype(complex) @ scenario.target_steering  # [..., 2, M]
+    aim = np.where(np.abs(aim) > 0, aim, 1.0)
+    return np.angle(aim) - np.angle(gw)[..., None, :]
+
+
 def fractions_from_amplitudes(params: MFRISParams, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Inverse of :func:`amplitudes_from_fractions` (``beta [..., 2, M]`` -> ``(total, split)`` in [0, 1]).
 

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import isac_gym
 from isac_gym import oracles
+from isac_gym.envs import ris_slp as ris_slp_env
 from isac_gym.envs.base import action_modes
 from isac_gym.physics import ris_slp, sim
 
@@ -97,9 +98,9 @@ def test_the_ci_layer_leaves_a_constructive_waveform_alone_and_repairs_others():
     env.reset(seed=5)
     p = env.system.params
     sol = oracles.make(env, "oracle").solve(env.current_scenario)  # inside every region with a margin
-    *_, info = env.step(env.encode(sol.config))
-    assert info["layer"]["ci_steps"] == 0 and info["layer"]["fallback"] == 0
-    np.testing.assert_allclose(info["config"]["x"], sol.config.x)
+    kept, layer = ris_slp.ci_layer(p, env.scenario, sol.config.x[None], sol.config.phi[None])
+    assert layer["ci_steps"][0] == 0 and layer["fallback"][0] == 0 and layer["inside"][0] == 1
+    np.testing.assert_array_equal(kept[0], sol.config.x)
     scen = env.scenario
     rng = np.random.default_rng(0)
     x = p.amplitude * np.exp(1j * rng.uniform(0, 2 * np.pi, (8,) + sol.config.x.shape))
@@ -117,7 +118,8 @@ def test_the_ci_layer_leaves_a_constructive_waveform_alone_and_repairs_others():
 
 @pytest.mark.parametrize("env_id", IDS)
 def test_the_oracle_acts_in_the_structured_mode(env_id):
-    """RIS-SLP: the oracle's design passes the layer unchanged (it is inside every region); SIM: the mode reaches
+    """RIS-SLP: the RIS phases of the oracle's design, relative to the matched design and clipped to the mode's
+    reach; MF-RIS: its surface is reproduced exactly; SIM: the mode reaches
     phases within pi/2 of its anchor only, so the oracle's action is a clipped fit, feasible by the segment; FIM: the
     paper mode's fit (shapes one level a step), feasible by the SINR layer."""
     env = gym.make(env_id, action_mode="structured", **isac_gym.ENVIRONMENTS[env_id].small)
@@ -126,8 +128,17 @@ def test_the_oracle_acts_in_the_structured_mode(env_id):
     sol = policy.solve(env.unwrapped.current_scenario)
     *_, info = env.step(policy.predict(obs)[0])
     assert info["feasible"]
-    if env_id.startswith("ISAC-RIS-SLP"):
-        assert info["objective"] == pytest.approx(sol.objective, rel=1e-6)  # float32 actions
+    if env_id.startswith("ISAC-RIS-SLP"):  # the fit: the oracle's phases relative to the matched design, clipped
+        m = env.unwrapped.refs.matched
+        rel = np.angle(np.r_[(sol.config.x * np.conj(m.x[0])).ravel(), sol.config.phi * np.conj(m.phi[0])]) / np.pi
+        got = np.angle(np.r_[(info["config"]["x"] * np.conj(m.x[0])).ravel(),
+                             info["config"]["phi"] * np.conj(m.phi[0])]) / np.pi
+        phi_entries = slice(sol.config.x.size, None)
+        expected = np.clip(rel, -ris_slp_env.PHASE_RESIDUAL, ris_slp_env.PHASE_RESIDUAL)
+        np.testing.assert_allclose(got[phi_entries], expected[phi_entries], atol=1e-5)  # the layer keeps phi
+    if env_id == "ISAC-MFRIS-v0":  # the surface exactly (phases relative to the focusing phases), in float32
+        coef = sol.config.coefficients
+        np.testing.assert_allclose(info["config"]["coefficients"], coef, atol=1e-5 * np.abs(coef).max())
 
 
 def test_the_et_anchor_covers_the_target_inside_every_constraint_and_below_the_oracle():

@@ -246,3 +246,28 @@ def test_target_space_echo_sinr_equals_the_dense_form(targets):
     dense = mfris.echo_sinr(*mfris.echo_operators(p, scen, cfg.coefficients, cfg.beams))
     np.testing.assert_allclose(fast, dense, rtol=1e-9, atol=1e-12 * dense.max())
     assert np.all(dense > 0) == (min(targets[1], targets[0] - targets[1]) > 0)
+
+
+def test_focusing_phases_add_every_element_in_phase_towards_a_lone_target():
+    """With one target on a side, the focusing phases make ``a_j^H Theta_s G w_1`` the sum of the magnitudes of
+    ``G w_1`` (every element in phase), ``w_1`` G's dominant right singular vector found by power iteration; no draw of
+    random phases does better; batched rows equal single ones."""
+    p = MFRISParams(**{**SMALL, "n_targets": 2, "n_targets_reflection": 1})
+    rng = np.random.default_rng(4)
+    scens = [mfris.draw_scenario(p, rng) for _ in range(3)]
+    for scen in scens:
+        w = np.ones(p.n_tx, complex)
+        for _ in range(500):
+            w = np.conj(scen.g.T) @ (scen.g @ w)
+            w /= np.linalg.norm(w)
+        gw = scen.g @ w
+        theta = mfris.focusing_phases(p, scen)
+        for s in range(2):
+            a = mfris.surface_steering(p, scen.target_dir[np.flatnonzero(p.target_side == s)[0]])
+            focused = abs(np.sum(np.conj(a) * np.exp(1j * theta[s]) * gw))
+            assert focused == pytest.approx(np.abs(gw).sum(), rel=1e-9)
+            rand = np.abs((np.conj(a) * np.exp(1j * rng.uniform(0, 2 * np.pi, (200, p.n_elements)))) @ gw)
+            assert rand.max() < focused
+    from isac_gym.physics import batching
+
+    np.testing.assert_allclose(mfris.focusing_phases(p, batching.stack(scens))[1], mfris.focusing_phases(p, scens[1]))
