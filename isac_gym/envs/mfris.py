@@ -69,10 +69,10 @@ class StructuredMode(ActionMode):
         return p.n_users + 1 + 2 * p.n_tx * p.n_users + 2 * p.n_tx * p.n_tx + 4 * p.n_elements
 
     def act(self, action, scenario, refs, previous, code) -> Decoded:
-        return self.system.decode_structured(action, scenario)
+        return self.system.decode_structured(action, scenario, refs)
 
     def towards(self, config, current, code, scenario, refs) -> np.ndarray:
-        return self.system.structured_action(config, scenario)
+        return self.system.structured_action(config, scenario, refs)
 
 
 @dataclass(frozen=True)
@@ -89,14 +89,16 @@ class MFRISOptions(SharedOptions):
 
 @dataclass(frozen=True)
 class MFRISReferences:
-    """Per-scenario constants: score anchors (summed echo SINR, linear; ``worst`` scores 0, ``target`` 1) and the
-    scenario-fixed observation parts (channels divided by the square root of their path loss; target geometry)."""
+    """Per-scenario constants: score anchors (summed echo SINR, linear; ``worst`` scores 0, ``target`` 1), the
+    scenario-fixed observation parts (channels divided by the square root of their path loss; target geometry) and
+    the structured mode's centre, the focusing phases ``[B, 2, M]`` (:func:`~isac_gym.physics.mfris.focusing_phases`)."""
 
     objective_worst: np.ndarray
     objective_target: np.ndarray
     scale: LogScale  # the score anchors, precomputed
     channel_obs: np.ndarray
     target_obs: np.ndarray
+    focus: np.ndarray
 
 
 class MFRISSystem(System):
@@ -155,7 +157,8 @@ class MFRISSystem(System):
         targets = np.concatenate([scenario.target_dir.reshape(b, -1),
                                   scenario.target_dist / p.target_distance_m[1]], axis=-1)
         target = worst * units.db_to_linear(SCORE_SPAN_DB)
-        return MFRISReferences(worst, target, LogScale.of(worst, target, maximise=True), channels, targets)
+        return MFRISReferences(worst, target, LogScale.of(worst, target, maximise=True), channels, targets,
+                               mfris.focusing_phases(p, scenario))
 
     def initial_config(self, scenario, refs: MFRISReferences) -> MFRISConfiguration:
         """The anchor configuration (score 0): isotropic radar streams, no user beams, even full amplitudes."""
@@ -193,12 +196,12 @@ class MFRISSystem(System):
         return (units.db_to_linear(MARGIN_DB * 0.5 * (margin + 1.0)), 0.5 * (split[:, 0] + 1.0),
                 USER_RESIDUAL * (user[:, 0] + 1j * user[:, 1]), r, rest)
 
-    def decode_structured(self, action: np.ndarray, scenario) -> Decoded:
+    def decode_structured(self, action: np.ndarray, scenario, refs: MFRISReferences) -> Decoded:
         """The structured mode (:class:`StructuredMode`): ``a = [margins (K), split, user residuals (2 Nt K),
         radar directions (2 Nt^2), per element (t, rho, theta_r, theta_t) (4 M)]``.
 
         The surface's amplitudes are the direct mode's (in the amplitude set by construction), its phases
-        ``theta_s = theta_s^focus + pi a`` around :func:`~isac_gym.physics.mfris.focusing_phases`. User k's direction is
+        ``theta_s = theta_s^focus + pi a`` around the focusing phases ``refs.focus``. User k's direction is
         its unit ZF direction on the effective channels ``c_k`` of eq. (9) plus ``USER_RESIDUAL`` times a residual,
         normalised; the radar streams ``W_0`` are the centre (one stream per antenna) plus their entries, at unit
         Frobenius norm, and get what the users leave of ``P_BS``. The users' powers come from min-power SINR
@@ -214,7 +217,7 @@ class MFRISSystem(System):
         p = self.params
         k = p.n_users
         margins, split, residual, radar, rest = self._structured_parts(action)
-        coef = self._coefficients(rest, mfris.focusing_phases(p, scenario))
+        coef = self._coefficients(rest, refs.focus)
         b = action.shape[0]
         scale_total = np.ones(b)
         for _ in range(AMPLIFIER_PASSES):
@@ -253,7 +256,7 @@ class MFRISSystem(System):
                  "inside": inside.astype(float)}
         return Decoded(config, layer=layer)
 
-    def structured_action(self, config: MFRISConfiguration, scenario) -> np.ndarray:
+    def structured_action(self, config: MFRISConfiguration, scenario, refs: MFRISReferences) -> np.ndarray:
         """A fit of ``config`` in the structured mode: its coefficients exactly (the direct encoding's amplitude
         entries, the phases relative to the focusing phases), the margins from its users' SINRs over their targets,
         the split from the user beams' power, the radar streams' directions (their encoding) and no user residual
@@ -272,7 +275,7 @@ class MFRISSystem(System):
         b = w.shape[0]
         surface = self.encode(config)[:, self.n_beam:].reshape(b, 4, -1)
         # the phases relative to the focusing phases, wrapped into [-1, 1)
-        offset = np.angle(config.coefficients) - mfris.focusing_phases(p, scenario)
+        offset = np.angle(config.coefficients) - refs.focus
         surface[:, 2:] = np.mod(offset / np.pi + 1.0, 2.0) - 1.0
         return np.clip(np.concatenate([margins, split[:, None], np.zeros((b, 2 * p.n_tx * k)),
                                        r.real.reshape(b, -1), r.imag.reshape(b, -1), surface.reshape(b, -1)],
